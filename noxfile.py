@@ -1,0 +1,106 @@
+"""Build/test automation. Run ``nox`` for the default sessions, ``nox -l`` to list them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2025.2.9"  # for nox.project.dependency_groups()
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests", "tests_core", "lint", "typecheck"]
+# Locally, interpreters that are not installed are skipped; on CI (env CI set) they are errors.
+nox.options.error_on_missing_interpreters = "CI" in os.environ
+
+ROOT = Path(__file__).parent
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+DEFAULT_PYTHON = "3.12"
+
+
+def _expose_pyenv_pythons() -> None:
+    """Make pyenv-installed ``python3.X`` findable even if pyenv's shims don't resolve them.
+
+    pyenv's shims only answer for versions selected with ``pyenv global/local``; put the
+    ``bin`` dir of each installed 3.10-3.13 on PATH so plain ``nox`` finds them all.
+    """
+    versions = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    for v in PYTHONS:
+        exes = sorted(
+            versions.glob(f"{v}.*/bin/python{v}"),
+            key=lambda exe: [int(n) if n.isdigit() else -1 for n in exe.parents[1].name.split(".")],
+        )
+        if exes and str(exes[-1].parent) not in path:
+            path.append(str(exes[-1].parent))
+    os.environ["PATH"] = os.pathsep.join(path)
+
+
+_expose_pyenv_pythons()
+
+
+def _groups(*names: str) -> tuple[str, ...]:
+    """Requirements of the given PEP 735 dependency groups (include-group resolved)."""
+    return nox.project.dependency_groups(PYPROJECT, *names)
+
+
+def _existing(*paths: str) -> list[str]:
+    return [p for p in paths if (ROOT / p).exists()]
+
+
+@nox.session(python=PYTHONS, tags=["tests"])
+def tests(session: nox.Session) -> None:
+    """Full test suite with the SQLAlchemy extra, on every supported Python."""
+    session.install(".[sqlalchemy]", *_groups("test"))
+    session.run("pytest", *(session.posargs or ["tests"]))
+
+
+@nox.session(python=DEFAULT_PYTHON, tags=["tests"])
+def tests_core(session: nox.Session) -> None:
+    """Unit tests with no extras installed: the core must not need SQLAlchemy."""
+    session.install(".", *_groups("test"))
+    session.run(
+        "python",
+        "-c",
+        "import armox_enterprise, sys; "
+        "assert 'sqlalchemy' not in sys.modules, 'importing armox_enterprise pulled in sqlalchemy'",
+    )
+    session.run("pytest", "-p", "no:cacheprovider", *(session.posargs or ["tests/unit"]))
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check + ruff format --check."""
+    session.install(*_groups("lint"))
+    paths = _existing("src", "tests", "benchmarks", "docs", "noxfile.py")
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on src (config in pyproject.toml), plus tests/typing if present."""
+    session.install(".[sqlalchemy]", *_groups("typecheck"))
+    session.run("mypy")  # files = ["src"] from [tool.mypy]
+    if (ROOT / "tests" / "typing").is_dir():
+        session.run("mypy", "tests/typing")
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks (not a default session): ``nox -s bench -- ARGS``."""
+    session.install(".[sqlalchemy]")
+    session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+# ---------------------------------------------------------------------------
+# TODO(later sessions): add here
+#   - tests_postgresql: install ".[postgresql]" + test group, run `pytest -m postgresql`
+#     against $ARMOX_TEST_POSTGRESQL_URL (exported by .ci/run).
+#   - tests_mariadb: install ".[mysql]" + test group, run `pytest -m mysql`
+#     against $ARMOX_TEST_MYSQL_URL (exported by .ci/run).
+#   - docs: build the documentation under docs/.
+# and add them to nox.options.sessions above if they should run by default / on CI.
+# ---------------------------------------------------------------------------

@@ -1,0 +1,151 @@
+"""armox-enterprise: Enterprise accounts for an AI-generation product.
+
+An organisation's monthly credit pool, admins who allocate it, members who spend it on
+generations and ask for more, automatic enrolment by company email domain, and the profile and
+dashboard views.  Start with :class:`EnterpriseService` on a :class:`MemoryStore` or on the
+SQLAlchemy store (``armox_enterprise.adapters.sqlalchemy``, behind the ``sqlalchemy`` extra).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from armox_enterprise.adapters.memory import MemoryStore
+from armox_enterprise.domain.enrolment import (
+    EnrolmentDecision,
+    EnrolmentOutcome,
+    EnrolmentReason,
+    FreeMailList,
+)
+from armox_enterprise.domain.events import Event
+from armox_enterprise.domain.ledger import Account, Hold, HoldStatus, Transfer, TransferKind
+from armox_enterprise.domain.organisation import (
+    DomainClaim,
+    Invitation,
+    JoinMode,
+    JoinRequest,
+    MemberRemainder,
+    Membership,
+    Organisation,
+    Role,
+    RolloverPolicy,
+)
+from armox_enterprise.domain.periods import BillingPeriod
+from armox_enterprise.domain.requests import CreditRequest, RequestStatus
+from armox_enterprise.domain.values import MAX_CREDITS, DomainName, EmailAddress
+from armox_enterprise.exceptions import (
+    AlreadyExists,
+    AlreadyMember,
+    AmountTypeError,
+    ArmoxError,
+    Conflict,
+    CreditRequestNotFound,
+    DomainAlreadyClaimed,
+    DomainNotClaimable,
+    DomainNotFound,
+    DomainVerificationFailed,
+    EnrolmentRefused,
+    HoldAlreadyResolved,
+    HoldNotFound,
+    IdempotencyConflict,
+    InsufficientCredits,
+    InsufficientPoolCredits,
+    InvalidAmount,
+    InvalidDomain,
+    InvalidEmail,
+    InvalidInput,
+    InvalidInstant,
+    InvalidText,
+    InvalidTransition,
+    InvitationNotFound,
+    JoinRequestNotFound,
+    LastAdminError,
+    MemberNotFound,
+    NotFound,
+    OrganisationNotFound,
+    PermissionDenied,
+    StorageError,
+    TooManyOpenRequests,
+    TransferNotFound,
+    TransientStorageError,
+)
+from armox_enterprise.service import NO_SEAT_LIMIT, EnterpriseService, ExistingUser, SystemClock
+from armox_enterprise.views import Dashboard, EnterpriseCredits, MemberRow, PoolFigures, ProfileView
+
+try:
+    __version__ = version("armox-enterprise")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "MAX_CREDITS",
+    "NO_SEAT_LIMIT",
+    "Account",
+    "AlreadyExists",
+    "AlreadyMember",
+    "AmountTypeError",
+    "ArmoxError",
+    "BillingPeriod",
+    "Conflict",
+    "CreditRequest",
+    "CreditRequestNotFound",
+    "Dashboard",
+    "DomainAlreadyClaimed",
+    "DomainClaim",
+    "DomainName",
+    "DomainNotClaimable",
+    "DomainNotFound",
+    "DomainVerificationFailed",
+    "EmailAddress",
+    "EnrolmentDecision",
+    "EnrolmentOutcome",
+    "EnrolmentReason",
+    "EnrolmentRefused",
+    "EnterpriseCredits",
+    "EnterpriseService",
+    "Event",
+    "ExistingUser",
+    "FreeMailList",
+    "Hold",
+    "HoldAlreadyResolved",
+    "HoldNotFound",
+    "HoldStatus",
+    "IdempotencyConflict",
+    "InsufficientCredits",
+    "InsufficientPoolCredits",
+    "InvalidAmount",
+    "InvalidDomain",
+    "InvalidEmail",
+    "InvalidInput",
+    "InvalidInstant",
+    "InvalidText",
+    "InvalidTransition",
+    "Invitation",
+    "InvitationNotFound",
+    "JoinMode",
+    "JoinRequest",
+    "JoinRequestNotFound",
+    "LastAdminError",
+    "MemberNotFound",
+    "MemberRemainder",
+    "MemberRow",
+    "Membership",
+    "MemoryStore",
+    "NotFound",
+    "Organisation",
+    "OrganisationNotFound",
+    "PermissionDenied",
+    "PoolFigures",
+    "ProfileView",
+    "RequestStatus",
+    "Role",
+    "RolloverPolicy",
+    "StorageError",
+    "SystemClock",
+    "TooManyOpenRequests",
+    "Transfer",
+    "TransferKind",
+    "TransferNotFound",
+    "TransientStorageError",
+    "__version__",
+]

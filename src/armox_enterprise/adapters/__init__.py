@@ -1,0 +1,1 @@
+"""Storage adapters: the in-memory store, and the SQLAlchemy store behind its extra."""

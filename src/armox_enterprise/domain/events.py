@@ -1,0 +1,206 @@
+"""Domain events: facts about what changed, recorded in the unit of work that changed it.
+
+Every event carries the organisation, the acting user (``"system"`` for jobs) and the instant;
+the service hands them to registered handlers after the unit of work commits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+__all__ = [
+    "AllotmentShortfall",
+    "CreditRequestDecided",
+    "CreditRequestSubmitted",
+    "CreditsAllocated",
+    "CreditsReclaimed",
+    "CreditsSpent",
+    "DomainClaimed",
+    "DomainRemoved",
+    "DomainVerified",
+    "Event",
+    "JoinRequested",
+    "MemberEnrolled",
+    "MemberInvited",
+    "MemberRemoved",
+    "OrganisationCreated",
+    "OrganisationSettingsChanged",
+    "PeriodClosed",
+    "PeriodOpened",
+    "PoolToppedUp",
+    "RoleChanged",
+]
+
+SYSTEM_ACTOR = "system"
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """Base of every domain event."""
+
+    organisation_id: str
+    actor: str
+    occurred_at: datetime
+
+    @property
+    def name(self) -> str:
+        """The event's type name, e.g. ``"CreditsAllocated"``."""
+        return type(self).__name__
+
+
+@attrs.frozen(kw_only=True)
+class OrganisationCreated(Event):
+    """An organisation was created with its first admin."""
+
+    name: str
+    admin_user_id: str
+
+
+@attrs.frozen(kw_only=True)
+class OrganisationSettingsChanged(Event):
+    """An admin changed the allowance, join mode, seat limit or rollover policy."""
+
+    setting: str
+    value: str
+
+
+@attrs.frozen(kw_only=True)
+class DomainClaimed(Event):
+    """An organisation claimed an email domain (not yet verified)."""
+
+    domain: str
+
+
+@attrs.frozen(kw_only=True)
+class DomainVerified(Event):
+    """A claimed domain's DNS proof was found; it now enrols users."""
+
+    domain: str
+
+
+@attrs.frozen(kw_only=True)
+class DomainRemoved(Event):
+    """An organisation gave up a domain."""
+
+    domain: str
+
+
+@attrs.frozen(kw_only=True)
+class MemberEnrolled(Event):
+    """A user became an active member."""
+
+    user_id: str
+    role: str
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class MemberInvited(Event):
+    """An admin invited an email address."""
+
+    email: str
+    role: str
+
+
+@attrs.frozen(kw_only=True)
+class JoinRequested(Event):
+    """A user asked to join an organisation whose join mode asks for approval."""
+
+    user_id: str
+    request_id: str
+
+
+@attrs.frozen(kw_only=True)
+class RoleChanged(Event):
+    """A member's role changed."""
+
+    user_id: str
+    role: str
+
+
+@attrs.frozen(kw_only=True)
+class MemberRemoved(Event):
+    """A member was removed; ``returned`` credits went back to the pool."""
+
+    user_id: str
+    returned: int
+
+
+@attrs.frozen(kw_only=True)
+class PoolToppedUp(Event):
+    """Credits were added to the pool outside the monthly grant."""
+
+    amount: int
+
+
+@attrs.frozen(kw_only=True)
+class CreditsAllocated(Event):
+    """Credits moved from the pool to a member (allocation, allotment or approval)."""
+
+    user_id: str
+    amount: int
+    kind: str
+
+
+@attrs.frozen(kw_only=True)
+class CreditsReclaimed(Event):
+    """An admin moved credits from a member back to the pool."""
+
+    user_id: str
+    amount: int
+
+
+@attrs.frozen(kw_only=True)
+class CreditsSpent(Event):
+    """A member spent credits (a spend, or a captured hold)."""
+
+    user_id: str
+    amount: int
+    reference: str
+
+
+@attrs.frozen(kw_only=True)
+class CreditRequestSubmitted(Event):
+    """A member asked for more credits."""
+
+    request_id: str
+    user_id: str
+    amount: int
+
+
+@attrs.frozen(kw_only=True)
+class CreditRequestDecided(Event):
+    """A credit request left ``pending`` (approved, rejected, cancelled or expired)."""
+
+    request_id: str
+    user_id: str
+    status: str
+    amount: int
+
+
+@attrs.frozen(kw_only=True)
+class AllotmentShortfall(Event):
+    """A standing allotment could not be issued at period opening: the pool was short."""
+
+    user_id: str
+    wanted: int
+    available: int
+
+
+@attrs.frozen(kw_only=True)
+class PeriodClosed(Event):
+    """A billing period closed; ``expired`` credits left the organisation."""
+
+    period_index: int
+    expired: int
+    carried_over: int
+
+
+@attrs.frozen(kw_only=True)
+class PeriodOpened(Event):
+    """A billing period opened and its monthly grant was posted."""
+
+    period_index: int
+    granted: int

@@ -1,0 +1,238 @@
+"""Value types and the validation that guards the library's boundary.
+
+Credits are plain ``int`` values validated by :func:`credits`; identifiers are strings; email
+addresses and domain names are normalised frozen values.  Nothing here reads a clock or does I/O.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import attrs
+
+from armox_enterprise.exceptions import (
+    AmountTypeError,
+    InvalidAmount,
+    InvalidDomain,
+    InvalidEmail,
+    InvalidInstant,
+    InvalidText,
+)
+
+__all__ = [
+    "MAX_CREDITS",
+    "DomainName",
+    "EmailAddress",
+    "credits",
+    "ensure_utc",
+    "new_id",
+    "non_negative_credits",
+    "text",
+]
+
+#: The largest amount a signed 64-bit ``BIGINT`` column holds.
+MAX_CREDITS = 2**63 - 1
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
+_MAX_DOMAIN = 253
+_MAX_EMAIL = 254
+_MAX_LOCAL = 64
+
+
+def credits(value: object, *, name: str = "amount") -> int:
+    """Return ``value`` if it is a valid positive credit amount.
+
+    Raises:
+        AmountTypeError: ``value`` is not an ``int`` (a ``bool`` is refused too).
+        InvalidAmount: ``value`` is zero, negative or larger than a BIGINT.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise AmountTypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value <= 0:
+        raise InvalidAmount(f"{name} must be positive, got {value}")
+    if value > MAX_CREDITS:
+        raise InvalidAmount(f"{name} must fit a signed 64-bit integer, got {value}")
+    return value
+
+
+def non_negative_credits(value: object, *, name: str = "amount") -> int:
+    """Like :func:`credits` but also accepts zero (allowances, caps, allotments)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value == 0:
+        return 0
+    return credits(value, name=name)
+
+
+def text(value: object, *, name: str, max_length: int, allow_empty: bool = False) -> str:
+    """Return ``value`` stripped, if it is a string within ``max_length`` characters.
+
+    Raises:
+        InvalidText: not a string, empty (unless allowed) or too long.
+    """
+    if not isinstance(value, str):
+        raise InvalidText(f"{name} must be a string, not {type(value).__name__}")
+    stripped = value.strip()
+    if not stripped and not allow_empty:
+        raise InvalidText(f"{name} must not be empty")
+    if len(stripped) > max_length:
+        raise InvalidText(f"{name} must be at most {max_length} characters, got {len(stripped)}")
+    if any(ch in stripped for ch in "\x00\r\n"):
+        raise InvalidText(f"{name} must not contain NUL or line breaks")
+    return stripped
+
+
+def ensure_utc(value: object, *, name: str = "instant") -> datetime:
+    """Return ``value`` converted to UTC; a naive ``datetime`` is refused.
+
+    Raises:
+        InvalidInstant: not a ``datetime``, or naive.
+    """
+    if not isinstance(value, datetime):
+        raise InvalidInstant(f"{name} must be a datetime, not {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInstant(f"{name} must be timezone-aware, got a naive datetime")
+    return value.astimezone(timezone.utc)
+
+
+def new_id(now: datetime) -> str:
+    """Return a new time-ordered identifier (a UUID version 7 string) for instant ``now``.
+
+    Ids made later sort after ids made earlier (to the millisecond), which keeps database
+    indexes compact; callers must treat them as opaque.
+    """
+    millis = int(ensure_utc(now).timestamp() * 1000) & ((1 << 48) - 1)
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (millis << 80) | rand
+    value &= ~(0xF << 76)
+    value |= 0x7 << 76  # version 7
+    value &= ~(0x3 << 62)
+    value |= 0x2 << 62  # RFC 4122 variant
+    return str(uuid.UUID(int=value))
+
+
+def _normalise_domain(value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidDomain(f"a domain must be a string, not {type(value).__name__}")
+    raw = value.strip().rstrip(".").lower()
+    if not raw:
+        raise InvalidDomain("a domain must not be empty")
+    if len(raw) > 1000:
+        raise InvalidDomain("a domain must be at most 253 characters")
+    try:
+        ascii_name = raw.encode("idna").decode("ascii") if not raw.isascii() else raw
+    except UnicodeError as exc:
+        raise InvalidDomain(f"{value!r} is not a valid internationalised domain name") from exc
+    ascii_name = ascii_name.lower()
+    if len(ascii_name) > _MAX_DOMAIN:
+        raise InvalidDomain(f"a domain must be at most {_MAX_DOMAIN} characters")
+    labels = ascii_name.split(".")
+    if len(labels) < 2:
+        raise InvalidDomain(f"{value!r} is not a fully qualified domain (it needs a dot)")
+    for label in labels:
+        if not _LABEL.match(label):
+            raise InvalidDomain(f"{value!r} has an invalid label {label!r}")
+    if labels[-1].isdigit():
+        raise InvalidDomain(f"{value!r} looks like an IP address, not a domain")
+    return ascii_name
+
+
+@attrs.frozen(order=True)
+class DomainName:
+    """A normalised DNS name: trimmed, lower-case, no trailing dot, IDNA (punycode) encoded.
+
+    Construct it with ``DomainName.parse("Exämple.COM.")``; the constructor itself also
+    normalises, so an invalid name cannot exist.
+    """
+
+    value: str = attrs.field(converter=_normalise_domain)
+
+    @classmethod
+    def parse(cls, value: str | DomainName) -> DomainName:
+        """Return ``value`` as a :class:`DomainName`, normalising a string.
+
+        Raises:
+            InvalidDomain: the name is malformed or too long.
+        """
+        if isinstance(value, DomainName):
+            return value
+        return cls(value)
+
+    def parents(self) -> list[DomainName]:
+        """Return the enclosing domains, nearest first (``a.b.c`` gives ``b.c``)."""
+        labels = self.value.split(".")
+        return [DomainName(".".join(labels[i:])) for i in range(1, len(labels) - 1)]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _normalise_email(value: object) -> tuple[str, DomainName]:
+    if not isinstance(value, str):
+        raise InvalidEmail(f"an email address must be a string, not {type(value).__name__}")
+    raw = value.strip()
+    if len(raw) > _MAX_EMAIL * 4:
+        raise InvalidEmail(f"an email address must be at most {_MAX_EMAIL} characters")
+    local, sep, domain = raw.rpartition("@")
+    if not sep or not local:
+        raise InvalidEmail(f"{value!r} is not an email address")
+    if len(local) > _MAX_LOCAL or not _LOCAL_PART.match(local):
+        raise InvalidEmail(f"{value!r} has an invalid local part")
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        raise InvalidEmail(f"{value!r} has misplaced dots in its local part")
+    try:
+        domain_name = DomainName(domain)
+    except InvalidDomain as exc:
+        raise InvalidEmail(f"{value!r} has an invalid domain: {exc}") from exc
+    if len(local) + 1 + len(domain_name.value) > _MAX_EMAIL:
+        raise InvalidEmail(f"an email address must be at most {_MAX_EMAIL} characters")
+    return local, domain_name
+
+
+@attrs.frozen(order=True)
+class EmailAddress:
+    """A validated email address; the domain part is normalised like :class:`DomainName`.
+
+    The local part keeps its case (mailbox names may be case-sensitive), but comparisons for
+    enrolment only look at the domain.
+    """
+
+    local: str
+    domain: DomainName
+
+    @classmethod
+    def parse(cls, value: str | EmailAddress) -> EmailAddress:
+        """Return ``value`` as an :class:`EmailAddress`.
+
+        Raises:
+            InvalidEmail: the address is malformed or too long.
+        """
+        if isinstance(value, EmailAddress):
+            return value
+        local, domain = _normalise_email(value)
+        return cls(local, domain)
+
+    def __str__(self) -> str:
+        return f"{self.local}@{self.domain.value}"
+
+
+def months_later(anchor: datetime, months: int) -> datetime:
+    """Return ``anchor`` moved by ``months`` calendar months, its day clamped to the month.
+
+    The day of the month always comes from ``anchor`` (the 31st stays the 31st where it can),
+    so repeated periods never drift.
+    """
+    total = anchor.year * 12 + (anchor.month - 1) + months
+    year, month = divmod(total, 12)
+    month += 1
+    day = min(anchor.day, _days_in_month(year, month))
+    return anchor.replace(year=year, month=month, day=day)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 12:
+        return 31
+    nxt = datetime(year, month + 1, 1, tzinfo=timezone.utc)
+    return (nxt - timedelta(days=1)).day

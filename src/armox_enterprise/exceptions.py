@@ -1,0 +1,258 @@
+"""The errors armox-enterprise raises.
+
+Every error the library raises on purpose derives from :class:`ArmoxError`, so a host can
+catch the whole family in one place.  Errors about bad input also derive from the built-in
+exception a Python user would expect (``ValueError`` or ``TypeError``).
+
+::
+
+    ArmoxError
+    ├── InvalidInput (ValueError)
+    │   ├── InvalidAmount
+    │   │   └── AmountTypeError (TypeError)
+    │   ├── InvalidEmail
+    │   ├── InvalidDomain
+    │   ├── InvalidText
+    │   └── InvalidInstant
+    ├── NotFound
+    │   ├── OrganisationNotFound
+    │   ├── MemberNotFound
+    │   ├── DomainNotFound
+    │   ├── TransferNotFound
+    │   ├── HoldNotFound
+    │   ├── CreditRequestNotFound
+    │   ├── InvitationNotFound
+    │   └── JoinRequestNotFound
+    ├── PermissionDenied
+    ├── Conflict
+    │   ├── AlreadyExists
+    │   │   ├── DomainAlreadyClaimed
+    │   │   └── AlreadyMember
+    │   ├── IdempotencyConflict
+    │   ├── DuplicateIdempotencyKey
+    │   ├── LastAdminError
+    │   ├── InvalidTransition
+    │   │   └── HoldAlreadyResolved
+    │   └── TooManyOpenRequests
+    ├── InsufficientCredits
+    │   └── InsufficientPoolCredits
+    ├── DomainNotClaimable
+    ├── DomainVerificationFailed
+    ├── EnrolmentRefused
+    └── StorageError
+        └── TransientStorageError
+
+``NotFound`` is also what a caller gets for an organisation it does not belong to: the library
+answers as if the organisation did not exist, so ids of other organisations leak nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from armox_enterprise.domain.enrolment import EnrolmentReason
+
+__all__ = [
+    "AlreadyExists",
+    "AlreadyMember",
+    "AmountTypeError",
+    "ArmoxError",
+    "Conflict",
+    "CreditRequestNotFound",
+    "DomainAlreadyClaimed",
+    "DomainNotClaimable",
+    "DomainNotFound",
+    "DomainVerificationFailed",
+    "DuplicateIdempotencyKey",
+    "EnrolmentRefused",
+    "HoldAlreadyResolved",
+    "HoldNotFound",
+    "IdempotencyConflict",
+    "InsufficientCredits",
+    "InsufficientPoolCredits",
+    "InvalidAmount",
+    "InvalidDomain",
+    "InvalidEmail",
+    "InvalidInput",
+    "InvalidInstant",
+    "InvalidText",
+    "InvalidTransition",
+    "InvitationNotFound",
+    "JoinRequestNotFound",
+    "LastAdminError",
+    "MemberNotFound",
+    "NotFound",
+    "OrganisationNotFound",
+    "PermissionDenied",
+    "StorageError",
+    "TooManyOpenRequests",
+    "TransferNotFound",
+    "TransientStorageError",
+]
+
+
+class ArmoxError(Exception):
+    """Root of every error armox-enterprise raises on purpose."""
+
+
+class InvalidInput(ArmoxError, ValueError):
+    """An argument was malformed, out of range or of the wrong kind."""
+
+
+class InvalidAmount(InvalidInput):
+    """A credit amount is not a positive whole number that fits a signed 64-bit integer."""
+
+
+class AmountTypeError(InvalidAmount, TypeError):
+    """A credit amount is not an ``int`` (bools, floats, strings and decimals are refused)."""
+
+
+class InvalidEmail(InvalidInput):
+    """An email address is malformed or too long."""
+
+
+class InvalidDomain(InvalidInput):
+    """A domain name is malformed or too long."""
+
+
+class InvalidText(InvalidInput):
+    """A name, note, identifier or tag is empty, too long or not a string."""
+
+
+class InvalidInstant(InvalidInput):
+    """An instant is naive (has no timezone) or not a ``datetime``."""
+
+
+class NotFound(ArmoxError):
+    """The thing asked for does not exist, or is not visible to the caller."""
+
+
+class OrganisationNotFound(NotFound):
+    """No such organisation (or the caller does not belong to it)."""
+
+
+class MemberNotFound(NotFound):
+    """The user is not an active member of the organisation."""
+
+
+class DomainNotFound(NotFound):
+    """The organisation holds no claim on that domain."""
+
+
+class TransferNotFound(NotFound):
+    """No such transfer in the organisation."""
+
+
+class HoldNotFound(NotFound):
+    """No such hold in the organisation."""
+
+
+class CreditRequestNotFound(NotFound):
+    """No such credit request in the organisation."""
+
+
+class InvitationNotFound(NotFound):
+    """No open invitation for that address in the organisation."""
+
+
+class JoinRequestNotFound(NotFound):
+    """No such join request in the organisation."""
+
+
+class PermissionDenied(ArmoxError):
+    """The acting user's role does not allow the operation."""
+
+
+class Conflict(ArmoxError):
+    """The operation contradicts the current state."""
+
+
+class AlreadyExists(Conflict):
+    """Something unique already exists."""
+
+
+class DomainAlreadyClaimed(AlreadyExists):
+    """The domain is already claimed by an organisation."""
+
+
+class AlreadyMember(AlreadyExists):
+    """The user already has an active enterprise membership."""
+
+
+class IdempotencyConflict(Conflict):
+    """An idempotency key was reused with different parameters."""
+
+
+class DuplicateIdempotencyKey(Conflict):
+    """A store refused a second record under an idempotency key.
+
+    Stores raise it; the service turns it into a replay of the first result (same parameters)
+    or an :class:`IdempotencyConflict` (different ones).  Callers of the service never see it.
+    """
+
+
+class LastAdminError(Conflict):
+    """The change would leave the organisation without an active admin."""
+
+
+class InvalidTransition(Conflict):
+    """The object is not in a state that allows the operation (e.g. a decided request)."""
+
+
+class HoldAlreadyResolved(InvalidTransition):
+    """The hold was already captured, released or expired."""
+
+
+class TooManyOpenRequests(Conflict):
+    """The member already has as many pending credit requests as the organisation allows."""
+
+
+class InsufficientCredits(ArmoxError):
+    """An account does not hold enough available credits.
+
+    Attributes:
+        available: what the account could give at the time of the call.
+        requested: what the call asked for.
+        can_request: whether the member may submit a credit request now.
+    """
+
+    def __init__(
+        self, message: str, *, available: int, requested: int, can_request: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.available = available
+        self.requested = requested
+        self.can_request = can_request
+
+
+class InsufficientPoolCredits(InsufficientCredits):
+    """The organisation's pool does not hold enough unallocated credits."""
+
+
+class DomainNotClaimable(ArmoxError):
+    """The domain is a free-mail or disposable provider, or otherwise cannot be claimed."""
+
+
+class DomainVerificationFailed(ArmoxError):
+    """The DNS TXT record proving control of the domain was not found."""
+
+
+class EnrolmentRefused(ArmoxError):
+    """A user could not be enrolled; ``reason`` says why.
+
+    Attributes:
+        reason: the :class:`~armox_enterprise.EnrolmentReason` of the refusal.
+    """
+
+    def __init__(self, message: str, *, reason: EnrolmentReason) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class StorageError(ArmoxError):
+    """The store failed in a way the library cannot interpret."""
+
+
+class TransientStorageError(StorageError):
+    """A serialization failure, deadlock or lost connection; the operation may be retried."""

@@ -1,0 +1,404 @@
+"""The ports: what the service needs from storage, time and DNS, as ``typing.Protocol``\\ s.
+
+A store hands out :class:`UnitOfWork` objects; each holds one repository per kind of record.
+Everything read or written through one unit of work is one transaction: it becomes visible to
+others only on :meth:`UnitOfWork.commit`, and leaving the ``with`` block without committing
+discards it all.  Repositories raise the library's own errors (never a driver's), and every
+check that guards an invariant against concurrent writers (no overdraft, one decision per
+request or hold, unique idempotency keys, one claim per domain, one active membership per user)
+is made atomically by the store, not by reading then writing in Python.
+
+The conformance suite in :mod:`armox_enterprise.testing` proves a store keeps these promises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol
+
+import attrs
+from typing_extensions import Self
+
+from armox_enterprise.domain.events import Event
+from armox_enterprise.domain.ledger import Account, Hold, Transfer, TransferKind
+from armox_enterprise.domain.organisation import (
+    DomainClaim,
+    Invitation,
+    JoinRequest,
+    Membership,
+    Organisation,
+)
+from armox_enterprise.domain.requests import CreditRequest, RequestStatus
+from armox_enterprise.domain.values import DomainName, EmailAddress
+
+__all__ = [
+    "Clock",
+    "CreditRequestRepository",
+    "DnsResolver",
+    "DomainClaimRepository",
+    "HoldRepository",
+    "IdempotencyRecord",
+    "IdempotencyRepository",
+    "InvitationRepository",
+    "JoinRequestRepository",
+    "Ledger",
+    "MembershipRepository",
+    "OrganisationRepository",
+    "PeriodTotals",
+    "Store",
+    "UnitOfWork",
+]
+
+
+class Clock(Protocol):
+    """Tells the time; the service never reads the system clock directly."""
+
+    def now(self) -> datetime:
+        """Return the current instant, timezone-aware, in UTC."""
+        ...
+
+
+class DnsResolver(Protocol):
+    """Looks up DNS TXT records, to verify that an organisation controls a domain."""
+
+    def txt_records(self, domain: str) -> Sequence[str]:
+        """Return the TXT strings published at ``domain`` (empty if none or not found)."""
+        ...
+
+
+@attrs.frozen
+class IdempotencyRecord:
+    """What a mutating call under an idempotency key did, so a replay can return it again.
+
+    ``fingerprint`` identifies the call's parameters; ``result_ref`` the object it produced.
+    """
+
+    organisation_id: str
+    key: str
+    operation: str
+    fingerprint: str
+    result_ref: str
+    created_at: datetime
+
+
+@attrs.frozen
+class PeriodTotals:
+    """An account's movements in one billing period, summed by transfer kind."""
+
+    credits: Mapping[TransferKind, int] = attrs.field(factory=dict)
+    debits: Mapping[TransferKind, int] = attrs.field(factory=dict)
+    last_activity: datetime | None = None
+
+    def credited(self, *kinds: TransferKind) -> int:
+        """Sum of the credits of the given kinds."""
+        return sum(self.credits.get(k, 0) for k in kinds)
+
+    def debited(self, *kinds: TransferKind) -> int:
+        """Sum of the debits of the given kinds."""
+        return sum(self.debits.get(k, 0) for k in kinds)
+
+
+class OrganisationRepository(Protocol):
+    """Stores organisations."""
+
+    def add(self, organisation: Organisation) -> None:
+        """Store a new organisation."""
+        ...
+
+    def get(self, organisation_id: str, *, for_update: bool = False) -> Organisation | None:
+        """Return the organisation, or ``None``.
+
+        With ``for_update`` the store locks it until the unit of work ends, so that two units
+        of work turning the same period over run one after the other.
+        """
+        ...
+
+    def update(self, organisation: Organisation) -> None:
+        """Replace the stored organisation with the same id."""
+        ...
+
+    def due_for_turnover(self, instant: datetime) -> list[str]:
+        """Return the ids of organisations whose current period ended at or before ``instant``."""
+        ...
+
+
+class MembershipRepository(Protocol):
+    """Stores memberships, at most one per (organisation, user)."""
+
+    def add(self, membership: Membership) -> None:
+        """Store a new membership, or reactivate the user's removed one in the organisation.
+
+        Raises:
+            AlreadyMember: the user already has an active membership (in any organisation).
+        """
+        ...
+
+    def get(self, organisation_id: str, user_id: str) -> Membership | None:
+        """Return the user's membership in the organisation (active or removed), or ``None``."""
+        ...
+
+    def active_for_user(self, user_id: str) -> Membership | None:
+        """Return the user's active membership, wherever it is, or ``None``."""
+        ...
+
+    def update(self, membership: Membership) -> None:
+        """Replace the stored membership of the same organisation and user."""
+        ...
+
+    def list(self, organisation_id: str, *, active_only: bool = True) -> list[Membership]:
+        """Return the organisation's memberships ordered by join time, then user id."""
+        ...
+
+    def count_active(self, organisation_id: str, *, admins_only: bool = False) -> int:
+        """Return how many active members (or active admins) the organisation has."""
+        ...
+
+
+class DomainClaimRepository(Protocol):
+    """Stores domain claims; a domain is claimed by at most one organisation."""
+
+    def add(self, claim: DomainClaim) -> None:
+        """Store a new claim.
+
+        Raises:
+            DomainAlreadyClaimed: an organisation already holds the domain.
+        """
+        ...
+
+    def get(self, domain: DomainName) -> DomainClaim | None:
+        """Return the claim on exactly ``domain``, or ``None``."""
+        ...
+
+    def update(self, claim: DomainClaim) -> None:
+        """Replace the stored claim on the same domain."""
+        ...
+
+    def remove(self, domain: DomainName) -> None:
+        """Delete the claim on ``domain`` (nothing if there is none)."""
+        ...
+
+    def list(self, organisation_id: str) -> list[DomainClaim]:
+        """Return the organisation's claims ordered by domain."""
+        ...
+
+
+class InvitationRepository(Protocol):
+    """Stores invitations, at most one per (organisation, email address)."""
+
+    def put(self, invitation: Invitation) -> None:
+        """Store the invitation, replacing one of the same organisation and address."""
+        ...
+
+    def open_for(self, email: EmailAddress) -> list[Invitation]:
+        """Return the unaccepted invitations of ``email``, oldest first."""
+        ...
+
+    def list(self, organisation_id: str) -> list[Invitation]:
+        """Return the organisation's invitations, oldest first."""
+        ...
+
+
+class JoinRequestRepository(Protocol):
+    """Stores join requests."""
+
+    def add(self, request: JoinRequest) -> None:
+        """Store a new join request."""
+        ...
+
+    def get(self, organisation_id: str, request_id: str) -> JoinRequest | None:
+        """Return the join request, or ``None``."""
+        ...
+
+    def pending_for_user(self, user_id: str) -> JoinRequest | None:
+        """Return the user's pending join request, if any."""
+        ...
+
+    def update(self, request: JoinRequest) -> None:
+        """Replace a pending join request.
+
+        Raises:
+            InvalidTransition: the stored request is no longer pending.
+        """
+        ...
+
+    def list_pending(self, organisation_id: str) -> list[JoinRequest]:
+        """Return the organisation's pending join requests, oldest first."""
+        ...
+
+
+class Ledger(Protocol):
+    """Stores accounts and transfers and keeps the cached balances right."""
+
+    def open_account(self, account: Account) -> None:
+        """Create an account (with zero totals unless given), or do nothing if it exists."""
+        ...
+
+    def get_account(self, organisation_id: str, code: str) -> Account | None:
+        """Return the account, or ``None``."""
+        ...
+
+    def accounts(self, organisation_id: str) -> list[Account]:
+        """Return all of the organisation's accounts."""
+        ...
+
+    def post(self, transfer: Transfer) -> None:
+        """Record ``transfer`` and update both accounts' totals, atomically.
+
+        The effect on the totals is :func:`armox_enterprise.domain.ledger.apply_transfer`'s.
+
+        Raises:
+            InsufficientCredits: the debit account is guarded (pool or member) and has too
+                little available; nothing is written.
+            NotFound: either account does not exist.
+        """
+        ...
+
+    def get_transfer(self, organisation_id: str, transfer_id: str) -> Transfer | None:
+        """Return the transfer, or ``None``."""
+        ...
+
+    def transfers(
+        self,
+        organisation_id: str,
+        *,
+        account: str | None = None,
+        period_index: int | None = None,
+        kinds: Sequence[TransferKind] | None = None,
+        reference: str | None = None,
+    ) -> list[Transfer]:
+        """Return the organisation's transfers matching every given filter, oldest first."""
+        ...
+
+    def period_totals(self, organisation_id: str, account: str, period_index: int) -> PeriodTotals:
+        """Return what moved in and out of ``account`` during one period, by kind."""
+        ...
+
+
+class HoldRepository(Protocol):
+    """Stores holds; a hold resolves at most once."""
+
+    def add(self, hold: Hold) -> None:
+        """Store a new pending hold."""
+        ...
+
+    def get(self, organisation_id: str, hold_id: str) -> Hold | None:
+        """Return the hold, or ``None``."""
+        ...
+
+    def resolve(self, hold: Hold) -> None:
+        """Store ``hold``'s resolution if the stored hold is still pending.
+
+        Raises:
+            HoldAlreadyResolved: the stored hold is no longer ``pending``.
+        """
+        ...
+
+    def pending(
+        self,
+        organisation_id: str,
+        *,
+        user_id: str | None = None,
+        expiring_before: datetime | None = None,
+    ) -> list[Hold]:
+        """Return pending holds matching the filters, oldest first."""
+        ...
+
+
+class CreditRequestRepository(Protocol):
+    """Stores credit requests; only a pending request may change."""
+
+    def add(self, request: CreditRequest) -> None:
+        """Store a new pending request."""
+        ...
+
+    def get(self, organisation_id: str, request_id: str) -> CreditRequest | None:
+        """Return the request, or ``None``."""
+        ...
+
+    def decide(self, request: CreditRequest) -> None:
+        """Store ``request``'s new state if the stored request is still pending.
+
+        Raises:
+            InvalidTransition: the stored request is no longer pending (someone decided first).
+        """
+        ...
+
+    def list(
+        self,
+        organisation_id: str,
+        *,
+        status: RequestStatus | None = None,
+        user_id: str | None = None,
+        period_index: int | None = None,
+    ) -> list[CreditRequest]:
+        """Return matching requests, oldest first."""
+        ...
+
+
+class IdempotencyRepository(Protocol):
+    """Remembers what each idempotency key did, unique per organisation."""
+
+    def get(self, organisation_id: str, key: str) -> IdempotencyRecord | None:
+        """Return the record stored under ``key``, or ``None``."""
+        ...
+
+    def add(self, record: IdempotencyRecord) -> None:
+        """Store a record.
+
+        Raises:
+            DuplicateIdempotencyKey: a record with the same organisation and key exists.
+        """
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every repository; discarded unless committed.
+
+    Use it as a context manager.  Events recorded with :meth:`record` are kept with the
+    transaction and handed out by :meth:`collect_events` once it committed.
+    """
+
+    organisations: OrganisationRepository
+    memberships: MembershipRepository
+    domains: DomainClaimRepository
+    invitations: InvitationRepository
+    join_requests: JoinRequestRepository
+    ledger: Ledger
+    holds: HoldRepository
+    requests: CreditRequestRepository
+    idempotency: IdempotencyRepository
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None:
+        """Make everything written in this unit of work durable and visible."""
+        ...
+
+    def rollback(self) -> None:
+        """Discard everything written in this unit of work."""
+        ...
+
+    def record(self, event: Event) -> None:
+        """Keep ``event`` with this unit of work's changes."""
+        ...
+
+    def collect_events(self) -> list[Event]:
+        """Return (and forget) the events of the committed unit of work."""
+        ...
+
+
+class Store(Protocol):
+    """Where an organisation's data lives: a factory of units of work."""
+
+    def unit_of_work(self) -> UnitOfWork:
+        """Return a new, not yet entered, unit of work."""
+        ...

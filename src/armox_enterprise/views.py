@@ -1,0 +1,287 @@
+"""Read models: what the profile page and the admin dashboard show.
+
+The figures are this billing period's, read from per-period account totals that the store keeps
+as transfers are posted, so a view costs the same whatever the length of the history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, get_args
+
+import attrs
+
+from armox_enterprise.domain.ledger import POOL, USAGE, Account, TransferKind, member_account
+from armox_enterprise.domain.organisation import Membership, Organisation, Role
+from armox_enterprise.domain.requests import CreditRequest, RequestStatus
+from armox_enterprise.exceptions import InvalidInput
+from armox_enterprise.ports import PeriodTotals, UnitOfWork
+
+__all__ = [
+    "Dashboard",
+    "EnterpriseCredits",
+    "MemberRow",
+    "MemberSort",
+    "Page",
+    "PoolFigures",
+    "ProfileView",
+    "build_dashboard",
+    "build_profile",
+]
+
+MemberSort = Literal["name", "allocated", "used", "remaining", "last_activity"]
+_SORTS: tuple[str, ...] = get_args(MemberSort)
+_MAX_PAGE = 500
+
+_ALLOCATING = (TransferKind.ALLOCATE, TransferKind.ALLOT, TransferKind.APPROVE)
+_SPENDING = (TransferKind.SPEND, TransferKind.CAPTURE)
+_POSTED_KINDS = tuple(k for k in TransferKind if k.posts)
+
+
+@attrs.frozen
+class EnterpriseCredits:
+    """The "Enterprise Credits" section of a member's profile, for the current period.
+
+    Attributes:
+        allocated: credited to the member this period (allocations, allotments, approvals).
+        carried_in: the remainder kept from earlier periods (only under the "keep" policy).
+        used: spent this period, refunds deducted.
+        remaining: available now.
+        on_hold: reserved by pending holds.
+        period_start: when the current period began.
+        resets_at: when the current period ends.
+        can_request: whether the "request credits" button is enabled.
+        request_blocked_reason: why it is disabled, if it is.
+        pending_request: the member's oldest pending request, if any.
+    """
+
+    allocated: int
+    carried_in: int
+    used: int
+    remaining: int
+    on_hold: int
+    period_start: datetime
+    resets_at: datetime
+    can_request: bool
+    request_blocked_reason: str | None
+    pending_request: CreditRequest | None
+
+
+@attrs.frozen
+class ProfileView:
+    """What the profile page shows a user.
+
+    For anyone who is not an active enterprise member, ``is_enterprise`` is false, every other
+    field is empty and the host shows its usual page with subscription management.
+    """
+
+    user_id: str
+    is_enterprise: bool
+    subscription_management_hidden: bool
+    organisation_id: str | None = None
+    badge: str | None = None
+    role: Role | None = None
+    credits: EnterpriseCredits | None = None
+
+    @classmethod
+    def personal(cls, user_id: str) -> ProfileView:
+        """The view of a user who is not an enterprise member."""
+        return cls(user_id=user_id, is_enterprise=False, subscription_management_hidden=False)
+
+
+@attrs.frozen
+class PoolFigures:
+    """The organisation's pool in the current period.
+
+    ``available_total`` is what the period put at the organisation's disposal (carried over +
+    granted + topped up); ``utilisation`` is ``used / available_total`` (0 when nothing was).
+    """
+
+    period_index: int
+    period_start: datetime
+    resets_at: datetime
+    monthly_allowance: int
+    carried_over: int
+    granted: int
+    topped_up: int
+    allocated: int
+    reclaimed: int
+    returned: int
+    unallocated: int
+    used: int
+    expired: int
+    available_total: int
+    utilisation: float
+
+
+@attrs.frozen
+class MemberRow:
+    """One row of the dashboard's member table."""
+
+    user_id: str
+    display_name: str
+    email: str
+    role: Role
+    allocated: int
+    used: int
+    remaining: int
+    on_hold: int
+    standing_allotment: int
+    last_activity: datetime | None
+
+
+@attrs.frozen
+class Page:
+    """Which slice of the member table to show, and in what order."""
+
+    sort: MemberSort = "name"
+    descending: bool = False
+    offset: int = 0
+    limit: int = 50
+
+    @classmethod
+    def of(cls, *, sort: object, descending: object, offset: object, limit: object) -> Page:
+        """Return a validated page request.
+
+        Raises:
+            InvalidInput: unknown sort key, negative offset, or a limit outside 1..500.
+        """
+        if sort not in _SORTS:
+            raise InvalidInput(f"sort must be one of {', '.join(_SORTS)}, got {sort!r}")
+        if not isinstance(descending, bool):
+            raise InvalidInput("descending must be a bool")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidInput(f"offset must be a non-negative int, got {offset!r}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= _MAX_PAGE:
+            raise InvalidInput(f"limit must be an int from 1 to {_MAX_PAGE}, got {limit!r}")
+        return cls(sort, descending, offset, limit)  # type: ignore[arg-type]
+
+
+@attrs.frozen
+class Dashboard:
+    """The admin dashboard: pool figures, one page of members, pending requests."""
+
+    organisation_id: str
+    name: str
+    pool: PoolFigures
+    members: list[MemberRow]
+    total_members: int
+    page: Page
+    pending_requests: list[CreditRequest]
+
+
+def _carried_in(account: Account, totals: PeriodTotals) -> int:
+    credited = sum(totals.credits.values())
+    debited = sum(v for k, v in totals.debits.items() if k in _POSTED_KINDS)
+    return account.balance - (credited - debited)
+
+
+def _used(totals: PeriodTotals) -> int:
+    return totals.debited(*_SPENDING) - totals.credited(TransferKind.REFUND)
+
+
+def build_profile(uow: UnitOfWork, org: Organisation, membership: Membership) -> ProfileView:
+    """Return the profile view of an active member of ``org`` (in ``org``'s current period)."""
+    code = member_account(membership.user_id)
+    account = uow.ledger.get_account(org.id, code) or Account(org.id, code)
+    totals = uow.ledger.period_totals(org.id, code, org.current_period_index)
+    pending = uow.requests.list(org.id, status=RequestStatus.PENDING, user_id=membership.user_id)
+    can_request = len(pending) < org.max_open_requests
+    period = org.current_period
+    section = EnterpriseCredits(
+        allocated=totals.credited(*_ALLOCATING),
+        carried_in=max(0, _carried_in(account, totals)),
+        used=_used(totals),
+        remaining=account.available,
+        on_hold=account.debits_pending,
+        period_start=period.start,
+        resets_at=period.end,
+        can_request=can_request,
+        request_blocked_reason=None if can_request else "a credit request is already pending",
+        pending_request=pending[0] if pending else None,
+    )
+    return ProfileView(
+        user_id=membership.user_id,
+        is_enterprise=True,
+        subscription_management_hidden=True,
+        organisation_id=org.id,
+        badge=org.name,
+        role=membership.role,
+        credits=section,
+    )
+
+
+def _pool_figures(uow: UnitOfWork, org: Organisation) -> PoolFigures:
+    index = org.current_period_index
+    pool = uow.ledger.get_account(org.id, POOL) or Account(org.id, POOL)
+    totals = uow.ledger.period_totals(org.id, POOL, index)
+    usage = uow.ledger.period_totals(org.id, USAGE, index)
+    granted = totals.credited(TransferKind.GRANT)
+    topped_up = totals.credited(TransferKind.TOP_UP)
+    carried = _carried_in(pool, totals)
+    total = carried + granted + topped_up
+    used = usage.credited(*_SPENDING) - usage.debited(TransferKind.REFUND)
+    period = org.current_period
+    return PoolFigures(
+        period_index=index,
+        period_start=period.start,
+        resets_at=period.end,
+        monthly_allowance=org.monthly_allowance,
+        carried_over=carried,
+        granted=granted,
+        topped_up=topped_up,
+        allocated=totals.debited(*_ALLOCATING),
+        reclaimed=totals.credited(TransferKind.RECLAIM),
+        returned=totals.credited(TransferKind.RETURN),
+        unallocated=pool.available,
+        used=used,
+        expired=totals.debited(TransferKind.EXPIRE),
+        available_total=total,
+        utilisation=used / total if total > 0 else 0.0,
+    )
+
+
+def _row(uow: UnitOfWork, org: Organisation, member: Membership) -> MemberRow:
+    code = member_account(member.user_id)
+    account = uow.ledger.get_account(org.id, code) or Account(org.id, code)
+    totals = uow.ledger.period_totals(org.id, code, org.current_period_index)
+    return MemberRow(
+        user_id=member.user_id,
+        display_name=member.display_name,
+        email=str(member.email),
+        role=member.role,
+        allocated=totals.credited(*_ALLOCATING),
+        used=_used(totals),
+        remaining=account.available,
+        on_hold=account.debits_pending,
+        standing_allotment=member.standing_allotment,
+        last_activity=totals.last_activity,
+    )
+
+
+def build_dashboard(uow: UnitOfWork, org: Organisation, page: Page) -> Dashboard:
+    """Return the admin dashboard of ``org`` in its current period."""
+    rows = [_row(uow, org, m) for m in uow.memberships.list(org.id)]
+    if page.sort == "name":
+        rows.sort(key=lambda r: (r.display_name.casefold(), r.user_id), reverse=page.descending)
+    elif page.sort == "last_activity":
+        # Members without activity sort first ascending and last descending.
+        rows.sort(
+            key=lambda r: (
+                r.last_activity is not None,
+                r.last_activity or org.created_at,
+                r.user_id,
+            ),
+            reverse=page.descending,
+        )
+    else:
+        rows.sort(key=lambda r: (getattr(r, page.sort), r.user_id), reverse=page.descending)
+    return Dashboard(
+        organisation_id=org.id,
+        name=org.name,
+        pool=_pool_figures(uow, org),
+        members=rows[page.offset : page.offset + page.limit],
+        total_members=len(rows),
+        page=page,
+        pending_requests=uow.requests.list(org.id, status=RequestStatus.PENDING),
+    )
