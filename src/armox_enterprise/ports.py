@@ -360,15 +360,50 @@ class UnitOfWork(Protocol):
     transaction and handed out by :meth:`collect_events` once it committed.
     """
 
-    organisations: OrganisationRepository
-    memberships: MembershipRepository
-    domains: DomainClaimRepository
-    invitations: InvitationRepository
-    join_requests: JoinRequestRepository
-    ledger: Ledger
-    holds: HoldRepository
-    requests: CreditRequestRepository
-    idempotency: IdempotencyRepository
+    @property
+    def organisations(self) -> OrganisationRepository:
+        """The unit of work's organisations repository."""
+        ...
+
+    @property
+    def memberships(self) -> MembershipRepository:
+        """The unit of work's memberships repository."""
+        ...
+
+    @property
+    def domains(self) -> DomainClaimRepository:
+        """The unit of work's domains repository."""
+        ...
+
+    @property
+    def invitations(self) -> InvitationRepository:
+        """The unit of work's invitations repository."""
+        ...
+
+    @property
+    def join_requests(self) -> JoinRequestRepository:
+        """The unit of work's join requests repository."""
+        ...
+
+    @property
+    def ledger(self) -> Ledger:
+        """The unit of work's ledger repository."""
+        ...
+
+    @property
+    def holds(self) -> HoldRepository:
+        """The unit of work's holds repository."""
+        ...
+
+    @property
+    def requests(self) -> CreditRequestRepository:
+        """The unit of work's requests repository."""
+        ...
+
+    @property
+    def idempotency(self) -> IdempotencyRepository:
+        """The unit of work's idempotency repository."""
+        ...
 
     def __enter__(self) -> Self: ...
 
