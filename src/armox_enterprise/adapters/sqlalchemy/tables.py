@@ -1,0 +1,326 @@
+"""The library's tables, as SQLAlchemy Core on a :class:`~sqlalchemy.MetaData` of their own.
+
+Amounts are ``BIGINT``; instants are stored as naive UTC with microseconds on every backend;
+enumerations are short strings (no native enum types, so migrations stay simple).  The database
+itself refuses a pool or member account below zero available, a second claim on a domain, a
+second active membership of a user and a reused idempotency key in an organisation.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import attrs
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["NAMING_CONVENTION", "Tables", "UtcDateTime", "make_tables", "metadata", "tables"]
+
+#: Constraint and index names follow this convention so a host's Alembic sees stable names.
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+_ID = 36
+_USER = 128
+_CODE = 160
+_NAME = 200
+_EMAIL = 254
+_DOMAIN = 253
+_KEY = 160
+_TAG = 64
+_STATE = 16
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware UTC ``datetime`` stored as a naive UTC timestamp with microseconds."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime(timezone=False))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+@attrs.frozen
+class Tables:
+    """The library's tables, built on one ``MetaData``."""
+
+    metadata: MetaData
+    organisations: Table
+    memberships: Table
+    domain_claims: Table
+    invitations: Table
+    join_requests: Table
+    accounts: Table
+    transfers: Table
+    period_totals: Table
+    holds: Table
+    credit_requests: Table
+    idempotency: Table
+
+
+def make_tables(
+    metadata: MetaData | None = None, *, prefix: str = "armox_", schema: str | None = None
+) -> Tables:
+    """Build the library's tables on ``metadata`` (a new one with the naming convention if
+    omitted), named ``<prefix><name>``, optionally in ``schema``.
+
+    Use it to put the tables on a host's own ``MetaData`` so one Alembic environment manages
+    both; the default :data:`tables` uses its own ``MetaData`` and the ``armox_`` prefix.
+    """
+    md = metadata if metadata is not None else MetaData(naming_convention=NAMING_CONVENTION)
+    p = prefix
+
+    def fk(cols: list[str], table: str, refcols: list[str]) -> ForeignKeyConstraint:
+        target = f"{schema}.{p}{table}" if schema else f"{p}{table}"
+        return ForeignKeyConstraint(cols, [f"{target}.{c}" for c in refcols])
+
+    organisations = Table(
+        f"{p}organisations",
+        md,
+        Column("id", String(_ID), primary_key=True),
+        Column("name", String(_NAME), nullable=False),
+        Column("monthly_allowance", BigInteger, nullable=False),
+        Column("cycle_anchor", UtcDateTime, nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("current_period_index", Integer, nullable=False),
+        Column("current_period_end", UtcDateTime, nullable=False),
+        Column("join_mode", String(_STATE), nullable=False),
+        Column("seat_limit", BigInteger, nullable=True),
+        Column("pool_carry_over_cap", BigInteger, nullable=False),
+        Column("member_remainder", String(_STATE), nullable=False),
+        Column("max_open_requests", Integer, nullable=False),
+        Column("allow_pool_spend", Boolean, nullable=False),
+        Column("hold_lifetime_us", BigInteger, nullable=False),
+        CheckConstraint("monthly_allowance >= 0", name="allowance_not_negative"),
+        Index(None, "current_period_end"),
+        schema=schema,
+    )
+    memberships = Table(
+        f"{p}memberships",
+        md,
+        Column("organisation_id", String(_ID), primary_key=True),
+        Column("user_id", String(_USER), primary_key=True),
+        # Equal to user_id while the membership is active, NULL once removed: a unique column
+        # that lets every backend enforce "one active membership per user".
+        Column("active_user_id", String(_USER), nullable=True, unique=True),
+        Column("email", String(_EMAIL), nullable=False),
+        Column("display_name", String(_NAME), nullable=False),
+        Column("role", String(_STATE), nullable=False),
+        Column("status", String(_STATE), nullable=False),
+        Column("joined_at", UtcDateTime, nullable=False),
+        Column("removed_at", UtcDateTime, nullable=True),
+        Column("standing_allotment", BigInteger, nullable=False),
+        fk(["organisation_id"], "organisations", ["id"]),
+        Index(None, "organisation_id", "status", "joined_at"),
+        schema=schema,
+    )
+    domain_claims = Table(
+        f"{p}domain_claims",
+        md,
+        Column("domain", String(_DOMAIN), primary_key=True),
+        Column("organisation_id", String(_ID), nullable=False),
+        Column("verification_token", String(64), nullable=False),
+        Column("claimed_at", UtcDateTime, nullable=False),
+        Column("include_subdomains", Boolean, nullable=False),
+        Column("verified_at", UtcDateTime, nullable=True),
+        fk(["organisation_id"], "organisations", ["id"]),
+        Index(None, "organisation_id"),
+        schema=schema,
+    )
+    invitations = Table(
+        f"{p}invitations",
+        md,
+        Column("organisation_id", String(_ID), primary_key=True),
+        Column("email_key", String(_EMAIL), primary_key=True),
+        Column("email", String(_EMAIL), nullable=False),
+        Column("role", String(_STATE), nullable=False),
+        Column("invited_by", String(_USER), nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("accepted_at", UtcDateTime, nullable=True),
+        fk(["organisation_id"], "organisations", ["id"]),
+        Index(None, "email_key"),
+        schema=schema,
+    )
+    join_requests = Table(
+        f"{p}join_requests",
+        md,
+        Column("id", String(_ID), primary_key=True),
+        Column("organisation_id", String(_ID), nullable=False),
+        Column("user_id", String(_USER), nullable=False),
+        Column("email", String(_EMAIL), nullable=False),
+        Column("display_name", String(_NAME), nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("status", String(_STATE), nullable=False),
+        Column("decided_by", String(_USER), nullable=True),
+        Column("decided_at", UtcDateTime, nullable=True),
+        fk(["organisation_id"], "organisations", ["id"]),
+        Index(None, "organisation_id", "status", "created_at"),
+        Index(None, "user_id", "status"),
+        schema=schema,
+    )
+    accounts = Table(
+        f"{p}accounts",
+        md,
+        Column("organisation_id", String(_ID), primary_key=True),
+        Column("code", String(_CODE), primary_key=True),
+        Column("guarded", Boolean, nullable=False),
+        Column("credits_posted", BigInteger, nullable=False),
+        Column("debits_posted", BigInteger, nullable=False),
+        Column("debits_pending", BigInteger, nullable=False),
+        CheckConstraint(
+            "NOT guarded OR credits_posted - debits_posted - debits_pending >= 0",
+            name="available_not_negative",
+        ),
+        CheckConstraint("debits_pending >= 0", name="pending_not_negative"),
+        fk(["organisation_id"], "organisations", ["id"]),
+        schema=schema,
+    )
+    transfers = Table(
+        f"{p}transfers",
+        md,
+        Column("id", String(_ID), primary_key=True),
+        Column("organisation_id", String(_ID), nullable=False),
+        Column("kind", String(_STATE), nullable=False),
+        Column("debit_account", String(_CODE), nullable=False),
+        Column("credit_account", String(_CODE), nullable=False),
+        Column("amount", BigInteger, nullable=False),
+        Column("period_index", Integer, nullable=False),
+        Column("actor", String(_USER), nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("idempotency_key", String(_KEY), nullable=True),
+        Column("reference", String(_KEY), nullable=True),
+        Column("feature", String(_TAG), nullable=True),
+        Column("model", String(_TAG), nullable=True),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        fk(["organisation_id", "debit_account"], "accounts", ["organisation_id", "code"]),
+        fk(["organisation_id", "credit_account"], "accounts", ["organisation_id", "code"]),
+        Index(None, "organisation_id", "created_at", "id"),
+        Index(None, "organisation_id", "debit_account", "period_index"),
+        Index(None, "organisation_id", "credit_account", "period_index"),
+        Index(None, "organisation_id", "reference"),
+        Index(None, "organisation_id", "period_index", "kind"),
+        schema=schema,
+    )
+    period_totals = Table(
+        f"{p}period_totals",
+        md,
+        Column("organisation_id", String(_ID), primary_key=True),
+        Column("account", String(_CODE), primary_key=True),
+        Column("period_index", Integer, primary_key=True),
+        Column("side", String(1), primary_key=True),
+        Column("kind", String(_STATE), primary_key=True),
+        Column("amount", BigInteger, nullable=False),
+        Column("last_activity", UtcDateTime, nullable=False),
+        fk(["organisation_id", "account"], "accounts", ["organisation_id", "code"]),
+        schema=schema,
+    )
+    holds = Table(
+        f"{p}holds",
+        md,
+        Column("id", String(_ID), primary_key=True),
+        Column("organisation_id", String(_ID), nullable=False),
+        Column("user_id", String(_USER), nullable=False),
+        Column("amount", BigInteger, nullable=False),
+        Column("period_index", Integer, nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("expires_at", UtcDateTime, nullable=False),
+        Column("reference", String(_KEY), nullable=False),
+        Column("status", String(_STATE), nullable=False),
+        Column("captured", BigInteger, nullable=False),
+        Column("resolved_at", UtcDateTime, nullable=True),
+        Column("feature", String(_TAG), nullable=True),
+        Column("model", String(_TAG), nullable=True),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        fk(["organisation_id"], "organisations", ["id"]),
+        Index(None, "organisation_id", "status", "expires_at"),
+        Index(None, "organisation_id", "user_id", "status"),
+        schema=schema,
+    )
+    credit_requests = Table(
+        f"{p}credit_requests",
+        md,
+        Column("id", String(_ID), primary_key=True),
+        Column("organisation_id", String(_ID), nullable=False),
+        Column("user_id", String(_USER), nullable=False),
+        Column("amount", BigInteger, nullable=False),
+        Column("note", Text, nullable=False),
+        Column("period_index", Integer, nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("status", String(_STATE), nullable=False),
+        Column("approved_amount", BigInteger, nullable=True),
+        Column("decided_by", String(_USER), nullable=True),
+        Column("decided_at", UtcDateTime, nullable=True),
+        Column("decision_note", Text, nullable=False),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        fk(["organisation_id"], "organisations", ["id"]),
+        Index(None, "organisation_id", "status", "created_at"),
+        Index(None, "organisation_id", "user_id", "status"),
+        schema=schema,
+    )
+    idempotency = Table(
+        f"{p}idempotency_keys",
+        md,
+        Column("organisation_id", String(_ID), primary_key=True),
+        Column("key", String(_KEY), primary_key=True),
+        Column("operation", String(32), nullable=False),
+        Column("fingerprint", Text, nullable=False),
+        Column("result_ref", String(_KEY), nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
+        fk(["organisation_id"], "organisations", ["id"]),
+        schema=schema,
+    )
+    return Tables(
+        md,
+        organisations,
+        memberships,
+        domain_claims,
+        invitations,
+        join_requests,
+        accounts,
+        transfers,
+        period_totals,
+        holds,
+        credit_requests,
+        idempotency,
+    )
+
+
+#: The default tables (prefix ``armox_``, no schema).
+tables: Tables = make_tables()
+
+#: The ``MetaData`` of the default tables; give it to Alembic as (part of) ``target_metadata``.
+metadata: MetaData = tables.metadata
