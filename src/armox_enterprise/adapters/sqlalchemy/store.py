@@ -136,6 +136,7 @@ class SqlAlchemyStore:
         self.tables = tables
         #: Whether the service may retry a unit of work after a transient failure.
         self.retry_transient = True
+        self._checked_engine: Engine | None = None
 
     @classmethod
     def from_url(
@@ -172,6 +173,7 @@ class SqlAlchemyStore:
         store._bind = host
         store.tables = tables
         store.retry_transient = False
+        store._checked_engine = None
         return store
 
     @property
@@ -201,7 +203,24 @@ class SqlAlchemyStore:
 
     def unit_of_work(self) -> SqlAlchemyUnitOfWork:
         """Return a new unit of work (enter it with ``with``)."""
-        return SqlAlchemyUnitOfWork(self._bind, self.tables)
+        bind = self._bind
+        if isinstance(bind, Engine) and bind.dialect.name in ("mysql", "mariadb"):
+            bind = self._read_committed(bind)
+        return SqlAlchemyUnitOfWork(bind, self.tables)
+
+    def _read_committed(self, engine: Engine) -> Engine:
+        # InnoDB's REPEATABLE READ (its default) reads a snapshot taken at the first read, so
+        # an amount read and then written (a period closing's expiry, a member's remainder)
+        # could be stale.  Units of work that the store owns run at READ COMMITTED unless the
+        # engine chose a level itself; SERIALIZABLE is kept as it is.
+        if self._checked_engine is None:
+            with engine.connect() as connection:
+                level = connection.get_isolation_level()
+            chosen = engine.get_execution_options().get("isolation_level")
+            if chosen is None and level == "REPEATABLE READ":
+                engine = engine.execution_options(isolation_level="READ COMMITTED")
+            self._checked_engine = engine
+        return self._checked_engine
 
 
 class SqlAlchemyUnitOfWork:

@@ -1,0 +1,149 @@
+"""Database backends for the integration tests.
+
+SQLite (a file) always runs.  PostgreSQL and MariaDB/MySQL take their SQLAlchemy URL from
+``ARMOX_TEST_POSTGRESQL_URL`` and ``ARMOX_TEST_MYSQL_URL``; without one (or if the server is
+unreachable) their tests skip, except with ``CI=true``, where that fails the run.
+
+Each test starts from empty tables; after each test every organisation's ledger must reconcile;
+at the end of the run the tables are dropped, leaving the shared databases as they were.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, delete, select, text
+
+from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore, configure_sqlite, metadata
+from armox_enterprise.adapters.sqlalchemy import tables as default_tables
+from armox_enterprise.domain.ledger import reconcile
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+SERVER_ENV = {"postgresql": "ARMOX_TEST_POSTGRESQL_URL", "mysql": "ARMOX_TEST_MYSQL_URL"}
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgresql),
+    pytest.param("mysql", id="mysql", marks=pytest.mark.mysql),
+]
+
+
+def unavailable(reason: str) -> None:
+    """Skip the test, or fail it when running in CI, where every backend must be there."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: every database backend must be available)")
+    pytest.skip(reason)
+
+
+def server_url(backend: str) -> str:
+    """Return the URL of a server backend from the environment, or skip/fail without it."""
+    env = SERVER_ENV[backend]
+    url = os.environ.get(env, "")
+    if not url:
+        unavailable(f"{env} is not set")
+    return url
+
+
+def empty_tables(engine: Engine) -> None:
+    """Delete every row of the library's tables, children first."""
+    with engine.begin() as connection:
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(delete(table))
+
+
+def reconcile_all(engine: Engine) -> list[str]:
+    """Reconcile every organisation's ledger in the database; return the problems."""
+    store = SqlAlchemyStore(engine)
+    problems: list[str] = []
+    with engine.connect() as connection:
+        org_ids = [row[0] for row in connection.execute(select(default_tables.organisations.c.id))]
+    with store.unit_of_work() as uow:
+        for org_id in org_ids:
+            found = reconcile(uow.ledger.accounts(org_id), uow.ledger.transfers(org_id))
+            problems.extend(f"{org_id}: {p}" for p in found)
+    return problems
+
+
+class Backend:
+    """One database backend of the test run: its engine, and how to make fresh engines."""
+
+    def __init__(self, name: str, url: str, make_engine: Callable[..., Engine]) -> None:
+        self.name = name
+        self.url = url
+        self._make_engine = make_engine
+        self.engine = make_engine()
+
+    def new_engine(self, **options: object) -> Engine:
+        """Return another engine on the same database (e.g. with another isolation level)."""
+        return self._make_engine(**options)
+
+    def store(self, **options: object) -> SqlAlchemyStore:
+        """Return a store that owns its transactions on a fresh engine."""
+        return SqlAlchemyStore(self.new_engine(**options) if options else self.engine)
+
+
+def _make_server_backend(name: str) -> Backend:
+    url = server_url(name)
+
+    def make(**options: object) -> Engine:
+        return create_engine(url, pool_size=12, max_overflow=4, **options)  # type: ignore[arg-type]
+
+    backend = Backend(name, url, make)
+    try:
+        with backend.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure to connect means "unavailable"
+        backend.engine.dispose()
+        unavailable(f"cannot connect to {name} at {url}: {exc}")
+    return backend
+
+
+def _make_sqlite_backend(directory: Path) -> Backend:
+    url = f"sqlite:///{directory / 'armox.sqlite3'}"
+
+    def make(**options: object) -> Engine:
+        engine = create_engine(url, **options)  # type: ignore[arg-type]
+        configure_sqlite(engine)
+        return engine
+
+    return Backend("sqlite", url, make)
+
+
+_backends: dict[str, Backend] = {}
+
+
+@pytest.fixture(scope="session")
+def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Backend]]:
+    """The backends opened so far in this run; their tables are dropped at the end."""
+    yield _backends
+    for backend in _backends.values():
+        metadata.drop_all(backend.engine)
+        backend.engine.dispose()
+    _backends.clear()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(
+    request: pytest.FixtureRequest,
+    backends: dict[str, Backend],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Backend]:
+    """Each backend in turn, with empty tables; the ledger must reconcile after the test."""
+    name: str = request.param
+    if name not in backends:
+        if name == "sqlite":
+            created = _make_sqlite_backend(tmp_path_factory.mktemp("sqlite"))
+        else:
+            created = _make_server_backend(name)
+        metadata.drop_all(created.engine)
+        metadata.create_all(created.engine)
+        backends[name] = created
+    chosen = backends[name]
+    empty_tables(chosen.engine)
+    yield chosen
+    problems = reconcile_all(chosen.engine)
+    assert not problems, "the ledger does not reconcile:\n" + "\n".join(problems)
+    empty_tables(chosen.engine)
