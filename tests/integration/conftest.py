@@ -95,7 +95,7 @@ def _make_server_backend(name: str) -> Backend:
     try:
         with backend.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure to connect means "unavailable"
+    except Exception as exc:  # any failure to connect means "unavailable"
         backend.engine.dispose()
         unavailable(f"cannot connect to {name} at {url}: {exc}")
     return backend
