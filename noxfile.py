@@ -10,7 +10,14 @@ import nox
 nox.needs_version = ">=2025.2.9"  # for nox.project.dependency_groups()
 
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["tests", "tests_core", "lint", "typecheck"]
+nox.options.sessions = [
+    "tests",
+    "tests_core",
+    "tests_postgresql",
+    "tests_mariadb",
+    "lint",
+    "typecheck",
+]
 # Locally, interpreters that are not installed are skipped; on CI (env CI set) they are errors.
 nox.options.error_on_missing_interpreters = "CI" in os.environ
 
@@ -52,9 +59,9 @@ def _existing(*paths: str) -> list[str]:
 
 @nox.session(python=PYTHONS, tags=["tests"])
 def tests(session: nox.Session) -> None:
-    """Full test suite with the SQLAlchemy extra, on every supported Python."""
+    """Full test suite on the memory store and SQLite, on every supported Python."""
     session.install(".[sqlalchemy]", *_groups("test"))
-    session.run("pytest", *(session.posargs or ["tests"]))
+    session.run("pytest", "-m", "not postgresql and not mysql", *(session.posargs or ["tests"]))
 
 
 @nox.session(python=DEFAULT_PYTHON, tags=["tests"])
@@ -91,16 +98,19 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=DEFAULT_PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks (not a default session): ``nox -s bench -- ARGS``."""
-    session.install(".[sqlalchemy]")
+    session.install(".[postgresql]")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 
-# ---------------------------------------------------------------------------
-# TODO(later sessions): add here
-#   - tests_postgresql: install ".[postgresql]" + test group, run `pytest -m postgresql`
-#     against $ARMOX_TEST_POSTGRESQL_URL (exported by .ci/run).
-#   - tests_mariadb: install ".[mysql]" + test group, run `pytest -m mysql`
-#     against $ARMOX_TEST_MYSQL_URL (exported by .ci/run).
-#   - docs: build the documentation under docs/.
-# and add them to nox.options.sessions above if they should run by default / on CI.
-# ---------------------------------------------------------------------------
+@nox.session(python=DEFAULT_PYTHON, tags=["tests"])
+def tests_postgresql(session: nox.Session) -> None:
+    """The integration tests on PostgreSQL ($ARMOX_TEST_POSTGRESQL_URL; required when CI=true)."""
+    session.install(".[postgresql]", *_groups("test-postgresql"))
+    session.run("pytest", "-m", "postgresql", *(session.posargs or ["tests/integration"]))
+
+
+@nox.session(python=DEFAULT_PYTHON, tags=["tests"])
+def tests_mariadb(session: nox.Session) -> None:
+    """The integration tests on MariaDB/MySQL ($ARMOX_TEST_MYSQL_URL; required when CI=true)."""
+    session.install(".[mysql]", *_groups("test"))
+    session.run("pytest", "-m", "mysql", *(session.posargs or ["tests/integration"]))

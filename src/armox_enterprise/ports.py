@@ -432,7 +432,12 @@ class UnitOfWork(Protocol):
 
 
 class Store(Protocol):
-    """Where an organisation's data lives: a factory of units of work."""
+    """Where an organisation's data lives: a factory of units of work.
+
+    A store may also have a ``retry_transient`` attribute: when it is false (a store that joins
+    its host's transaction), the service lets a :class:`~armox_enterprise.TransientStorageError`
+    reach the caller instead of retrying the unit of work.
+    """
 
     def unit_of_work(self) -> UnitOfWork:
         """Return a new, not yet entered, unit of work."""

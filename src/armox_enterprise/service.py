@@ -35,6 +35,7 @@ from armox_enterprise.domain.ledger import (
     USAGE,
     Account,
     Hold,
+    HoldStatus,
     Transfer,
     TransferKind,
     member_account,
@@ -73,6 +74,7 @@ from armox_enterprise.exceptions import (
     DomainVerificationFailed,
     DuplicateIdempotencyKey,
     EnrolmentRefused,
+    HoldAlreadyResolved,
     HoldNotFound,
     IdempotencyConflict,
     InsufficientCredits,
@@ -192,6 +194,8 @@ class EnterpriseService:
         self._dns = dns
         self._free_mail = free_mail if free_mail is not None else FreeMailList()
         self._max_attempts = max_attempts
+        # A store that joins its host's transaction cannot retry it: that is the host's call.
+        self._retry_transient = bool(getattr(store, "retry_transient", True))
         self._handlers: list[Callable[[ev.Event], None]] = []
 
     # ------------------------------------------------------------------ plumbing
@@ -220,7 +224,7 @@ class EnterpriseService:
                     raise
                 continue
             except TransientStorageError:
-                if attempt == self._max_attempts:
+                if attempt == self._max_attempts or not self._retry_transient:
                     raise
                 time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
                 continue
@@ -1032,6 +1036,8 @@ class EnterpriseService:
         def work(uow: UnitOfWork, now: datetime) -> list[EnrolmentDecision]:
             org, _ = self._enter(uow, organisation_id, actor, now, admin=True)
             org = uow.organisations.get(org.id, for_update=True) or org
+            # The admin captures them, so the join mode does not apply; the seat limit does.
+            policy_org = attrs.evolve(org, join_mode=JoinMode.AUTOMATIC)
             decisions = []
             for user, address, verified, display in batch:
                 claim = self._claim_covering(uow, address.domain)
@@ -1041,18 +1047,12 @@ class EnterpriseService:
                     email=address,
                     email_verified=verified,
                     claim=claim,
-                    organisation=org if claim is not None else None,
+                    organisation=policy_org if claim is not None else None,
                     active_seats=uow.memberships.count_active(org.id),
                     existing=uow.memberships.active_for_user(user),
                     invitation=None,
                     free_mail=self._free_mail,
                 )
-                if decision.outcome is EnrolmentOutcome.JOIN_REQUESTED or (
-                    decision.reason is EnrolmentReason.INVITATION_REQUIRED
-                ):
-                    decision = EnrolmentDecision(
-                        EnrolmentOutcome.ENROLLED, EnrolmentReason.DOMAIN_MATCH, org.id
-                    )
                 if decision.outcome is EnrolmentOutcome.ENROLLED and (
                     decision.reason is not EnrolmentReason.ALREADY_MEMBER
                 ):
@@ -1682,7 +1682,8 @@ class EnterpriseService:
         an admin.
 
         Raises:
-            HoldAlreadyResolved: the hold was already captured, released or expired.
+            HoldAlreadyResolved: the hold was already captured, released or expired, or its
+                lifetime has passed.
             InvalidAmount: ``amount`` is more than the hold reserved.
             HoldNotFound: no such hold visible to ``actor``.
         """
@@ -1720,6 +1721,9 @@ class EnterpriseService:
                 raise HoldNotFound(f"hold {hold_id} does not exist")
             org = self._current(uow, org, now)
             hold = uow.holds.get(org.id, hold_id) or hold
+            if capture and hold.status is HoldStatus.PENDING and hold.expires_at <= now:
+                # Past its lifetime a hold counts as expired whether or not a job released it.
+                raise HoldAlreadyResolved(f"hold {hold.id} expired at {hold.expires_at}")
             wanted = hold.amount if amount is None else amount
             if capture and wanted > hold.amount:
                 raise InvalidAmount(f"cannot capture {wanted} credits from a hold of {hold.amount}")

@@ -125,14 +125,9 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Bac
     _backends.clear()
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(
-    request: pytest.FixtureRequest,
-    backends: dict[str, Backend],
-    tmp_path_factory: pytest.TempPathFactory,
+def _use(
+    name: str, backends: dict[str, Backend], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Backend]:
-    """Each backend in turn, with empty tables; the ledger must reconcile after the test."""
-    name: str = request.param
     if name not in backends:
         if name == "sqlite":
             created = _make_sqlite_backend(tmp_path_factory.mktemp("sqlite"))
@@ -147,3 +142,23 @@ def backend(
     problems = reconcile_all(chosen.engine)
     assert not problems, "the ledger does not reconcile:\n" + "\n".join(problems)
     empty_tables(chosen.engine)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(
+    request: pytest.FixtureRequest,
+    backends: dict[str, Backend],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Backend]:
+    """Each backend in turn, with empty tables; the ledger must reconcile after the test."""
+    yield from _use(request.param, backends, tmp_path_factory)
+
+
+@pytest.fixture(params=BACKENDS[1:])
+def server_backend(
+    request: pytest.FixtureRequest,
+    backends: dict[str, Backend],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Backend]:
+    """Each server backend (PostgreSQL, MariaDB) in turn, like :func:`backend`."""
+    yield from _use(request.param, backends, tmp_path_factory)
