@@ -34,7 +34,7 @@ __all__ = ["NAMING_CONVENTION", "Tables", "UtcDateTime", "make_tables", "metadat
 
 #: Constraint and index names follow this convention so a host's Alembic sees stable names.
 NAMING_CONVENTION: dict[str, str] = {
-    "ix": "ix_%(column_0_N_label)s",
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
     "fk": "fk_%(table_name)s_%(column_0_N_name)s",
@@ -145,7 +145,7 @@ def make_tables(
         Column("removed_at", UtcDateTime, nullable=True),
         Column("standing_allotment", BigInteger, nullable=False),
         fk(["organisation_id"], "organisations", ["id"]),
-        Index(None, "organisation_id", "status", "joined_at"),
+        Index(f"ix_{p}memberships_org_status", "organisation_id", "status", "joined_at"),
         schema=schema,
     )
     domain_claims = Table(
@@ -188,8 +188,8 @@ def make_tables(
         Column("decided_by", String(_USER), nullable=True),
         Column("decided_at", UtcDateTime, nullable=True),
         fk(["organisation_id"], "organisations", ["id"]),
-        Index(None, "organisation_id", "status", "created_at"),
-        Index(None, "user_id", "status"),
+        Index(f"ix_{p}join_requests_org_status", "organisation_id", "status", "created_at"),
+        Index(f"ix_{p}join_requests_user_status", "user_id", "status"),
         schema=schema,
     )
     accounts = Table(
@@ -228,11 +228,11 @@ def make_tables(
         CheckConstraint("amount > 0", name="amount_positive"),
         fk(["organisation_id", "debit_account"], "accounts", ["organisation_id", "code"]),
         fk(["organisation_id", "credit_account"], "accounts", ["organisation_id", "code"]),
-        Index(None, "organisation_id", "created_at", "id"),
-        Index(None, "organisation_id", "debit_account", "period_index"),
-        Index(None, "organisation_id", "credit_account", "period_index"),
-        Index(None, "organisation_id", "reference"),
-        Index(None, "organisation_id", "period_index", "kind"),
+        Index(f"ix_{p}transfers_org_time", "organisation_id", "created_at", "id"),
+        Index(f"ix_{p}transfers_debit", "organisation_id", "debit_account", "period_index"),
+        Index(f"ix_{p}transfers_credit", "organisation_id", "credit_account", "period_index"),
+        Index(f"ix_{p}transfers_reference", "organisation_id", "reference"),
+        Index(f"ix_{p}transfers_period_kind", "organisation_id", "period_index", "kind"),
         schema=schema,
     )
     period_totals = Table(
@@ -266,8 +266,8 @@ def make_tables(
         Column("model", String(_TAG), nullable=True),
         CheckConstraint("amount > 0", name="amount_positive"),
         fk(["organisation_id"], "organisations", ["id"]),
-        Index(None, "organisation_id", "status", "expires_at"),
-        Index(None, "organisation_id", "user_id", "status"),
+        Index(f"ix_{p}holds_org_status", "organisation_id", "status", "expires_at"),
+        Index(f"ix_{p}holds_user_status", "organisation_id", "user_id", "status"),
         schema=schema,
     )
     credit_requests = Table(
@@ -287,8 +287,8 @@ def make_tables(
         Column("decision_note", Text, nullable=False),
         CheckConstraint("amount > 0", name="amount_positive"),
         fk(["organisation_id"], "organisations", ["id"]),
-        Index(None, "organisation_id", "status", "created_at"),
-        Index(None, "organisation_id", "user_id", "status"),
+        Index(f"ix_{p}credit_requests_org_status", "organisation_id", "status", "created_at"),
+        Index(f"ix_{p}credit_requests_user_status", "organisation_id", "user_id", "status"),
         schema=schema,
     )
     idempotency = Table(
