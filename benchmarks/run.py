@@ -1,0 +1,489 @@
+"""Benchmarks for armox-enterprise: a small harness with named, selectable benchmarks.
+
+Usage::
+
+    python benchmarks/run.py                      # every available benchmark
+    python benchmarks/run.py memory-spend         # one (or several) by name
+    python benchmarks/run.py --list               # what there is
+    python benchmarks/run.py memory-spend --runs 7 --spends 50000
+
+Each benchmark is a function ``(options) -> list of result rows`` registered under a name in
+:data:`REGISTRY`.  The harness prints the rows as a table and writes them, with the machine and
+Python they were measured on, to ``benchmarks/results/latest.json``.
+
+Only the standard library is used: :func:`time.perf_counter` for time (best of ``--runs``
+runs, each on a fresh store, garbage collector left on as in a real host) and
+:mod:`tracemalloc` for memory (in a separate, untimed pass, because tracing slows everything
+down).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from armox_enterprise import EnterpriseService, MemoryStore, SystemClock, Transfer, TransferKind
+from armox_enterprise.domain.ledger import USAGE, member_account
+from armox_enterprise.domain.values import new_id
+from armox_enterprise.ports import Clock
+from armox_enterprise.testing import FrozenClock
+
+Row = dict[str, Any]
+Options = argparse.Namespace
+
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+
+#: Target of the spend path on the in-memory store, one core (spends per second).
+SPEND_TARGET = 20_000
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A named benchmark: what it measures, how to run it, and whether it can run here."""
+
+    name: str
+    description: str
+    run: Callable[[Options], list[Row]]
+    unavailable: Callable[[], str | None] = lambda: None
+
+
+REGISTRY: dict[str, Benchmark] = {}
+
+
+def benchmark(
+    name: str, description: str, *, unavailable: Callable[[], str | None] | None = None
+) -> Callable[[Callable[[Options], list[Row]]], Callable[[Options], list[Row]]]:
+    """Register the decorated function under ``name``.
+
+    ``unavailable`` returns why the benchmark cannot run in this environment (a missing extra,
+    no database URL), or ``None`` when it can; running everything skips unavailable ones.
+    """
+
+    def register(func: Callable[[Options], list[Row]]) -> Callable[[Options], list[Row]]:
+        if name in REGISTRY:
+            raise ValueError(f"benchmark {name!r} is registered twice")
+        REGISTRY[name] = Benchmark(name, description, func, unavailable or (lambda: None))
+        return func
+
+    return register
+
+
+# ---------------------------------------------------------------------------- measuring
+
+
+def best_of(runs: int, setup: Callable[[], Callable[[], None]]) -> float:
+    """Return the shortest wall time, in seconds, of ``runs`` runs.
+
+    ``setup`` builds a fresh fixture (untimed) and returns the function to time.
+    """
+    best = float("inf")
+    for _ in range(runs):
+        work = setup()
+        gc.collect()
+        start = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def traced_bytes(setup: Callable[[], Callable[[], None]]) -> tuple[int, int]:
+    """Run ``setup()``'s work once under :mod:`tracemalloc`.
+
+    Returns:
+        ``(retained, peak)``: bytes still allocated after the work, and the peak above the
+        starting point while it ran.
+    """
+    work = setup()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        work()
+        gc.collect()
+        after, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return after - before, peak - before
+
+
+def rate_row(case: str, ops: int, seconds: float, **extra: Any) -> Row:
+    """A result row for ``ops`` operations done in ``seconds`` (the best run)."""
+    return {
+        "case": case,
+        "ops": ops,
+        "best_s": round(seconds, 6),
+        "ops_per_s": round(ops / seconds, 1),
+        "us_per_op": round(seconds / ops * 1e6, 3),
+        **extra,
+    }
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+_START = datetime(2026, 1, 15, 9, 0, tzinfo=timezone.utc)
+_ADMIN = "admin"
+
+
+@dataclass
+class Fixture:
+    """An organisation on a fresh :class:`MemoryStore` whose members hold enough credits."""
+
+    store: MemoryStore
+    service: EnterpriseService
+    clock: Clock
+    org_id: str
+    members: tuple[str, ...]
+
+
+def fixture(options: Options, credits_each: int) -> Fixture:
+    """Return one organisation with ``--members`` members holding ``credits_each`` each.
+
+    Members are enrolled by invitation (no DNS needed) and funded by a top-up and an
+    allocation, so the spend path starts from a realistic ledger.  The clock is the system
+    clock (what a host uses) unless ``--clock frozen`` asks for a :class:`FrozenClock`.
+    """
+    members: int = options.members
+    store = MemoryStore()
+    clock: Clock = FrozenClock(_START) if options.clock == "frozen" else SystemClock()
+    service = EnterpriseService(store, clock=clock)
+    org = service.create_organisation(
+        name="Bench Corp",
+        admin_user_id=_ADMIN,
+        admin_email="admin@bench.example",
+        monthly_allowance=0,
+    )
+    names = tuple(f"member-{i}" for i in range(1, members + 1))
+    service.top_up(_ADMIN, org.id, members * credits_each)
+    for user in names:
+        service.invite(_ADMIN, org.id, f"{user}@bench.example")
+        service.enrol(user, f"{user}@bench.example", email_verified=True)
+        service.allocate_credits(_ADMIN, org.id, user, credits_each)
+    if isinstance(clock, FrozenClock):
+        # Ids are made from the clock's instant; move on so spends do not share the setup's.
+        clock.advance(timedelta(seconds=1))
+    return Fixture(store, service, clock, org.id, names)
+
+
+def service_spends(fx: Fixture, count: int, prefix: str = "gen") -> Callable[[], None]:
+    """Return work that makes ``count`` one-credit spends through the service, round-robin."""
+    spend = fx.service.spend
+    org_id = fx.org_id
+    members = fx.members
+    width = len(members)
+    plan = [(members[i % width], f"{prefix}-{i}") for i in range(count)]
+
+    def work() -> None:
+        for user, generation in plan:
+            spend(user, org_id, 1, generation_id=generation)
+
+    return work
+
+
+def port_spends(fx: Fixture, count: int) -> Callable[[], None]:
+    """Return work that posts the same spend transfers straight through the store's port.
+
+    Per spend: read the clock, make the transfer (time-ordered id included), and post it in
+    its own unit of work with ``uow.ledger.post`` and ``uow.commit``.  No authorisation, no
+    idempotency record, no event: the floor the service is compared with.
+    """
+    store = fx.store
+    now = fx.clock.now
+    org_id = fx.org_id
+    members = fx.members
+    width = len(members)
+    plan = [(member_account(members[i % width]), f"gen-{i}") for i in range(count)]
+
+    def work() -> None:
+        for account, generation in plan:
+            at = now()
+            transfer = Transfer(
+                id=new_id(at),
+                organisation_id=org_id,
+                kind=TransferKind.SPEND,
+                debit_account=account,
+                credit_account=USAGE,
+                amount=1,
+                period_index=0,
+                actor=account,
+                created_at=at,
+                idempotency_key=generation,
+                reference=generation,
+            )
+            with store.unit_of_work() as uow:
+                uow.ledger.post(transfer)
+                uow.commit()
+
+    return work
+
+
+# ---------------------------------------------------------------------------- benchmarks
+
+
+@benchmark(
+    "memory-spend",
+    "spends/s through EnterpriseService.spend on a MemoryStore, against the raw store port",
+)
+def memory_spend(options: Options) -> list[Row]:
+    """Time ``--spends`` unique one-credit spends, single-threaded, best of ``--runs``."""
+    count: int = options.spends
+
+    def service_setup() -> Callable[[], None]:
+        return service_spends(fixture(options, count), count)
+
+    def port_setup() -> Callable[[], None]:
+        return port_spends(fixture(options, count), count)
+
+    service_best = float("inf")
+    port_best = float("inf")
+    for _ in range(options.runs):  # interleaved, so drift in the machine hits both alike
+        service_best = min(service_best, best_of(1, service_setup))
+        port_best = min(port_best, best_of(1, port_setup))
+
+    sample = min(count, 5_000)
+    service_retained, _ = traced_bytes(lambda: service_spends(fixture(options, sample), sample))
+    port_retained, _ = traced_bytes(lambda: port_spends(fixture(options, sample), sample))
+
+    return [
+        rate_row(
+            "service.spend",
+            count,
+            service_best,
+            x_port_time=round(service_best / port_best, 2),
+            overhead_us=round((service_best - port_best) / count * 1e6, 3),
+            retained_b_per_op=round(service_retained / sample),
+            meets_target=count / service_best >= SPEND_TARGET,
+        ),
+        rate_row(
+            "port: ledger.post + commit",
+            count,
+            port_best,
+            x_port_time=1.0,
+            overhead_us=0.0,
+            retained_b_per_op=round(port_retained / sample),
+            meets_target=None,
+        ),
+    ]
+
+
+def _history(options: Options, transfers: int) -> tuple[Fixture, str]:
+    """Return a fixture whose first member has made ``transfers`` spends this period."""
+    fx = fixture(options, transfers + 1_000)
+    user = fx.members[0]
+    spend = fx.service.spend
+    for i in range(transfers):
+        spend(user, fx.org_id, 1, generation_id=f"history-{i}")
+    return fx, user
+
+
+def _views(
+    profile: Callable[[str], object], user: str, calls: int
+) -> Callable[[], Callable[[], None]]:
+    """Return a setup whose work asks for ``user``'s profile view ``calls`` times."""
+
+    def work() -> None:
+        for _ in range(calls):
+            profile(user)
+
+    return lambda: work
+
+
+@benchmark(
+    "memory-profile",
+    "service.profile() for a member with a short and a long history (should be flat)",
+)
+def memory_profile(options: Options) -> list[Row]:
+    """Time ``--calls`` profile views per history size, best of ``--runs``."""
+    calls: int = options.calls
+    sizes: list[int] = options.history
+    rows: list[Row] = []
+    baseline: float | None = None
+    for size in sizes:
+        fx, user = _history(options, size)
+        profile = fx.service.profile
+        view = profile(user)
+        used = None if view.credits is None else view.credits.used
+        if used != size:
+            raise RuntimeError(f"the history was not built as asked: used {used}, not {size}")
+        seconds = best_of(options.runs, _views(profile, user, calls))
+        _, peak = traced_bytes(_views(profile, user, 1))
+        per_call = seconds / calls
+        baseline = per_call if baseline is None else baseline
+        rows.append(
+            rate_row(
+                f"profile, {size:,} transfers",
+                calls,
+                seconds,
+                history=size,
+                vs_smallest=round(per_call / baseline, 2),
+                peak_kib_per_call=round(peak / 1024, 1),
+            )
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------------- reporting
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(rows: Sequence[Row]) -> str:
+    """Return ``rows`` as a plain-text table (columns in order of first appearance)."""
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(key for key in row if key not in columns)
+    cells = [[_cell(row.get(col)) for col in columns] for row in rows]
+    widths = [max(len(col), *(len(line[i]) for line in cells)) for i, col in enumerate(columns)]
+    lines = ["  ".join(col.ljust(w) for col, w in zip(columns, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    for line in cells:
+        lines.append(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(line, widths, strict=True))
+            )
+        )
+    return "\n".join(lines)
+
+
+def environment() -> dict[str, Any]:
+    """Describe where the figures were measured."""
+    return {
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def write_results(path: Path, options: Options, results: dict[str, list[Row]]) -> None:
+    """Write the run's results and environment to ``path`` as JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "argv": sys.argv[1:],
+        "options": {k: v for k, v in vars(options).items() if k not in ("names", "list")},
+        "environment": environment(),
+        "benchmarks": results,
+    }
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------- command line
+
+
+def _sizes(value: str) -> list[int]:
+    try:
+        sizes = [int(part.replace("_", "")) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of ints: {value!r}") from None
+    if not sizes or any(size <= 0 for size in sizes):
+        raise argparse.ArgumentTypeError("sizes must be positive")
+    return sizes
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {number}")
+    return number
+
+
+def parse(argv: Sequence[str] | None) -> Options:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(
+        description="Run armox-enterprise benchmarks (no names: every available one)."
+    )
+    parser.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run")
+    parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    parser.add_argument("--runs", type=_positive, default=5, help="runs per case; best counts")
+    parser.add_argument(
+        "--spends", type=_positive, default=20_000, help="spends per run (memory-spend)"
+    )
+    parser.add_argument(
+        "--members", type=_positive, default=4, help="members spending, round-robin"
+    )
+    parser.add_argument(
+        "--calls", type=_positive, default=2_000, help="profile views per run (memory-profile)"
+    )
+    parser.add_argument(
+        "--history",
+        type=_sizes,
+        default=[1_000, 100_000],
+        help="comma-separated history sizes in transfers (memory-profile)",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=("system", "frozen"),
+        default="system",
+        help="the service's clock: the real one (default) or a FrozenClock",
+    )
+    parser.add_argument(
+        "--json", type=Path, default=RESULTS, help=f"where to write results (default {RESULTS})"
+    )
+    parser.add_argument("--no-json", action="store_true", help="do not write the JSON file")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the selected benchmarks; return the process exit status."""
+    options = parse(argv)
+    if options.list:
+        for bench in REGISTRY.values():
+            reason = bench.unavailable()
+            suffix = f"  (unavailable: {reason})" if reason else ""
+            print(f"{bench.name:<16} {bench.description}{suffix}")
+        return 0
+    unknown = [name for name in options.names if name not in REGISTRY]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; try --list", file=sys.stderr)
+        return 2
+    selected = [REGISTRY[name] for name in options.names] or list(REGISTRY.values())
+    results: dict[str, list[Row]] = {}
+    env = environment()
+    print(f"Python {env['python']} ({env['implementation']}) on {env['platform']}")
+    for bench in selected:
+        reason = bench.unavailable()
+        if reason is not None:
+            if options.names:
+                print(f"{bench.name}: unavailable: {reason}", file=sys.stderr)
+                return 2
+            print(f"\n{bench.name}: skipped ({reason})")
+            continue
+        print(f"\n{bench.name}: {bench.description}", flush=True)
+        started = time.perf_counter()
+        rows = bench.run(options)
+        results[bench.name] = rows
+        print(table(rows))
+        print(f"({time.perf_counter() - started:.1f} s including setup)")
+    if not options.no_json:
+        write_results(options.json, options, results)
+        print(f"\nresults written to {options.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
