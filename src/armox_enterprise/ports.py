@@ -235,8 +235,14 @@ class Ledger(Protocol):
         """Create an account (with zero totals unless given), or do nothing if it exists."""
         ...
 
-    def get_account(self, organisation_id: str, code: str) -> Account | None:
-        """Return the account, or ``None``."""
+    def get_account(
+        self, organisation_id: str, code: str, *, for_update: bool = False
+    ) -> Account | None:
+        """Return the account, or ``None``.
+
+        With ``for_update`` the store locks the account until the unit of work ends, so an
+        amount read from it can be posted without a concurrent spend changing it in between.
+        """
         ...
 
     def accounts(self, organisation_id: str) -> list[Account]:
@@ -250,7 +256,8 @@ class Ledger(Protocol):
 
         Raises:
             InsufficientCredits: the debit account is guarded (pool or member) and has too
-                little available; nothing is written.
+                little available; nothing is written and the unit of work stays usable (the
+                service may try another posting in it).
             NotFound: either account does not exist.
         """
         ...

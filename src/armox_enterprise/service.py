@@ -9,6 +9,7 @@ the registered handlers.  A call that raises has written nothing.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import secrets
@@ -105,6 +106,9 @@ _MAX_NAME = 200
 _MAX_ID = 128
 _MAX_NOTE = 1000
 _MAX_TAG = 64
+_MAX_HOLD_LIFETIME = timedelta(days=31)
+#: An unverified claim older than this no longer keeps other organisations off the domain.
+CLAIM_VERIFICATION_WINDOW = timedelta(days=7)
 
 
 class SystemClock:
@@ -152,10 +156,29 @@ def _flag(value: object, name: str) -> bool:
     return value
 
 
+def _ref(value: object, name: str) -> str:
+    """An identifier the caller got from the library (organisation, hold, request ...)."""
+    return text(value, name=name, max_length=_MAX_ID)
+
+
 def _duration(value: object, name: str) -> timedelta:
-    if not isinstance(value, timedelta) or value <= timedelta(0):
-        raise InvalidInput(f"{name} must be a positive timedelta, got {value!r}")
+    if not isinstance(value, timedelta) or not timedelta(0) < value <= _MAX_HOLD_LIFETIME:
+        raise InvalidInput(
+            f"{name} must be a positive timedelta of at most {_MAX_HOLD_LIFETIME.days} days, "
+            f"got {value!r}"
+        )
     return value
+
+
+def _existing(value: object) -> ExistingUser:
+    if not isinstance(value, ExistingUser):
+        raise InvalidInput(f"users must be ExistingUser values, not {type(value).__name__}")
+    return value
+
+
+def _binding(claim: DomainClaim, now: datetime) -> bool:
+    """Whether ``claim`` keeps other organisations off its domain: verified, or still young."""
+    return claim.is_verified or now < claim.claimed_at + CLAIM_VERIFICATION_WINDOW
 
 
 def _role(value: object) -> Role:
@@ -250,7 +273,7 @@ class EnterpriseService:
     ) -> _T:
         if key is None:
             return act()[0]
-        stamp = "|".join(str(part) for part in fingerprint)
+        stamp = json.dumps([None if p is None else str(p) for p in fingerprint])
         record = uow.idempotency.get(org.id, key)
         if record is not None:
             if record.operation != operation or record.fingerprint != stamp:
@@ -264,7 +287,7 @@ class EnterpriseService:
         return result
 
     def _organisation(self, uow: UnitOfWork, organisation_id: str) -> Organisation:
-        org = uow.organisations.get(organisation_id)
+        org = uow.organisations.get(_ref(organisation_id, "organisation_id"))
         if org is None:
             raise OrganisationNotFound(f"organisation {organisation_id} does not exist")
         return org
@@ -277,13 +300,27 @@ class EnterpriseService:
         return membership
 
     def _enter(
-        self, uow: UnitOfWork, organisation_id: str, actor: str, now: datetime, *, admin: bool
+        self,
+        uow: UnitOfWork,
+        organisation_id: str,
+        actor: str,
+        now: datetime,
+        *,
+        admin: bool,
+        lock: bool = False,
     ) -> tuple[Organisation, Membership]:
         org = self._organisation(uow, organisation_id)
         membership = self._member(uow, org.id, actor)
         if admin and membership.role is not Role.ADMIN:
             raise PermissionDenied(f"user {actor} is not an admin of the organisation")
-        return self._current(uow, org, now), membership
+        org = self._current(uow, org, now)
+        if lock:
+            # Writers of the organisation row hold its lock, so a settings change and a period
+            # turnover never overwrite each other's columns.
+            locked = uow.organisations.get(org.id, for_update=True)
+            assert locked is not None
+            org = self._current(uow, locked, now)
+        return org, membership
 
     def _current(self, uow: UnitOfWork, org: Organisation, now: datetime) -> Organisation:
         if now < org.current_period.end:
@@ -377,29 +414,10 @@ class EnterpriseService:
             self._resolve_hold(uow, org, hold, 0, SYSTEM, at, expired=True)
         expired_total = 0
         policy = org.rollover
-        for member in uow.memberships.list(org.id):
-            account = uow.ledger.get_account(org.id, member_account(member.user_id))
-            if account is None or account.available <= 0:
-                continue
-            amount = account.available
-            if policy.member_remainder is MemberRemainder.EXPIRE:
-                expired_total += amount
-                self._post(
-                    uow,
-                    org,
-                    self._transfer(
-                        org, TransferKind.EXPIRE, account.code, EXPIRED, amount, SYSTEM, at
-                    ),
-                )
-            elif policy.member_remainder is MemberRemainder.RETURN_TO_POOL:
-                self._post(
-                    uow,
-                    org,
-                    self._transfer(
-                        org, TransferKind.RETURN, account.code, POOL, amount, SYSTEM, at
-                    ),
-                )
-        pool = uow.ledger.get_account(org.id, POOL)
+        # The pool lapses first, so remainders that members return reach the next period
+        # whatever the carry-over cap.  Balances are read under a row lock: a spend
+        # committing in between cannot make the sweep ask for more than is there.
+        pool = uow.ledger.get_account(org.id, POOL, for_update=True)
         assert pool is not None
         carried = min(pool.available, policy.pool_carry_over_cap)
         lapsed = pool.available - carried
@@ -410,6 +428,21 @@ class EnterpriseService:
                 org,
                 self._transfer(org, TransferKind.EXPIRE, POOL, EXPIRED, lapsed, SYSTEM, at),
             )
+        for member in uow.memberships.list(org.id):
+            if policy.member_remainder is MemberRemainder.KEEP:
+                break
+            code = member_account(member.user_id)
+            account = uow.ledger.get_account(org.id, code, for_update=True)
+            if account is None or account.available <= 0:
+                continue
+            amount = account.available
+            if policy.member_remainder is MemberRemainder.EXPIRE:
+                expired_total += amount
+                kind, target = TransferKind.EXPIRE, EXPIRED
+            else:
+                carried += amount
+                kind, target = TransferKind.RETURN, POOL
+            self._post(uow, org, self._transfer(org, kind, code, target, amount, SYSTEM, at))
         uow.record(
             ev.PeriodClosed(
                 organisation_id=org.id,
@@ -645,7 +678,7 @@ class EnterpriseService:
         allowance = non_negative_credits(amount, name="amount")
 
         def work(uow: UnitOfWork, now: datetime) -> Organisation:
-            org, _ = self._enter(uow, organisation_id, actor, now, admin=True)
+            org, _ = self._enter(uow, organisation_id, actor, now, admin=True, lock=True)
             changed = attrs.evolve(org, monthly_allowance=allowance)
             uow.organisations.update(changed)
             uow.record(
@@ -684,7 +717,7 @@ class EnterpriseService:
         actor = _user_id(actor, "actor")
 
         def work(uow: UnitOfWork, now: datetime) -> Organisation:
-            org, _ = self._enter(uow, organisation_id, actor, now, admin=True)
+            org, _ = self._enter(uow, organisation_id, actor, now, admin=True, lock=True)
             merged = _settings(
                 join_mode=org.join_mode if join_mode is None else join_mode,
                 seat_limit=(
@@ -757,10 +790,26 @@ class EnterpriseService:
             if existing is not None:
                 if existing.organisation_id == org.id:
                     return existing
-                raise DomainAlreadyClaimed(f"{name} is already claimed by another organisation")
+                if _binding(existing, now):
+                    raise DomainAlreadyClaimed(f"{name} is already claimed by another organisation")
+                # An unverified claim past its window no longer keeps the domain off others.
+                uow.domains.remove(name)
+                uow.record(
+                    ev.DomainRemoved(
+                        organisation_id=existing.organisation_id,
+                        actor=SYSTEM,
+                        occurred_at=now,
+                        domain=name.value,
+                    )
+                )
             for parent in name.parents():
                 held = uow.domains.get(parent)
-                if held is not None and held.include_subdomains and held.organisation_id != org.id:
+                if (
+                    held is not None
+                    and held.include_subdomains
+                    and held.organisation_id != org.id
+                    and _binding(held, now)
+                ):
                     raise DomainAlreadyClaimed(
                         f"{name} falls under {parent}, claimed by another organisation"
                     )
@@ -910,7 +959,12 @@ class EnterpriseService:
 
         def work(uow: UnitOfWork, now: datetime) -> EnrolmentDecision:
             claim = self._claim_covering(uow, address.domain)
-            invitation = next(iter(uow.invitations.open_for(address)), None)
+            invitations = uow.invitations.open_for(address)
+            if claim is not None and claim.is_verified:
+                # A verified domain belongs to its organisation: only its own invitations count
+                # (another organisation cannot pull the domain's people away by inviting them).
+                invitations = [i for i in invitations if i.organisation_id == claim.organisation_id]
+            invitation = next(iter(invitations), None)
             org_id = (
                 invitation.organisation_id
                 if invitation is not None
@@ -1030,7 +1084,7 @@ class EnterpriseService:
                 _flag(u.email_verified, "email_verified"),
                 text(u.display_name, name="display_name", max_length=_MAX_NAME, allow_empty=True),
             )
-            for u in users
+            for u in map(_existing, users)
         ]
 
         def work(uow: UnitOfWork, now: datetime) -> list[EnrolmentDecision]:
@@ -1252,7 +1306,7 @@ class EnterpriseService:
                         amount=0,
                     )
                 )
-            account = uow.ledger.get_account(org.id, member_account(target_id))
+            account = uow.ledger.get_account(org.id, member_account(target_id), for_update=True)
             returned = 0 if account is None else account.available
             if returned > 0:
                 self._post(
@@ -1588,10 +1642,39 @@ class EnterpriseService:
                 except InsufficientCredits:
                     pass
             if pool_fallback and org.allow_pool_spend:
+                # The organisation lets members draw on the pool: the shortfall is allocated
+                # to the member first, so the member's figures show everything they used.
+                held = uow.ledger.get_account(org.id, account, for_update=True)
+                shortfall = amount - max(0, 0 if held is None else held.available)
                 try:
-                    return self._post(uow, org, attrs.evolve(transfer, debit_account=POOL))
+                    self._post(
+                        uow,
+                        org,
+                        self._transfer(
+                            org,
+                            TransferKind.ALLOCATE,
+                            POOL,
+                            account,
+                            shortfall,
+                            SYSTEM,
+                            now,
+                            reference=reference,
+                        ),
+                    )
                 except InsufficientCredits:
                     pass
+                else:
+                    uow.record(
+                        ev.CreditsAllocated(
+                            organisation_id=org.id,
+                            actor=SYSTEM,
+                            occurred_at=now,
+                            user_id=user,
+                            amount=shortfall,
+                            kind="pool_spend",
+                        )
+                    )
+                    return self._post(uow, org, transfer)
             current = uow.ledger.get_account(org.id, account)
             available = 0 if current is None else current.available
             pending = len(uow.requests.list(org.id, status=RequestStatus.PENDING, user_id=user))
@@ -1674,7 +1757,13 @@ class EnterpriseService:
         return self._run(work)
 
     def capture_hold(
-        self, actor: str, organisation_id: str, hold_id: str, amount: int | None = None
+        self,
+        actor: str,
+        organisation_id: str,
+        hold_id: str,
+        amount: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> Hold:
         """Post all or part of a hold as spent; the rest is released.
 
@@ -1686,21 +1775,34 @@ class EnterpriseService:
                 lifetime has passed.
             InvalidAmount: ``amount`` is more than the hold reserved.
             HoldNotFound: no such hold visible to ``actor``.
+            IdempotencyConflict: the key was used with other parameters.
         """
         actor = _user_id(actor, "actor")
         value = None if amount is None else credits(amount)
-        return self._finish_hold(actor, organisation_id, hold_id, value, capture=True)
+        return self._finish_hold(
+            actor, organisation_id, hold_id, value, capture=True, key=idempotency_key
+        )
 
-    def release_hold(self, actor: str, organisation_id: str, hold_id: str) -> Hold:
+    def release_hold(
+        self,
+        actor: str,
+        organisation_id: str,
+        hold_id: str,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Hold:
         """Void a hold: its credits are available again (or follow the rollover policy of the
         period it was reserved in, if that period has closed).
 
         Raises:
             HoldAlreadyResolved: the hold was already captured, released or expired.
             HoldNotFound: no such hold visible to ``actor``.
+            IdempotencyConflict: the key was used with other parameters.
         """
         actor = _user_id(actor, "actor")
-        return self._finish_hold(actor, organisation_id, hold_id, 0, capture=False)
+        return self._finish_hold(
+            actor, organisation_id, hold_id, 0, capture=False, key=idempotency_key
+        )
 
     def _finish_hold(
         self,
@@ -1710,7 +1812,11 @@ class EnterpriseService:
         amount: int | None,
         *,
         capture: bool,
+        key: str | None,
     ) -> Hold:
+        hold_id = _ref(hold_id, "hold_id")
+        checked_key = _optional_key(key)
+
         def work(uow: UnitOfWork, now: datetime) -> Hold:
             org = self._organisation(uow, organisation_id)
             hold = uow.holds.get(org.id, hold_id)
@@ -1720,14 +1826,29 @@ class EnterpriseService:
             if hold is None or (hold.user_id != actor and not membership.is_admin):
                 raise HoldNotFound(f"hold {hold_id} does not exist")
             org = self._current(uow, org, now)
-            hold = uow.holds.get(org.id, hold_id) or hold
-            if capture and hold.status is HoldStatus.PENDING and hold.expires_at <= now:
-                # Past its lifetime a hold counts as expired whether or not a job released it.
-                raise HoldAlreadyResolved(f"hold {hold.id} expired at {hold.expires_at}")
-            wanted = hold.amount if amount is None else amount
-            if capture and wanted > hold.amount:
-                raise InvalidAmount(f"cannot capture {wanted} credits from a hold of {hold.amount}")
-            return self._resolve_hold(uow, org, hold, wanted, actor, now, expired=False)
+
+            def load(ref: str) -> Hold:
+                found = uow.holds.get(org.id, ref)
+                assert found is not None
+                return found
+
+            def act() -> tuple[Hold, str]:
+                current = uow.holds.get(org.id, hold_id) or hold
+                if capture and current.status is HoldStatus.PENDING and current.expires_at <= now:
+                    # Past its lifetime a hold counts as expired whether or not a job released it.
+                    raise HoldAlreadyResolved(f"hold {current.id} expired at {current.expires_at}")
+                wanted = current.amount if amount is None else amount
+                if capture and wanted > current.amount:
+                    raise InvalidAmount(
+                        f"cannot capture {wanted} credits from a hold of {current.amount}"
+                    )
+                resolved = self._resolve_hold(uow, org, current, wanted, actor, now, expired=False)
+                return resolved, resolved.id
+
+            operation = "capture" if capture else "release"
+            return self._idempotent(
+                uow, org, checked_key, operation, (actor, hold_id, amount), now, load, act
+            )
 
         return self._run(work)
 
@@ -1803,49 +1924,40 @@ class EnterpriseService:
         actor: str,
         now: datetime,
     ) -> None:
-        """Apply the rollover policy to credits released from a hold of a closed period."""
-        member = uow.memberships.get(org.id, hold.user_id)
-        account = member_account(hold.user_id)
-        if member is None or not member.is_active:
-            self._post(
-                uow,
-                org,
-                self._transfer(
-                    org, TransferKind.RETURN, account, POOL, released, actor, now, reference=hold.id
-                ),
-            )
-        elif hold.period_index < org.current_period_index:
-            policy = org.rollover.member_remainder
-            if policy is MemberRemainder.EXPIRE:
-                self._post(
-                    uow,
-                    org,
-                    self._transfer(
-                        org,
-                        TransferKind.EXPIRE,
-                        account,
-                        EXPIRED,
-                        released,
-                        actor,
-                        now,
-                        reference=hold.id,
-                    ),
-                )
-            elif policy is MemberRemainder.RETURN_TO_POOL:
-                self._post(
-                    uow,
-                    org,
-                    self._transfer(
-                        org,
-                        TransferKind.RETURN,
-                        account,
-                        POOL,
-                        released,
-                        actor,
-                        now,
-                        reference=hold.id,
-                    ),
-                )
+        self._settle(uow, org, hold.user_id, released, hold.period_index, actor, now, hold.id)
+
+    def _settle(
+        self,
+        uow: UnitOfWork,
+        org: Organisation,
+        user: str,
+        amount: int,
+        period_index: int,
+        actor: str,
+        now: datetime,
+        reference: str,
+    ) -> None:
+        """Treat credits coming back to a member (a released hold, a refund) as the period
+        they belong to would have: if it has closed, its rollover policy applies; a member who
+        has left gives them to the pool."""
+        member = uow.memberships.get(org.id, user)
+        active = member is not None and member.is_active
+        policy = org.rollover.member_remainder
+        if period_index < org.current_period_index and policy is MemberRemainder.EXPIRE:
+            kind, target = TransferKind.EXPIRE, EXPIRED
+        elif not active or (
+            period_index < org.current_period_index and policy is MemberRemainder.RETURN_TO_POOL
+        ):
+            kind, target = TransferKind.RETURN, POOL
+        else:
+            return
+        self._post(
+            uow,
+            org,
+            self._transfer(
+                org, kind, member_account(user), target, amount, actor, now, reference=reference
+            ),
+        )
 
     def release_expired_holds(self, organisation_id: str) -> int:
         """Release the organisation's holds whose lifetime has passed: a job for the host.
@@ -1869,63 +1981,80 @@ class EnterpriseService:
         organisation_id: str,
         transfer_id: str,
         amount: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> Transfer:
-        """Give back all or part of a spend (or captured hold), once.
+        """Give back all or part of a spend (or captured hold), once (admins only).
 
-        The credits return to the account the spend came from (the pool, if the member has
-        left).  The member who spent may refund (a failed generation), and so may an admin.
+        The credits return to the member who spent them.  If the spend's period has closed,
+        they are treated as that period's rollover policy says (they expire, return to the
+        pool, or stay); a member who has left gives them to the pool.  For a generation that
+        fails, prefer a hold and :meth:`release_hold`: members cannot refund themselves.
 
         Raises:
             InvalidTransition: the spend was already refunded.
             InvalidAmount: ``amount`` is more than was spent.
-            TransferNotFound: no such spend visible to ``actor``.
+            TransferNotFound: no such spend in the organisation.
+            PermissionDenied: ``actor`` is not an admin.
+            IdempotencyConflict: the key was used with other parameters.
         """
         actor = _user_id(actor, "actor")
         value = None if amount is None else credits(amount)
-        ref = _user_id(transfer_id, "transfer_id")
+        ref = _ref(transfer_id, "transfer_id")
+        key = _optional_key(idempotency_key)
 
         def work(uow: UnitOfWork, now: datetime) -> Transfer:
-            org = self._organisation(uow, organisation_id)
-            membership = self._member(uow, org.id, actor)
-            spent = uow.ledger.get_transfer(org.id, ref)
-            if spent is None or spent.kind not in (TransferKind.SPEND, TransferKind.CAPTURE):
-                raise TransferNotFound(f"no spend {ref} in the organisation")
-            owner = member_of(spent.debit_account) or spent.actor
-            if owner != actor and not membership.is_admin:
-                raise TransferNotFound(f"no spend {ref} in the organisation")
-            org = self._current(uow, org, now)
-            refund_amount = spent.amount if value is None else value
-            if refund_amount > spent.amount:
-                raise InvalidAmount(f"cannot refund {refund_amount} of a spend of {spent.amount}")
-            key = f"{_INTERNAL_KEY_PREFIX}refund:{spent.id}"
-            if uow.idempotency.get(org.id, key) is not None:
-                raise InvalidTransition(f"spend {ref} was already refunded")
-            target = spent.debit_account
-            user = member_of(target)
-            if user is not None:
-                member = uow.memberships.get(org.id, user)
-                if member is None or not member.is_active:
-                    target = POOL
-            transfer = self._post(
+            org, _ = self._enter(uow, organisation_id, actor, now, admin=True)
+
+            def act() -> tuple[Transfer, str]:
+                spent = uow.ledger.get_transfer(org.id, ref)
+                if spent is None or spent.kind not in (TransferKind.SPEND, TransferKind.CAPTURE):
+                    raise TransferNotFound(f"no spend {ref} in the organisation")
+                refund_amount = spent.amount if value is None else value
+                if refund_amount > spent.amount:
+                    raise InvalidAmount(
+                        f"cannot refund {refund_amount} of a spend of {spent.amount}"
+                    )
+                once = f"{_INTERNAL_KEY_PREFIX}refund:{spent.id}"
+                if uow.idempotency.get(org.id, once) is not None:
+                    raise InvalidTransition(f"spend {ref} was already refunded")
+                transfer = self._post(
+                    uow,
+                    org,
+                    self._transfer(
+                        org,
+                        TransferKind.REFUND,
+                        USAGE,
+                        spent.debit_account,
+                        refund_amount,
+                        actor,
+                        now,
+                        reference=spent.id,
+                        feature=spent.feature,
+                        model=spent.model,
+                    ),
+                )
+                user = member_of(spent.debit_account)
+                if user is not None:
+                    self._settle(
+                        uow, org, user, refund_amount, spent.period_index, actor, now, spent.id
+                    )
+                # The store's unique key makes "one refund per spend" hold under races too.
+                uow.idempotency.add(
+                    IdempotencyRecord(org.id, once, "refund", spent.id, transfer.id, now)
+                )
+                return transfer, transfer.id
+
+            return self._idempotent(
                 uow,
                 org,
-                self._transfer(
-                    org,
-                    TransferKind.REFUND,
-                    USAGE,
-                    target,
-                    refund_amount,
-                    actor,
-                    now,
-                    reference=spent.id,
-                    feature=spent.feature,
-                    model=spent.model,
-                ),
+                key,
+                "refund",
+                (actor, ref, value),
+                now,
+                self._load_transfer(uow, org.id),
+                act,
             )
-            uow.idempotency.add(
-                IdempotencyRecord(org.id, key, "refund", spent.id, transfer.id, now)
-            )
-            return transfer
 
         return self._run(work)
 
@@ -2010,6 +2139,11 @@ class EnterpriseService:
             OrganisationNotFound: ``actor`` is not a member.
         """
         actor = _user_id(actor, "actor")
+        if status is not None:
+            try:
+                status = RequestStatus(status)
+            except ValueError:
+                raise InvalidInput(f"unknown request status {status!r}") from None
 
         def work(uow: UnitOfWork, now: datetime) -> list[CreditRequest]:
             org, membership = self._enter(uow, organisation_id, actor, now, admin=False)
@@ -2026,6 +2160,7 @@ class EnterpriseService:
         *,
         amount: int | None = None,
         note: str = "",
+        idempotency_key: str | None = None,
     ) -> CreditRequest:
         """Approve a pending request, for the amount asked or another; the credits move from
         the pool to the member in the same unit of work.
@@ -2035,58 +2170,88 @@ class EnterpriseService:
             InsufficientPoolCredits: the pool cannot cover it; the request stays pending.
             CreditRequestNotFound: no such request in the organisation.
             PermissionDenied: ``actor`` is not an admin.
+            IdempotencyConflict: the key was used with other parameters.
         """
         actor = _user_id(actor, "actor")
         value = None if amount is None else credits(amount)
         message = text(note, name="note", max_length=_MAX_NOTE, allow_empty=True)
+        key = _optional_key(idempotency_key)
+        request_ref = _ref(request_id, "request_id")
 
         def work(uow: UnitOfWork, now: datetime) -> CreditRequest:
             org, _ = self._enter(uow, organisation_id, actor, now, admin=True)
-            request = self._request(uow, org, request_id)
-            approved = request.approve(actor, now, value or request.amount, message)
-            uow.requests.decide(approved)
-            assert approved.approved_amount is not None
-            self._from_pool(
+            return self._idempotent(
                 uow,
                 org,
-                self._transfer(
-                    org,
-                    TransferKind.APPROVE,
-                    POOL,
-                    member_account(request.user_id),
-                    approved.approved_amount,
-                    actor,
-                    now,
-                    reference=request.id,
-                ),
+                key,
+                "approve",
+                (actor, request_ref, value, message),
+                now,
+                lambda ref: self._request(uow, org, ref),
+                lambda: self._approve(uow, org, actor, request_ref, value, message, now),
             )
-            uow.record(
-                ev.CreditRequestDecided(
-                    organisation_id=org.id,
-                    actor=actor,
-                    occurred_at=now,
-                    request_id=request.id,
-                    user_id=request.user_id,
-                    status=approved.status.value,
-                    amount=approved.approved_amount,
-                )
-            )
-            uow.record(
-                ev.CreditsAllocated(
-                    organisation_id=org.id,
-                    actor=actor,
-                    occurred_at=now,
-                    user_id=request.user_id,
-                    amount=approved.approved_amount,
-                    kind="approve",
-                )
-            )
-            return approved
 
         return self._run(work)
 
+    def _approve(
+        self,
+        uow: UnitOfWork,
+        org: Organisation,
+        actor: str,
+        request_id: str,
+        value: int | None,
+        message: str,
+        now: datetime,
+    ) -> tuple[CreditRequest, str]:
+        request = self._request(uow, org, request_id)
+        approved = request.approve(actor, now, value or request.amount, message)
+        uow.requests.decide(approved)
+        assert approved.approved_amount is not None
+        self._from_pool(
+            uow,
+            org,
+            self._transfer(
+                org,
+                TransferKind.APPROVE,
+                POOL,
+                member_account(request.user_id),
+                approved.approved_amount,
+                actor,
+                now,
+                reference=request.id,
+            ),
+        )
+        uow.record(
+            ev.CreditRequestDecided(
+                organisation_id=org.id,
+                actor=actor,
+                occurred_at=now,
+                request_id=request.id,
+                user_id=request.user_id,
+                status=approved.status.value,
+                amount=approved.approved_amount,
+            )
+        )
+        uow.record(
+            ev.CreditsAllocated(
+                organisation_id=org.id,
+                actor=actor,
+                occurred_at=now,
+                user_id=request.user_id,
+                amount=approved.approved_amount,
+                kind="approve",
+            )
+        )
+        return approved, approved.id
+
     def reject_request(
-        self, actor: str, organisation_id: str, request_id: str, *, note: str = ""
+        self,
+        actor: str,
+        organisation_id: str,
+        request_id: str,
+        *,
+        note: str = "",
+        idempotency_key: str | None = None,
     ) -> CreditRequest:
         """Reject a pending request.
 
@@ -2094,29 +2259,52 @@ class EnterpriseService:
             InvalidTransition: the request is no longer pending.
             CreditRequestNotFound: no such request in the organisation.
             PermissionDenied: ``actor`` is not an admin.
+            IdempotencyConflict: the key was used with other parameters.
         """
         actor = _user_id(actor, "actor")
         message = text(note, name="note", max_length=_MAX_NOTE, allow_empty=True)
+        key = _optional_key(idempotency_key)
+        request_ref = _ref(request_id, "request_id")
 
         def work(uow: UnitOfWork, now: datetime) -> CreditRequest:
             org, _ = self._enter(uow, organisation_id, actor, now, admin=True)
-            request = self._request(uow, org, request_id)
-            rejected = request.reject(actor, now, message)
-            uow.requests.decide(rejected)
-            uow.record(
-                ev.CreditRequestDecided(
-                    organisation_id=org.id,
-                    actor=actor,
-                    occurred_at=now,
-                    request_id=request.id,
-                    user_id=request.user_id,
-                    status=rejected.status.value,
-                    amount=0,
-                )
+            return self._idempotent(
+                uow,
+                org,
+                key,
+                "reject",
+                (actor, request_ref, message),
+                now,
+                lambda ref: self._request(uow, org, ref),
+                lambda: self._reject(uow, org, actor, request_ref, message, now),
             )
-            return rejected
 
         return self._run(work)
+
+    def _reject(
+        self,
+        uow: UnitOfWork,
+        org: Organisation,
+        actor: str,
+        request_id: str,
+        message: str,
+        now: datetime,
+    ) -> tuple[CreditRequest, str]:
+        request = self._request(uow, org, request_id)
+        rejected = request.reject(actor, now, message)
+        uow.requests.decide(rejected)
+        uow.record(
+            ev.CreditRequestDecided(
+                organisation_id=org.id,
+                actor=actor,
+                occurred_at=now,
+                request_id=request.id,
+                user_id=request.user_id,
+                status=rejected.status.value,
+                amount=0,
+            )
+        )
+        return rejected, rejected.id
 
     def cancel_request(self, actor: str, organisation_id: str, request_id: str) -> CreditRequest:
         """Withdraw one's own pending request.

@@ -11,8 +11,15 @@ from typing import Literal, get_args
 
 import attrs
 
-from armox_enterprise.domain.ledger import POOL, USAGE, Account, TransferKind, member_account
-from armox_enterprise.domain.organisation import Membership, Organisation, Role
+from armox_enterprise.domain.ledger import (
+    EXPIRED,
+    POOL,
+    USAGE,
+    Account,
+    TransferKind,
+    member_account,
+)
+from armox_enterprise.domain.organisation import MemberRemainder, Membership, Organisation, Role
 from armox_enterprise.domain.requests import CreditRequest, RequestStatus
 from armox_enterprise.exceptions import InvalidInput
 from armox_enterprise.ports import PeriodTotals, UnitOfWork
@@ -95,6 +102,9 @@ class PoolFigures:
 
     ``available_total`` is what the period put at the organisation's disposal (carried over +
     granted + topped up); ``utilisation`` is ``used / available_total`` (0 when nothing was).
+    ``expired`` counts pool credits that lapsed during this period (credits of a closed
+    period's holds or refunds); ``expired_last_period`` is everything (pool and members) that
+    lapsed when the previous period closed.
     """
 
     period_index: int
@@ -110,6 +120,7 @@ class PoolFigures:
     unallocated: int
     used: int
     expired: int
+    expired_last_period: int
     available_total: int
     utilisation: float
 
@@ -177,7 +188,9 @@ def _carried_in(account: Account, totals: PeriodTotals) -> int:
 
 
 def _used(totals: PeriodTotals) -> int:
-    return totals.debited(*_SPENDING) - totals.credited(TransferKind.REFUND)
+    # Refunds count in the period they are made; one of an earlier period's spend must not
+    # show this period's usage below zero.
+    return max(0, totals.debited(*_SPENDING) - totals.credited(TransferKind.REFUND))
 
 
 def build_profile(uow: UnitOfWork, org: Organisation, membership: Membership) -> ProfileView:
@@ -190,7 +203,11 @@ def build_profile(uow: UnitOfWork, org: Organisation, membership: Membership) ->
     period = org.current_period
     section = EnterpriseCredits(
         allocated=totals.credited(*_ALLOCATING),
-        carried_in=max(0, _carried_in(account, totals)),
+        carried_in=(
+            max(0, _carried_in(account, totals))
+            if org.rollover.member_remainder is MemberRemainder.KEEP
+            else 0
+        ),
         used=_used(totals),
         remaining=account.available,
         on_hold=account.debits_pending,
@@ -220,7 +237,7 @@ def _pool_figures(uow: UnitOfWork, org: Organisation) -> PoolFigures:
     topped_up = totals.credited(TransferKind.TOP_UP)
     carried = _carried_in(pool, totals)
     total = carried + granted + topped_up
-    used = usage.credited(*_SPENDING) - usage.debited(TransferKind.REFUND)
+    used = max(0, usage.credited(*_SPENDING) - usage.debited(TransferKind.REFUND))
     period = org.current_period
     return PoolFigures(
         period_index=index,
@@ -236,6 +253,9 @@ def _pool_figures(uow: UnitOfWork, org: Organisation) -> PoolFigures:
         unallocated=pool.available,
         used=used,
         expired=totals.debited(TransferKind.EXPIRE),
+        expired_last_period=(
+            uow.ledger.period_totals(org.id, EXPIRED, index - 1).credited(TransferKind.EXPIRE)
+        ),
         available_total=total,
         utilisation=used / total if total > 0 else 0.0,
     )

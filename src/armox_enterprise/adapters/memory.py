@@ -256,7 +256,9 @@ class _Ledger(_Repository):
         if key not in self._s.accounts:
             self._j.set(self._s.accounts, key, account)
 
-    def get_account(self, organisation_id: str, code: str) -> Account | None:
+    def get_account(
+        self, organisation_id: str, code: str, *, for_update: bool = False
+    ) -> Account | None:
         return self._s.accounts.get((organisation_id, code))
 
     def accounts(self, organisation_id: str) -> list[Account]:

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 import attrs
 
 from armox_enterprise.domain.periods import BillingPeriod, period_by_index
-from armox_enterprise.domain.values import DomainName, EmailAddress
+from armox_enterprise.domain.values import DomainName, EmailAddress, non_negative_credits
+from armox_enterprise.exceptions import InvalidInput
 
 __all__ = [
     "DomainClaim",
@@ -59,6 +60,18 @@ class MemberRemainder(str, enum.Enum):
     KEEP = "keep"
 
 
+def _carry_over_cap(value: object) -> int:
+    return non_negative_credits(value, name="pool_carry_over_cap")
+
+
+def _remainder(value: object) -> MemberRemainder:
+    try:
+        return MemberRemainder(value)
+    except ValueError:
+        choices = ", ".join(m.value for m in MemberRemainder)
+        raise InvalidInput(f"member_remainder must be one of {choices}, got {value!r}") from None
+
+
 @attrs.frozen
 class RolloverPolicy:
     """How a closing period treats unspent credits.
@@ -69,8 +82,10 @@ class RolloverPolicy:
         member_remainder: what happens to members' unspent credits (default: they expire).
     """
 
-    pool_carry_over_cap: int = 0
-    member_remainder: MemberRemainder = MemberRemainder.EXPIRE
+    pool_carry_over_cap: int = attrs.field(default=0, converter=_carry_over_cap)
+    member_remainder: MemberRemainder = attrs.field(
+        default=MemberRemainder.EXPIRE, converter=_remainder
+    )
 
 
 @attrs.frozen

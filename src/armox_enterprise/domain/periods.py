@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 import attrs
@@ -29,7 +30,12 @@ class BillingPeriod:
 
 def period_by_index(anchor: datetime, index: int) -> BillingPeriod:
     """Return the period number ``index`` of a cycle anchored at ``anchor``."""
-    anchor = ensure_utc(anchor, name="anchor")
+    return _period_by_index(ensure_utc(anchor, name="anchor"), index)
+
+
+@functools.lru_cache(maxsize=4096)
+def _period_by_index(anchor: datetime, index: int) -> BillingPeriod:
+    # Every use case asks for its organisation's current period: remember the answers.
     return BillingPeriod(index, months_later(anchor, index), months_later(anchor, index + 1))
 
 

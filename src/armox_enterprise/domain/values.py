@@ -64,6 +64,8 @@ def non_negative_credits(value: object, *, name: str = "amount") -> int:
     """Like :func:`credits` but also accepts zero (allowances, caps, allotments)."""
     if isinstance(value, int) and not isinstance(value, bool) and value == 0:
         return 0
+    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+        raise InvalidAmount(f"{name} must not be negative, got {value}")
     return credits(value, name=name)
 
 

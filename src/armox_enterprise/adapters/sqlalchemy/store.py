@@ -794,9 +794,12 @@ class _Ledger(_Repository):
             )
         )
 
-    def get_account(self, organisation_id: str, code: str) -> Account | None:
+    def get_account(
+        self, organisation_id: str, code: str, *, for_update: bool = False
+    ) -> Account | None:
         t = self._t.accounts
-        row = self._b.one(select(t).where(t.c.organisation_id == organisation_id, t.c.code == code))
+        query = select(t).where(t.c.organisation_id == organisation_id, t.c.code == code)
+        row = self._b.one(query.with_for_update() if for_update else query)
         return None if row is None else _account(row)
 
     def accounts(self, organisation_id: str) -> list[Account]:
