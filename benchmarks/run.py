@@ -392,6 +392,271 @@ def write_results(path: Path, options: Options, results: dict[str, list[Row]]) -
     path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
 
 
+# ---------------------------------------------------------------------------- SQL stores
+
+
+def _sql_unavailable() -> str | None:
+    try:
+        import sqlalchemy  # noqa: F401
+    except ImportError:
+        return "needs the sqlalchemy extra"
+    return None
+
+
+def _pg_url(options: Options) -> str | None:
+    url: str | None = options.postgresql_url or os.environ.get("ARMOX_TEST_POSTGRESQL_URL")
+    return url
+
+
+@dataclass
+class SqlFixture:
+    """An organisation in a fresh schema on one database, ready for spends."""
+
+    name: str
+    url: str
+    engine: Any
+    service: EnterpriseService
+    org_id: str
+    members: tuple[str, ...]
+
+
+def sql_fixture(name: str, url: str, members: int, credits_each: int) -> SqlFixture:
+    """Create the library's tables anew at ``url`` and fund ``members`` members."""
+    from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore
+
+    store = SqlAlchemyStore.from_url(url)
+    store.drop_schema()
+    store.create_schema()
+    service = EnterpriseService(store)
+    org = service.create_organisation(
+        name="Bench Corp", admin_user_id=_ADMIN, admin_email="admin@bench.example"
+    )
+    names = tuple(f"member-{i}" for i in range(1, members + 1))
+    service.top_up(_ADMIN, org.id, members * credits_each)
+    for user in names:
+        service.invite(_ADMIN, org.id, f"{user}@bench.example")
+        service.enrol(user, f"{user}@bench.example", email_verified=True)
+        service.allocate_credits(_ADMIN, org.id, user, credits_each)
+    return SqlFixture(name, url, store.engine, service, org.id, names)
+
+
+_DEBIT = (
+    "UPDATE armox_accounts SET debits_posted = debits_posted + {a} "
+    "WHERE organisation_id = {o} AND code = {c} "
+    "AND credits_posted - debits_posted - debits_pending >= {a}"
+)
+_INSERT = (
+    "INSERT INTO armox_transfers (id, organisation_id, kind, debit_account, credit_account, "
+    "amount, period_index, actor, created_at, idempotency_key, reference) "
+    "VALUES ({i}, {o}, 'spend', {c}, 'usage', {a}, 0, {u}, {t}, {k}, {k})"
+)
+
+
+def _baseline_rows(fx: SqlFixture, count: int, prefix: str) -> list[dict[str, Any]]:
+    rows = []
+    for i in range(count):
+        user = fx.members[i % len(fx.members)]
+        now = datetime.now(timezone.utc)
+        rows.append(
+            {
+                "a": 1,
+                "o": fx.org_id,
+                "c": member_account(user),
+                "u": user,
+                "i": new_id(now),
+                "t": now.replace(tzinfo=None),
+                "k": f"{prefix}-{i}",
+            }
+        )
+    return rows
+
+
+def core_spends(fx: SqlFixture, count: int, prefix: str) -> Callable[[], None]:
+    """The SQLAlchemy Core baseline: the same two statements as ``text()``, one transaction."""
+    from sqlalchemy import text
+
+    debit = text(_DEBIT.format(a=":a", o=":o", c=":c"))
+    insert = text(_INSERT.format(i=":i", o=":o", c=":c", a=":a", u=":u", t=":t", k=":k"))
+    plan = _baseline_rows(fx, count, prefix)
+    engine = fx.engine
+
+    def work() -> None:
+        for params in plan:
+            with engine.begin() as connection:
+                if connection.execute(debit, params).rowcount != 1:
+                    raise RuntimeError("baseline overdraft")
+                connection.execute(insert, params)
+
+    return work
+
+
+def raw_spends(fx: SqlFixture, count: int, prefix: str) -> Callable[[], None]:
+    """The raw DBAPI baseline (sqlite3 or psycopg): same statements, same durability."""
+    plan = _baseline_rows(fx, count, prefix)
+    if fx.name == "sqlite":
+        import sqlite3
+
+        path = fx.url.split("///", 1)[1]
+        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = FULL")
+        connection.execute("PRAGMA busy_timeout = 60000")
+        marks = {"a": ":a", "o": ":o", "c": ":c", "i": ":i", "u": ":u", "t": ":t", "k": ":k"}
+        begin = "BEGIN IMMEDIATE"
+        for params in plan:
+            params["t"] = params["t"].isoformat(sep=" ")
+    else:
+        import psycopg
+
+        connection = psycopg.connect(fx.url.replace("postgresql+psycopg://", "postgresql://"))
+        connection.autocommit = True
+        marks = {k: f"%({k})s" for k in ("a", "o", "c", "i", "u", "t", "k")}
+        begin = "BEGIN"
+    debit = _DEBIT.format(**marks)
+    insert = _INSERT.format(**marks)
+
+    def work() -> None:
+        cursor = connection.cursor()
+        for params in plan:
+            cursor.execute(begin)
+            cursor.execute(debit, params)
+            if cursor.rowcount != 1:
+                raise RuntimeError("baseline overdraft")
+            cursor.execute(insert, params)
+            cursor.execute("COMMIT")
+        connection.close()
+
+    return work
+
+
+def _statements_per_spend(fx: SqlFixture, spends: int) -> float:
+    """Count the statements the library sends per spend (BEGIN and COMMIT not included)."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(fx.engine, "before_cursor_execute", count)
+    try:
+        service_spends_sql(fx, spends, "count")()
+    finally:
+        event.remove(fx.engine, "before_cursor_execute", count)
+    counted = [s for s in seen if s.strip().upper() not in ("BEGIN", "BEGIN IMMEDIATE", "COMMIT")]
+    return len(counted) / spends
+
+
+def service_spends_sql(fx: SqlFixture, count: int, prefix: str) -> Callable[[], None]:
+    """``count`` one-credit spends through the service on a SQL store, round-robin."""
+    spend = fx.service.spend
+    plan = [(fx.members[i % len(fx.members)], f"{prefix}-{i}") for i in range(count)]
+    org_id = fx.org_id
+
+    def work() -> None:
+        for user, generation in plan:
+            spend(user, org_id, 1, generation_id=generation)
+
+    return work
+
+
+def _sql_targets(options: Options, tmp: Path) -> list[tuple[str, str]]:
+    targets = [("sqlite", f"sqlite:///{tmp / 'bench.sqlite3'}")]
+    pg = _pg_url(options)
+    if pg:
+        targets.append(("postgresql", pg))
+    else:
+        print("  (no ARMOX_TEST_POSTGRESQL_URL: PostgreSQL skipped)")
+    return targets
+
+
+@benchmark(
+    "sql-spend",
+    "spends/s through the service on SQLite (WAL, synchronous=FULL) and PostgreSQL, "
+    "against SQLAlchemy Core and raw DBAPI baselines; statements per spend",
+    unavailable=_sql_unavailable,
+)
+def sql_spend(options: Options) -> list[Row]:
+    """Time ``--sql-spends`` spends per case, best of ``--runs``, all cases side by side."""
+    import tempfile
+
+    count: int = options.sql_spends
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, url in _sql_targets(options, Path(tmp)):
+            fx = sql_fixture(name, url, options.members, credits_each=10**9)
+            run = [0]
+
+            def fresh(make: Callable[[SqlFixture, int, str], Callable[[], None]]) -> Any:
+                def setup() -> Callable[[], None]:
+                    run[0] += 1
+                    return make(fx, count, f"r{run[0]}")
+
+                return setup
+
+            library = best_of(options.runs, fresh(service_spends_sql))
+            core = best_of(options.runs, fresh(core_spends))
+            raw = best_of(options.runs, fresh(raw_spends))
+            statements = _statements_per_spend(fx, 50)
+            rows.append(
+                rate_row(
+                    f"{name}: library",
+                    count,
+                    library,
+                    vs_core=round(core / library, 3),
+                    vs_raw=round(raw / library, 3),
+                    statements=statements,
+                )
+            )
+            rows.append(rate_row(f"{name}: Core text()", count, core, vs_raw=round(raw / core, 3)))
+            rows.append(rate_row(f"{name}: raw DBAPI", count, raw))
+            fx.engine.dispose()
+    return rows
+
+
+@benchmark(
+    "pg-concurrent-spend",
+    "spends/s through the service on PostgreSQL with 1, 4 and 8 threads (one member each)",
+    unavailable=lambda: (
+        _sql_unavailable()
+        or (
+            None
+            if os.environ.get("ARMOX_TEST_POSTGRESQL_URL")
+            else "needs ARMOX_TEST_POSTGRESQL_URL"
+        )
+    ),
+)
+def pg_concurrent_spend(options: Options) -> list[Row]:
+    """Each thread spends ``--sql-spends`` times from its own member; total throughput."""
+    import threading
+
+    url = _pg_url(options)
+    assert url is not None
+    rows: list[Row] = []
+    fx = sql_fixture("postgresql", url, 8, credits_each=10**9)
+    for threads in (1, 4, 8):
+        count: int = options.sql_spends
+        barrier = threading.Barrier(threads + 1)
+
+        def worker(index: int, threads: int = threads, count: int = count) -> None:
+            user = fx.members[index]
+            barrier.wait()
+            for i in range(count):
+                fx.service.spend(user, fx.org_id, 1, generation_id=f"t{threads}-{index}-{i}")
+
+        pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+        for thread in pool:
+            thread.start()
+        barrier.wait()
+        start = time.perf_counter()
+        for thread in pool:
+            thread.join()
+        elapsed = time.perf_counter() - start
+        rows.append(rate_row(f"{threads} thread(s)", threads * count, elapsed))
+    fx.engine.dispose()
+    return rows
+
+
 # ---------------------------------------------------------------------------- command line
 
 
@@ -440,6 +705,14 @@ def parse(argv: Sequence[str] | None) -> Options:
         choices=("system", "frozen"),
         default="system",
         help="the service's clock: the real one (default) or a FrozenClock",
+    )
+    parser.add_argument(
+        "--sql-spends", type=_positive, default=1_000, help="spends per run (SQL benchmarks)"
+    )
+    parser.add_argument(
+        "--postgresql-url",
+        default=None,
+        help="SQLAlchemy URL of PostgreSQL (default: $ARMOX_TEST_POSTGRESQL_URL)",
     )
     parser.add_argument(
         "--json", type=Path, default=RESULTS, help=f"where to write results (default {RESULTS})"

@@ -30,6 +30,7 @@ exception a Python user would expect (``ValueError`` or ``TypeError``).
     │   │   └── AlreadyMember
     │   ├── IdempotencyConflict
     │   ├── DuplicateIdempotencyKey
+    │   ├── AccountClosed
     │   ├── LastAdminError
     │   ├── InvalidTransition
     │   │   └── HoldAlreadyResolved
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from armox_enterprise.domain.enrolment import EnrolmentReason
 
 __all__ = [
+    "AccountClosed",
     "AlreadyExists",
     "AlreadyMember",
     "AmountTypeError",
@@ -189,6 +191,14 @@ class DuplicateIdempotencyKey(Conflict):
 
     Stores raise it; the service turns it into a replay of the first result (same parameters)
     or an :class:`IdempotencyConflict` (different ones).  Callers of the service never see it.
+    """
+
+
+class AccountClosed(Conflict):
+    """A member account whose owner left refuses new spends and holds.
+
+    Stores raise it; the service reports an outsider as
+    :class:`OrganisationNotFound` before it gets that far.
     """
 
 

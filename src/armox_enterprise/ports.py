@@ -249,16 +249,37 @@ class Ledger(Protocol):
         """Return all of the organisation's accounts."""
         ...
 
+    def set_closed(self, organisation_id: str, code: str, closed: bool) -> None:
+        """Close an account to new spends and holds (its owner left), or reopen it."""
+        ...
+
     def post(self, transfer: Transfer) -> None:
         """Record ``transfer`` and update both accounts' totals, atomically.
 
         The effect on the totals is :func:`armox_enterprise.domain.ledger.apply_transfer`'s.
+        Spends and holds carry their generation id as ``idempotency_key``, unique in the
+        organisation; other transfers carry none.
 
         Raises:
             InsufficientCredits: the debit account is guarded (pool or member) and has too
                 little available; nothing is written and the unit of work stays usable (the
                 service may try another posting in it).
+            AccountClosed: a spend or hold from a closed account; nothing is written.
+            DuplicateIdempotencyKey: the transfer's idempotency key is already used in the
+                organisation (the unit of work may then be unusable: the service retries).
             NotFound: either account does not exist.
+        """
+        ...
+
+    def transfer_by_key(self, organisation_id: str, key: str) -> Transfer | None:
+        """Return the spend or hold recorded under the generation id ``key``, or ``None``."""
+        ...
+
+    def seal_period(self, organisation_id: str, period_index: int) -> None:
+        """Say that no transfer will be posted in ``period_index`` any more (it has closed).
+
+        A store that keeps its current period's totals in a faster form may settle them here;
+        :meth:`period_totals` answers the same before and after.
         """
         ...
 

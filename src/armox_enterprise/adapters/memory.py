@@ -72,6 +72,7 @@ class MemoryStore:
         self.accounts: dict[tuple[str, str], Account] = {}
         self.transfers: dict[str, list[Transfer]] = defaultdict(list)
         self.transfers_by_id: dict[tuple[str, str], Transfer] = {}
+        self.transfers_by_key: dict[tuple[str, str], Transfer] = {}
         self.totals: dict[tuple[str, str, int], PeriodTotals] = {}
         self.holds: dict[tuple[str, str], Hold] = {}
         self.requests: dict[tuple[str, str], CreditRequest] = {}
@@ -276,11 +277,16 @@ class _Ledger(_Repository):
             raise NotFound(f"account {missing} does not exist in organisation {org}")
         if (org, transfer.id) in self._s.transfers_by_id:
             raise StorageError(f"transfer {transfer.id} already exists")
+        key = transfer.idempotency_key
+        if key is not None and (org, key) in self._s.transfers_by_key:
+            raise DuplicateIdempotencyKey(f"generation id {key!r} was already used")
         new_debit, new_credit = apply_transfer(debit, credit, transfer)
         self._j.set(self._s.accounts, (org, debit.code), new_debit)
         self._j.set(self._s.accounts, (org, credit.code), new_credit)
         self._j.append(self._s.transfers[org], transfer)
         self._j.set(self._s.transfers_by_id, (org, transfer.id), transfer)
+        if key is not None:
+            self._j.set(self._s.transfers_by_key, (org, key), transfer)
         self._count(transfer, transfer.debit_account, credit_side=False)
         if transfer.kind.posts:
             self._count(transfer, transfer.credit_account, credit_side=True)
@@ -298,6 +304,18 @@ class _Ledger(_Repository):
 
     def get_transfer(self, organisation_id: str, transfer_id: str) -> Transfer | None:
         return self._s.transfers_by_id.get((organisation_id, transfer_id))
+
+    def transfer_by_key(self, organisation_id: str, key: str) -> Transfer | None:
+        return self._s.transfers_by_key.get((organisation_id, key))
+
+    def set_closed(self, organisation_id: str, code: str, closed: bool) -> None:
+        account = self._s.accounts.get((organisation_id, code))
+        if account is None:
+            raise NotFound(f"account {code} does not exist in organisation {organisation_id}")
+        self._j.set(self._s.accounts, (organisation_id, code), attrs.evolve(account, closed=closed))
+
+    def seal_period(self, organisation_id: str, period_index: int) -> None:
+        """Nothing to settle: the memory store keeps every period's totals the same way."""
 
     def transfers(
         self,

@@ -15,12 +15,18 @@ from datetime import datetime
 
 import attrs
 
-from armox_enterprise.exceptions import HoldAlreadyResolved, InsufficientCredits, InvalidAmount
+from armox_enterprise.exceptions import (
+    AccountClosed,
+    HoldAlreadyResolved,
+    InsufficientCredits,
+    InvalidAmount,
+)
 
 __all__ = [
     "EXPIRED",
     "GRANT",
     "POOL",
+    "SPENDING_KINDS",
     "USAGE",
     "Account",
     "AccountKind",
@@ -97,15 +103,25 @@ class TransferKind(str, enum.Enum):
         return self not in (TransferKind.HOLD, TransferKind.RELEASE)
 
 
+#: The kinds that start spending a member's credits: closed accounts refuse them, and only
+#: they carry a generation id as their idempotency key.
+SPENDING_KINDS = frozenset({TransferKind.SPEND, TransferKind.HOLD})
+
+
 @attrs.frozen
 class Account:
-    """One account of an organisation's ledger, with its cached totals."""
+    """One account of an organisation's ledger, with its cached totals.
+
+    A ``closed`` member account (its owner left the organisation) refuses new spends and
+    holds; everything else (captures, releases, refunds, returns) still posts.
+    """
 
     organisation_id: str
     code: str
     credits_posted: int = 0
     debits_posted: int = 0
     debits_pending: int = 0
+    closed: bool = False
 
     @property
     def kind(self) -> AccountKind:
@@ -152,11 +168,14 @@ def apply_transfer(debit: Account, credit: Account, transfer: Transfer) -> tuple
     Raises:
         InsufficientCredits: the debit account is guarded and would go below zero available.
         InvalidAmount: the transfer's amount is not positive.
+        AccountClosed: a closed account would start a spend or a hold.
     """
     amount = transfer.amount
     if amount <= 0:
         raise InvalidAmount(f"a transfer moves a positive amount, got {amount}")
     kind = transfer.kind
+    if debit.closed and kind in SPENDING_KINDS:
+        raise AccountClosed(f"account {debit.code} is closed to new spending")
     if kind is TransferKind.HOLD:
         new_debit = attrs.evolve(debit, debits_pending=debit.debits_pending + amount)
     elif kind is TransferKind.RELEASE:

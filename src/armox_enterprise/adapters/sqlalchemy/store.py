@@ -16,23 +16,29 @@ idempotency keys, domain claims and active memberships.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
+import attrs
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
     CursorResult,
     Engine,
     Executable,
+    Integer,
     Row,
     Table,
     and_,
+    bindparam,
+    case,
     create_engine,
     delete,
     event,
+    false,
     func,
     insert,
     or_,
@@ -45,11 +51,14 @@ from sqlalchemy.pool import StaticPool
 from typing_extensions import Self
 
 from armox_enterprise.adapters.sqlalchemy.errors import translate
-from armox_enterprise.adapters.sqlalchemy.tables import Tables
+from armox_enterprise.adapters.sqlalchemy.tables import Tables, UtcDateTime
 from armox_enterprise.adapters.sqlalchemy.tables import tables as default_tables
 from armox_enterprise.domain.events import Event
 from armox_enterprise.domain.ledger import (
+    SPENDING_KINDS,
+    USAGE,
     Account,
+    AccountKind,
     Hold,
     HoldStatus,
     Transfer,
@@ -72,6 +81,7 @@ from armox_enterprise.domain.organisation import (
 from armox_enterprise.domain.requests import CreditRequest, RequestStatus
 from armox_enterprise.domain.values import DomainName, EmailAddress
 from armox_enterprise.exceptions import (
+    AccountClosed,
     AlreadyMember,
     ArmoxError,
     DomainAlreadyClaimed,
@@ -381,7 +391,7 @@ class _Base:
         self.c = connection
         self.t = tables
 
-    def run(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Any:
+    def run(self, statement: Executable, params: Any = None) -> Any:
         try:
             return self.c.execute(statement, params)
         except sa_exc.IntegrityError:
@@ -397,9 +407,11 @@ class _Base:
         result: CursorResult[Any] = self.run(statement)
         return result.first()
 
-    def write(self, statement: Executable, error: ArmoxError | None = None) -> int:
+    def write(
+        self, statement: Executable, params: Any = None, error: ArmoxError | None = None
+    ) -> int:
         try:
-            result: CursorResult[Any] = self.run(statement)
+            result: CursorResult[Any] = self.run(statement, params)
         except sa_exc.IntegrityError as exc:
             raise (error or translate(exc)) from exc
         return result.rowcount
@@ -516,7 +528,9 @@ def _membership(row: Row[Any]) -> Membership:
 class _Memberships(_Repository):
     def add(self, membership: Membership) -> None:
         error = AlreadyMember(f"user {membership.user_id} already has a membership")
-        self._b.write(insert(self._t.memberships).values(**_membership_values(membership)), error)
+        self._b.write(
+            insert(self._t.memberships).values(**_membership_values(membership)), error=error
+        )
 
     def get(self, organisation_id: str, user_id: str) -> Membership | None:
         t = self._t.memberships
@@ -541,7 +555,7 @@ class _Memberships(_Repository):
                 t.c.user_id == membership.user_id,
             )
             .values(**values),
-            error,
+            error=error,
         )
         if not count:
             raise NotFound(f"user {membership.user_id} has no membership to update")
@@ -594,7 +608,7 @@ def _claim_values(claim: DomainClaim) -> dict[str, Any]:
 class _Domains(_Repository):
     def add(self, claim: DomainClaim) -> None:
         error = DomainAlreadyClaimed(f"{claim.domain} is already claimed")
-        self._b.write(insert(self._t.domain_claims).values(**_claim_values(claim)), error)
+        self._b.write(insert(self._t.domain_claims).values(**_claim_values(claim)), error=error)
 
     def get(self, domain: DomainName) -> DomainClaim | None:
         t = self._t.domain_claims
@@ -755,6 +769,7 @@ def _account(row: Row[Any]) -> Account:
         credits_posted=m["credits_posted"],
         debits_posted=m["debits_posted"],
         debits_pending=m["debits_pending"],
+        closed=bool(m["closed"]),
     )
 
 
@@ -777,6 +792,9 @@ def _transfer(row: Row[Any]) -> Transfer:
     )
 
 
+_NO_PERIOD = -1
+
+
 class _Ledger(_Repository):
     def open_account(self, account: Account) -> None:
         t = self._t.accounts
@@ -791,8 +809,25 @@ class _Ledger(_Repository):
                 credits_posted=account.credits_posted,
                 debits_posted=account.debits_posted,
                 debits_pending=account.debits_pending,
+                closed=account.closed,
+                spent=0,
+                spend_period=_NO_PERIOD,
+                spend_total=0,
+                spend_at=None,
             )
         )
+
+    def _members_spent(self, organisation_id: str, code: str) -> int:
+        """The usage account's credits from spends: the sum of what its members spent."""
+        if code != USAGE:
+            return 0
+        t = self._t.accounts
+        row = self._b.one(
+            select(func.coalesce(func.sum(t.c.spent), 0)).where(
+                t.c.organisation_id == organisation_id
+            )
+        )
+        return 0 if row is None else int(row[0])
 
     def get_account(
         self, organisation_id: str, code: str, *, for_update: bool = False
@@ -800,14 +835,110 @@ class _Ledger(_Repository):
         t = self._t.accounts
         query = select(t).where(t.c.organisation_id == organisation_id, t.c.code == code)
         row = self._b.one(query.with_for_update() if for_update else query)
-        return None if row is None else _account(row)
+        if row is None:
+            return None
+        account = _account(row)
+        extra = self._members_spent(organisation_id, code)
+        return attrs.evolve(account, credits_posted=account.credits_posted + extra)
 
     def accounts(self, organisation_id: str) -> list[Account]:
         t = self._t.accounts
         query = select(t).where(t.c.organisation_id == organisation_id).order_by(t.c.code)
-        return [_account(row) for row in self._b.rows(query)]
+        found = [_account(row) for row in self._b.rows(query)]
+        extra = self._members_spent(organisation_id, USAGE)
+        return [
+            attrs.evolve(a, credits_posted=a.credits_posted + extra) if a.code == USAGE else a
+            for a in found
+        ]
+
+    def set_closed(self, organisation_id: str, code: str, closed: bool) -> None:
+        t = self._t.accounts
+        count = self._b.write(
+            update(t)
+            .where(t.c.organisation_id == organisation_id, t.c.code == code)
+            .values(closed=closed)
+        )
+        if not count:
+            raise NotFound(f"account {code} does not exist in organisation {organisation_id}")
 
     def post(self, transfer: Transfer) -> None:
+        if (
+            transfer.kind is TransferKind.SPEND
+            and transfer.credit_account == USAGE
+            and account_kind(transfer.debit_account) is AccountKind.MEMBER
+        ):
+            self._post_spend(transfer)
+        else:
+            self._post_any(transfer)
+
+    def _insert_transfer(self, transfer: Transfer, statement: Executable | None = None) -> None:
+        try:
+            if statement is None:
+                self._b.run(insert(self._t.transfers).values(**_transfer_values(transfer)))
+            else:
+                self._b.run(statement, _transfer_values(transfer))
+        except sa_exc.IntegrityError as exc:
+            message = str(exc.orig).lower()
+            if "foreign key" in message:
+                raise NotFound(
+                    f"account {transfer.debit_account} or {transfer.credit_account} "
+                    f"does not exist in {transfer.organisation_id}"
+                ) from exc
+            if "idempotency_key" in message:
+                raise DuplicateIdempotencyKey(
+                    f"generation id {transfer.idempotency_key!r} was already used"
+                ) from exc
+            raise translate(exc) from exc
+
+    def _post_spend(self, transfer: Transfer) -> None:
+        """A spend in two statements: the transfer, and the member's row.
+
+        The member's row carries the debit, what the member spent in all (the usage
+        account's side of the spend) and this period's spend total.
+        The statements are built once per set of tables and reused, so a spend costs no
+        statement construction, only execution.
+        """
+        statements = _spend_statements(self._t, self._b.dialect)
+        self._insert_transfer(transfer, statements.insert)
+        params = {
+            "o": transfer.organisation_id,
+            "c": transfer.debit_account,
+            "a": transfer.amount,
+            "p": transfer.period_index,
+            "t": transfer.created_at,
+        }
+        if self._b.write(statements.debit, params) != 1:
+            # Undo the transfer row so the unit of work stays usable, then say why.
+            self._b.write(statements.undo, {"i": transfer.id})
+            self._refuse(transfer)
+
+    def _refuse(self, transfer: Transfer) -> None:
+        t = self._t.accounts
+        row = self._b.one(
+            select(t).where(
+                t.c.organisation_id == transfer.organisation_id,
+                t.c.code == transfer.debit_account,
+            )
+        )
+        if row is None:
+            raise NotFound(
+                f"account {transfer.debit_account} does not exist in {transfer.organisation_id}"
+            )
+        account = _account(row)
+        if account.closed and transfer.kind in SPENDING_KINDS:
+            raise AccountClosed(f"account {account.code} is closed to new spending")
+        if row._mapping["spend_period"] > transfer.period_index:
+            raise StorageError(
+                f"transfer {transfer.id} belongs to closed period {transfer.period_index}"
+            )
+        raise InsufficientCredits(
+            f"account {account.code} has {account.available} credits available, "
+            f"{transfer.amount} were asked for",
+            available=account.available,
+            requested=transfer.amount,
+        )
+
+    def _post_any(self, transfer: Transfer) -> None:
         t = self._t.accounts
         org = transfer.organisation_id
         amount = transfer.amount
@@ -834,22 +965,15 @@ class _Ledger(_Repository):
         statement = update(t).where(debit_where)
         if condition is not None:
             statement = statement.where(condition)
+        if kind in SPENDING_KINDS:
+            statement = statement.where(t.c.closed == false())
         insufficient = InsufficientCredits(
             f"account {transfer.debit_account} has too few credits available",
             available=0,
             requested=amount,
         )
-        if self._b.write(statement.values(**values), insufficient) != 1:
-            row = self._b.one(select(t).where(debit_where))
-            if row is None:
-                raise NotFound(f"account {transfer.debit_account} does not exist in {org}")
-            account = _account(row)
-            raise InsufficientCredits(
-                f"account {account.code} has {account.available} credits available, "
-                f"{amount} were asked for",
-                available=account.available,
-                requested=amount,
-            )
+        if self._b.write(statement.values(**values), error=insufficient) != 1:
+            self._refuse(transfer)
         if kind.posts:
             credited = self._b.write(
                 update(t)
@@ -858,44 +982,106 @@ class _Ledger(_Repository):
             )
             if credited != 1:
                 raise NotFound(f"account {transfer.credit_account} does not exist in {org}")
-        self._b.write(
-            insert(self._t.transfers).values(
-                id=transfer.id,
-                organisation_id=org,
-                kind=kind.value,
-                debit_account=transfer.debit_account,
-                credit_account=transfer.credit_account,
-                amount=amount,
-                period_index=transfer.period_index,
-                actor=transfer.actor,
-                created_at=transfer.created_at,
-                idempotency_key=transfer.idempotency_key,
-                reference=transfer.reference,
-                feature=transfer.feature,
-                model=transfer.model,
-            )
-        )
+        self._insert_transfer(transfer)
         self._count(transfer, transfer.debit_account, "d")
         if kind.posts:
             self._count(transfer, transfer.credit_account, "c")
 
     def _count(self, transfer: Transfer, account: str, side: str) -> None:
-        t = self._t.period_totals
+        self._add_total(
+            transfer.organisation_id,
+            account,
+            transfer.period_index,
+            side,
+            transfer.kind.value,
+            transfer.amount,
+            transfer.created_at,
+        )
+
+    def _add_total(
+        self,
+        organisation_id: str,
+        account: str,
+        period_index: int,
+        side: str,
+        kind: str,
+        amount: int,
+        at: datetime,
+    ) -> None:
         values = {
-            "organisation_id": transfer.organisation_id,
+            "organisation_id": organisation_id,
             "account": account,
-            "period_index": transfer.period_index,
+            "period_index": period_index,
             "side": side,
-            "kind": transfer.kind.value,
-            "amount": transfer.amount,
-            "last_activity": transfer.created_at,
+            "kind": kind,
+            "amount": amount,
+            "last_activity": at,
         }
-        self._b.write(_upsert_add(self._b.dialect, t, values))
+        self._b.write(_upsert_add(self._b.dialect, self._t.period_totals, values))
+
+    def seal_period(self, organisation_id: str, period_index: int) -> None:
+        """Move the period's spend totals from the account rows into ``period_totals``."""
+        accounts = self._t.accounts
+        spent = self._b.rows(
+            select(accounts.c.code, accounts.c.spend_total, accounts.c.spend_at).where(
+                accounts.c.organisation_id == organisation_id,
+                accounts.c.spend_period == period_index,
+                accounts.c.spend_total > 0,
+            )
+        )
+        for row in spent:
+            m = row._mapping
+            self._add_total(
+                organisation_id,
+                m["code"],
+                period_index,
+                "d",
+                "spend",
+                m["spend_total"],
+                m["spend_at"],
+            )
+        total, at = self._members_period_spend(organisation_id, period_index)
+        if total:
+            assert at is not None
+            self._add_total(organisation_id, USAGE, period_index, "c", "spend", total, at)
+        self._b.write(
+            update(accounts)
+            .where(
+                accounts.c.organisation_id == organisation_id,
+                accounts.c.spend_period <= period_index,
+            )
+            .values(spend_period=period_index + 1, spend_total=0)
+        )
+
+    def _members_period_spend(
+        self, organisation_id: str, period_index: int
+    ) -> tuple[int, datetime | None]:
+        accounts = self._t.accounts
+        row = self._b.one(
+            select(
+                func.sum(accounts.c.spend_total).label("total"),
+                func.max(accounts.c.spend_at).label("at"),
+            ).where(
+                accounts.c.organisation_id == organisation_id,
+                accounts.c.spend_period == period_index,
+            )
+        )
+        if row is None:
+            return 0, None
+        total = row._mapping["total"]
+        return (int(total) if total else 0), row._mapping["at"]
 
     def get_transfer(self, organisation_id: str, transfer_id: str) -> Transfer | None:
         t = self._t.transfers
         row = self._b.one(
             select(t).where(t.c.organisation_id == organisation_id, t.c.id == transfer_id)
+        )
+        return None if row is None else _transfer(row)
+
+    def transfer_by_key(self, organisation_id: str, key: str) -> Transfer | None:
+        t = self._t.transfers
+        row = self._b.one(
+            select(t).where(t.c.organisation_id == organisation_id, t.c.idempotency_key == key)
         )
         return None if row is None else _transfer(row)
 
@@ -937,7 +1123,98 @@ class _Ledger(_Repository):
             (credits if side == "c" else debits)[TransferKind(kind)] = int(amount)
             if at is not None and (last is None or at > last):
                 last = at
+        # This period's spends are still on the account rows.
+        if account == USAGE:
+            side_totals = credits
+            amount, at = self._members_period_spend(organisation_id, period_index)
+        else:
+            accounts = self._t.accounts
+            live = self._b.one(
+                select(accounts.c.spend_total, accounts.c.spend_at).where(
+                    accounts.c.organisation_id == organisation_id,
+                    accounts.c.code == account,
+                    accounts.c.spend_period == period_index,
+                )
+            )
+            side_totals = debits
+            amount = 0 if live is None else int(live._mapping["spend_total"])
+            at = None if live is None else live._mapping["spend_at"]
+        if amount:
+            side_totals[TransferKind.SPEND] = side_totals.get(TransferKind.SPEND, 0) + int(amount)
+            if at is not None and (last is None or at > last):
+                last = at
         return PeriodTotals(credits, debits, last)
+
+
+@attrs.frozen
+class _SpendStatements:
+    insert: Executable
+    debit: Executable
+    undo: Executable
+
+
+_spend_cache: dict[tuple[int, str], _SpendStatements] = {}
+
+
+def _spend_statements(tables: Tables, dialect: str) -> _SpendStatements:
+    """The spend path's statements for ``tables``, built once and reused."""
+    key = (id(tables), dialect)
+    found = _spend_cache.get(key)
+    if found is not None:
+        return found
+    accounts = tables.accounts
+    amount = bindparam("a", type_=BigInteger)
+    period = bindparam("p", type_=Integer)
+    at = bindparam("t", type_=UtcDateTime)
+    # MySQL assigns SET clauses left to right: the total reads the period before it changes.
+    debit = (
+        update(accounts)
+        .where(
+            accounts.c.organisation_id == bindparam("o"),
+            accounts.c.code == bindparam("c"),
+            accounts.c.credits_posted - accounts.c.debits_posted - accounts.c.debits_pending
+            >= amount,
+            accounts.c.closed == false(),
+            accounts.c.spend_period <= period,
+        )
+        .ordered_values(
+            (accounts.c.debits_posted, accounts.c.debits_posted + amount),
+            (accounts.c.spent, accounts.c.spent + amount),
+            (accounts.c.spend_total, _rolling(accounts.c.spend_period, accounts.c.spend_total)),
+            (accounts.c.spend_period, period),
+            (accounts.c.spend_at, at),
+        )
+    )
+    undo = delete(tables.transfers).where(tables.transfers.c.id == bindparam("i"))
+    built = _SpendStatements(insert(tables.transfers), debit, undo)
+    _spend_cache[key] = built
+    return built
+
+
+def _rolling(period_column: Any, total_column: Any) -> Any:
+    """This period's running total: restart it when the row still counts an older period."""
+    amount = bindparam("a", type_=BigInteger)
+    return case(
+        (period_column == bindparam("p", type_=Integer), total_column + amount), else_=amount
+    )
+
+
+def _transfer_values(transfer: Transfer) -> dict[str, Any]:
+    return {
+        "id": transfer.id,
+        "organisation_id": transfer.organisation_id,
+        "kind": transfer.kind.value,
+        "debit_account": transfer.debit_account,
+        "credit_account": transfer.credit_account,
+        "amount": transfer.amount,
+        "period_index": transfer.period_index,
+        "actor": transfer.actor,
+        "created_at": transfer.created_at,
+        "idempotency_key": transfer.idempotency_key,
+        "reference": transfer.reference,
+        "feature": transfer.feature,
+        "model": transfer.model,
+    }
 
 
 def _upsert_add(dialect: str, table: Table, values: dict[str, Any]) -> Executable:
@@ -1166,5 +1443,5 @@ class _Idempotency(_Repository):
                 result_ref=record.result_ref,
                 created_at=record.created_at,
             ),
-            error,
+            error=error,
         )

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator
@@ -201,6 +202,15 @@ def make_tables(
         Column("credits_posted", BigInteger, nullable=False),
         Column("debits_posted", BigInteger, nullable=False),
         Column("debits_pending", BigInteger, nullable=False),
+        Column("closed", Boolean, nullable=False),
+        # What a member spent, kept on the row a spend updates anyway: every spend's credit to
+        # the usage sink is counted here (the usage account's credits are its own row's plus
+        # the sum of these), so spends of different members never queue on one usage row.
+        Column("spent", BigInteger, nullable=False),
+        # This period's spends, settled into period_totals when the period closes.
+        Column("spend_period", Integer, nullable=False),
+        Column("spend_total", BigInteger, nullable=False),
+        Column("spend_at", UtcDateTime, nullable=True),
         CheckConstraint(
             "NOT guarded OR credits_posted - debits_posted - debits_pending >= 0",
             name="available_not_negative",
@@ -226,6 +236,7 @@ def make_tables(
         Column("feature", String(_TAG), nullable=True),
         Column("model", String(_TAG), nullable=True),
         CheckConstraint("amount > 0", name="amount_positive"),
+        UniqueConstraint("organisation_id", "idempotency_key"),
         fk(["organisation_id", "debit_account"], "accounts", ["organisation_id", "code"]),
         fk(["organisation_id", "credit_account"], "accounts", ["organisation_id", "code"]),
         Index(f"ix_{p}transfers_org_time", "organisation_id", "created_at", "id"),

@@ -67,6 +67,11 @@ def upgrade() -> None:
         sa.Column("credits_posted", sa.BigInteger(), nullable=False),
         sa.Column("debits_posted", sa.BigInteger(), nullable=False),
         sa.Column("debits_pending", sa.BigInteger(), nullable=False),
+        sa.Column("closed", sa.Boolean(), nullable=False),
+        sa.Column("spent", sa.BigInteger(), nullable=False),
+        sa.Column("spend_period", sa.Integer(), nullable=False),
+        sa.Column("spend_total", sa.BigInteger(), nullable=False),
+        sa.Column("spend_at", UtcDateTime(), nullable=True),
         sa.CheckConstraint(
             "NOT guarded OR credits_posted - debits_posted - debits_pending >= 0",
             name=op.f("ck_" + P + "accounts_available_not_negative"),
@@ -336,6 +341,11 @@ def upgrade() -> None:
             name=op.f("fk_" + P + "transfers_organisation_id_debit_account"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_" + P + "transfers")),
+        sa.UniqueConstraint(
+            "organisation_id",
+            "idempotency_key",
+            name=op.f("uq_" + P + "transfers_organisation_id_idempotency_key"),
+        ),
         schema=S,
     )
     op.create_index(
