@@ -560,6 +560,26 @@ def service_spends_sql(fx: SqlFixture, count: int, prefix: str) -> Callable[[], 
     return work
 
 
+def _setups(
+    fx: SqlFixture, count: int
+) -> Callable[
+    [Callable[[SqlFixture, int, str], Callable[[], None]]], Callable[[], Callable[[], None]]
+]:
+    """Return a maker of ``best_of`` setups whose runs use fresh generation ids."""
+    runs = [0]
+
+    def for_case(
+        make: Callable[[SqlFixture, int, str], Callable[[], None]],
+    ) -> Callable[[], Callable[[], None]]:
+        def setup() -> Callable[[], None]:
+            runs[0] += 1
+            return make(fx, count, f"r{runs[0]}")
+
+        return setup
+
+    return for_case
+
+
 def _sql_targets(options: Options, tmp: Path) -> list[tuple[str, str]]:
     targets = [("sqlite", f"sqlite:///{tmp / 'bench.sqlite3'}")]
     pg = _pg_url(options)
@@ -585,18 +605,10 @@ def sql_spend(options: Options) -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
         for name, url in _sql_targets(options, Path(tmp)):
             fx = sql_fixture(name, url, options.members, credits_each=10**9)
-            run = [0]
-
-            def fresh(make: Callable[[SqlFixture, int, str], Callable[[], None]]) -> Any:
-                def setup() -> Callable[[], None]:
-                    run[0] += 1
-                    return make(fx, count, f"r{run[0]}")
-
-                return setup
-
-            library = best_of(options.runs, fresh(service_spends_sql))
-            core = best_of(options.runs, fresh(core_spends))
-            raw = best_of(options.runs, fresh(raw_spends))
+            setups = _setups(fx, count)
+            library = best_of(options.runs, setups(service_spends_sql))
+            core = best_of(options.runs, setups(core_spends))
+            raw = best_of(options.runs, setups(raw_spends))
             statements = _statements_per_spend(fx, 50)
             rows.append(
                 rate_row(
@@ -638,7 +650,12 @@ def pg_concurrent_spend(options: Options) -> list[Row]:
         count: int = options.sql_spends
         barrier = threading.Barrier(threads + 1)
 
-        def worker(index: int, threads: int = threads, count: int = count) -> None:
+        def worker(
+            index: int,
+            threads: int = threads,
+            count: int = count,
+            barrier: threading.Barrier = barrier,
+        ) -> None:
             user = fx.members[index]
             barrier.wait()
             for i in range(count):
