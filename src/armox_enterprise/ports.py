@@ -128,10 +128,11 @@ class MembershipRepository(Protocol):
     """Stores memberships, at most one per (organisation, user)."""
 
     def add(self, membership: Membership) -> None:
-        """Store a new membership, or reactivate the user's removed one in the organisation.
+        """Store a new membership (bring a removed one back with :meth:`update`).
 
         Raises:
-            AlreadyMember: the user already has an active membership (in any organisation).
+            AlreadyMember: the user already has an active membership (in any organisation),
+                or a removed one in this organisation.
         """
         ...
 
@@ -385,7 +386,9 @@ class UnitOfWork(Protocol):
     """One transaction over every repository; discarded unless committed.
 
     Use it as a context manager.  Events recorded with :meth:`record` are kept with the
-    transaction and handed out by :meth:`collect_events` once it committed.
+    transaction and handed out by :meth:`collect_events` once it committed.  A unit of work
+    that has committed or rolled back is finished: work after that needs a new one (the
+    service never reuses one, and a store may refuse it).
     """
 
     @property

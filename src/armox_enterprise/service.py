@@ -555,8 +555,14 @@ class EnterpriseService:
 
             def turn(uow: UnitOfWork, now: datetime, org_id: str = org_id) -> bool:
                 org = self._organisation(uow, org_id)
-                before = org.current_period_index
-                return self._current(uow, org, now).current_period_index != before
+                if now < org.current_period.end:
+                    return False
+                # Compare with what the lock shows: another worker may have turned it over
+                # between the read above and the lock.
+                locked = uow.organisations.get(org.id, for_update=True)
+                assert locked is not None
+                before = locked.current_period_index
+                return self._current(uow, locked, now).current_period_index != before
 
             if self._run(turn):
                 turned.append(org_id)

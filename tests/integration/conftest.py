@@ -80,6 +80,10 @@ class Backend:
         """Return another engine on the same database (e.g. with another isolation level)."""
         return self._make_engine(**options)
 
+    def empty(self) -> None:
+        """Delete every row of the library's tables."""
+        empty_tables(self.engine)
+
     def store(self, **options: object) -> SqlAlchemyStore:
         """Return a store that owns its transactions on a fresh engine."""
         return SqlAlchemyStore(self.new_engine(**options) if options else self.engine)

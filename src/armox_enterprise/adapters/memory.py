@@ -144,6 +144,8 @@ class _Memberships(_Repository):
         if holder is not None:
             raise AlreadyMember(f"user {membership.user_id} is already an enterprise member")
         key = (membership.organisation_id, membership.user_id)
+        if key in self._s.memberships:
+            raise AlreadyMember(f"user {membership.user_id} already has a membership here")
         self._j.set(self._s.memberships, key, membership)
         if membership.is_active:
             self._j.set(self._s.active_member_of, membership.user_id, membership.organisation_id)

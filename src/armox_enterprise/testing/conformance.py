@@ -71,6 +71,7 @@ from armox_enterprise.domain.periods import period_at
 from armox_enterprise.domain.requests import CreditRequest, RequestStatus
 from armox_enterprise.domain.values import DomainName, EmailAddress, new_id
 from armox_enterprise.exceptions import (
+    AccountClosed,
     AlreadyMember,
     DomainAlreadyClaimed,
     DuplicateIdempotencyKey,
@@ -211,6 +212,11 @@ class StoreContract(abc.ABC):
     def _seeded(self, *users: str) -> tuple[Store, str]:
         """Return a new store with one organisation, its accounts and ``users`` as members."""
         store = self.make_store()
+        return store, self._seed(store, *users)
+
+    @staticmethod
+    def _seed(store: Store, *users: str) -> str:
+        """Add an organisation with its accounts and ``users`` as members; return its id."""
         org_id = new_id(T0)
         with store.unit_of_work() as uow:
             uow.organisations.add(_organisation(org_id))
@@ -220,7 +226,7 @@ class StoreContract(abc.ABC):
                 uow.memberships.add(_membership(org_id, user, minutes=minutes))
                 uow.ledger.open_account(Account(org_id, member_account(user)))
             uow.commit()
-        return store, org_id
+        return org_id
 
     def _scenario(self, *, members: int = 2, allowance: int = 1000, allocate: int = 0) -> Scenario:
         """Return an organisation built through the service on a new store."""
@@ -337,33 +343,52 @@ class StoreContract(abc.ABC):
             assert uow.memberships.get(other_id, "ann") is None
 
     def test_removed_membership_frees_the_user(self) -> None:
-        """A removed membership is kept but no longer active; the user may then join again,
-        in the same organisation or another."""
-        store, org_id = self._seeded("ann", "bob")
+        """A removed membership is kept but no longer active, and the user may join another
+        organisation."""
+        store, org_id = self._seeded("ann")
         other_id = new_id(T0)
         with store.unit_of_work() as uow:
             uow.organisations.add(_organisation(other_id, name="Beta"))
-            for user in ("ann", "bob"):
-                current = uow.memberships.get(org_id, user)
-                assert current is not None
-                uow.memberships.update(
-                    attrs.evolve(current, status=MemberStatus.REMOVED, removed_at=_at(10))
-                )
+            current = uow.memberships.get(org_id, "ann")
+            assert current is not None
+            uow.memberships.update(
+                attrs.evolve(current, status=MemberStatus.REMOVED, removed_at=_at(10))
+            )
             uow.commit()
         with store.unit_of_work() as uow:
             removed = uow.memberships.get(org_id, "ann")
             assert removed is not None
-            assert removed.status is MemberStatus.REMOVED
-            assert removed.removed_at == _at(10)
+            assert (removed.status, removed.removed_at) == (MemberStatus.REMOVED, _at(10))
             assert uow.memberships.active_for_user("ann") is None
-            uow.memberships.add(_membership(org_id, "ann", minutes=20))
-            uow.memberships.add(_membership(other_id, "bob", minutes=20))
+            uow.memberships.add(_membership(other_id, "ann", minutes=20))
             uow.commit()
         with store.unit_of_work() as uow:
-            ann = uow.memberships.active_for_user("ann")
-            bob = uow.memberships.active_for_user("bob")
-            assert ann == _membership(org_id, "ann", minutes=20)
-            assert bob == _membership(other_id, "bob", minutes=20)
+            assert uow.memberships.active_for_user("ann") == _membership(
+                other_id, "ann", minutes=20
+            )
+            assert uow.memberships.get(org_id, "ann") == removed
+
+    def test_removed_membership_is_reactivated_by_update_not_by_add(self) -> None:
+        """A removed membership comes back in its organisation by update; add refuses it."""
+        store, org_id = self._seeded("ann", "bob")
+        with store.unit_of_work() as uow:
+            for user in ("ann", "bob"):
+                current = uow.memberships.get(org_id, user)
+                assert current is not None
+                uow.memberships.update(attrs.evolve(current, status=MemberStatus.REMOVED))
+            uow.commit()
+        with store.unit_of_work() as uow, pytest.raises(AlreadyMember):
+            uow.memberships.add(_membership(org_id, "bob", minutes=20))
+        with store.unit_of_work() as uow:
+            uow.memberships.update(_membership(org_id, "ann", minutes=20))
+            uow.memberships.update(_membership(org_id, "bob", minutes=20))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            for user in ("ann", "bob"):
+                assert uow.memberships.active_for_user(user) == _membership(
+                    org_id, user, minutes=20
+                )
+            assert uow.memberships.count_active(org_id) == 2
 
     def test_memberships_list_by_join_time_then_user(self) -> None:
         """Memberships list by join time then user id, active ones only unless asked, and
@@ -638,6 +663,87 @@ class StoreContract(abc.ABC):
         assert self._accounts(store, org_id) == before
         assert len(self._transfers(store, org_id)) == 1
 
+    def test_generation_ids_are_unique_per_organisation(self) -> None:
+        """A spend or hold is found by its generation id, which a second spend or hold in the
+        organisation cannot reuse (DuplicateIdempotencyKey); another organisation can."""
+        store, org_id = self._seeded("ann")
+        other_id = self._seed(store, "bob")
+        ann, bob = member_account("ann"), member_account("bob")
+        spend = attrs.evolve(
+            _transfer(org_id, TransferKind.SPEND, ann, USAGE, 5, minutes=2), idempotency_key="g1"
+        )
+        hold = attrs.evolve(
+            _transfer(org_id, TransferKind.HOLD, ann, USAGE, 7, minutes=3), idempotency_key="g2"
+        )
+        with store.unit_of_work() as uow:
+            for org, member in ((org_id, ann), (other_id, bob)):
+                uow.ledger.post(_transfer(org, TransferKind.GRANT, GRANT, POOL, 100))
+                uow.ledger.post(_transfer(org, TransferKind.ALLOCATE, POOL, member, 50, minutes=1))
+            uow.ledger.post(spend)
+            uow.ledger.post(hold)
+            uow.commit()
+        before = self._accounts(store, org_id)
+        for kind in (TransferKind.SPEND, TransferKind.HOLD):
+            for key in ("g1", "g2"):
+                again = attrs.evolve(
+                    _transfer(org_id, kind, ann, USAGE, 1, minutes=4), idempotency_key=key
+                )
+                with store.unit_of_work() as uow, pytest.raises(DuplicateIdempotencyKey):
+                    uow.ledger.post(again)
+        elsewhere = attrs.evolve(
+            _transfer(other_id, TransferKind.SPEND, bob, USAGE, 5, minutes=5), idempotency_key="g1"
+        )
+        with store.unit_of_work() as uow:
+            uow.ledger.post(elsewhere)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.ledger.transfer_by_key(org_id, "g1") == spend
+            assert uow.ledger.transfer_by_key(org_id, "g2") == hold
+            assert uow.ledger.transfer_by_key(org_id, "g3") is None
+            assert uow.ledger.transfer_by_key(other_id, "g1") == elsewhere
+            assert uow.ledger.transfer_by_key(other_id, "g2") is None
+        assert self._accounts(store, org_id) == before
+        assert len(self._transfers(store, org_id)) == 4
+
+    def test_closed_account_refuses_new_spending_only(self) -> None:
+        """A closed member account refuses spends and holds (AccountClosed) and still takes
+        captures, releases, refunds and returns; reopened, it spends again."""
+        store, org_id = self._seeded("ann")
+        ann = member_account("ann")
+        with store.unit_of_work() as uow:
+            uow.ledger.post(_transfer(org_id, TransferKind.GRANT, GRANT, POOL, 100))
+            uow.ledger.post(_transfer(org_id, TransferKind.ALLOCATE, POOL, ann, 50, minutes=1))
+            uow.ledger.post(_transfer(org_id, TransferKind.HOLD, ann, USAGE, 10, minutes=2))
+            uow.ledger.post(_transfer(org_id, TransferKind.SPEND, ann, USAGE, 5, minutes=2))
+            uow.ledger.set_closed(org_id, ann, True)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            closed = uow.ledger.get_account(org_id, ann, for_update=True)
+            assert closed is not None
+            assert closed.closed
+            assert closed == uow.ledger.get_account(org_id, ann)
+        before = self._accounts(store, org_id)
+        for kind in (TransferKind.SPEND, TransferKind.HOLD):
+            with store.unit_of_work() as uow, pytest.raises(AccountClosed):
+                uow.ledger.post(_transfer(org_id, kind, ann, USAGE, 1, minutes=3))
+        assert self._accounts(store, org_id) == before
+        with store.unit_of_work() as uow:
+            for transfer in (
+                _transfer(org_id, TransferKind.CAPTURE, ann, USAGE, 4, minutes=4),
+                _transfer(org_id, TransferKind.RELEASE, ann, USAGE, 6, minutes=4),
+                _transfer(org_id, TransferKind.REFUND, USAGE, ann, 5, minutes=5),
+                _transfer(org_id, TransferKind.RETURN, ann, POOL, 46, minutes=6),
+            ):
+                uow.ledger.post(transfer)
+            uow.commit()
+        assert self._account(store, org_id, ann) == Account(org_id, ann, 55, 55, 0, closed=True)
+        with store.unit_of_work() as uow:
+            uow.ledger.set_closed(org_id, ann, False)
+            uow.ledger.post(_transfer(org_id, TransferKind.ALLOCATE, POOL, ann, 3, minutes=7))
+            uow.ledger.post(_transfer(org_id, TransferKind.SPEND, ann, USAGE, 3, minutes=8))
+            uow.commit()
+        assert self._account(store, org_id, ann) == Account(org_id, ann, 58, 58, 0)
+
     def test_transfers_filter_and_list_oldest_first(self) -> None:
         """Transfers list oldest first and filter by account, period, kinds and reference."""
         store, org_id = self._seeded("ann", "bob")
@@ -713,6 +819,40 @@ class StoreContract(abc.ABC):
             assert (later.credited(TransferKind.ALLOCATE), later.last_activity) == (1, _at(8))
             assert uow.ledger.period_totals(org_id, ann, 2) == PeriodTotals()
             assert uow.ledger.period_totals(org_id, EXPIRED, 0).last_activity is None
+
+    def test_sealing_a_period_keeps_its_totals(self) -> None:
+        """Period totals read the same before and after the period is sealed."""
+        store, org_id = self._seeded("ann")
+        ann = member_account("ann")
+        with store.unit_of_work() as uow:
+            for transfer in (
+                _transfer(org_id, TransferKind.GRANT, GRANT, POOL, 100, minutes=0),
+                _transfer(org_id, TransferKind.ALLOCATE, POOL, ann, 30, minutes=1),
+                _transfer(org_id, TransferKind.SPEND, ann, USAGE, 8, minutes=2),
+                _transfer(org_id, TransferKind.REFUND, USAGE, ann, 3, minutes=3),
+                _transfer(org_id, TransferKind.EXPIRE, ann, EXPIRED, 25, minutes=4),
+            ):
+                uow.ledger.post(transfer)
+            uow.commit()
+        codes = (GRANT, POOL, ann, USAGE, EXPIRED)
+
+        def totals() -> list[PeriodTotals]:
+            with store.unit_of_work() as uow:
+                return [uow.ledger.period_totals(org_id, code, 0) for code in codes]
+
+        before = totals()
+        with store.unit_of_work() as uow:
+            uow.ledger.seal_period(org_id, 0)
+            uow.commit()
+        assert totals() == before
+        with store.unit_of_work() as uow:
+            uow.ledger.post(_transfer(org_id, TransferKind.GRANT, GRANT, POOL, 100, period=1))
+            uow.ledger.post(_transfer(org_id, TransferKind.ALLOCATE, POOL, ann, 9, period=1))
+            uow.commit()
+        assert totals() == before
+        with store.unit_of_work() as uow:
+            assert uow.ledger.period_totals(org_id, ann, 1).credited(TransferKind.ALLOCATE) == 9
+        assert before[2].debited(TransferKind.SPEND, TransferKind.EXPIRE) == 33
 
     # ------------------------------------------------------------------ holds
 
@@ -898,16 +1038,15 @@ class StoreContract(abc.ABC):
         self._assert_nothing_written(store, org_id, other_id, before)
 
     def test_explicit_rollback_discards_writes(self) -> None:
-        """rollback() discards what the unit of work wrote; later writes can still commit."""
+        """rollback() discards what the unit of work wrote, and its events."""
         store, org_id = self._seeded("ann")
         with store.unit_of_work() as uow:
             uow.ledger.post(_transfer(org_id, TransferKind.GRANT, GRANT, POOL, 10))
+            uow.record(ev.PoolToppedUp(organisation_id=org_id, actor="a", occurred_at=T0, amount=1))
             uow.rollback()
-            assert uow.ledger.transfers(org_id) == []
-            uow.ledger.post(_transfer(org_id, TransferKind.GRANT, GRANT, POOL, 7))
-            uow.commit()
-        assert [t.amount for t in self._transfers(store, org_id)] == [7]
-        assert self._account(store, org_id, POOL).balance == 7
+            assert uow.collect_events() == []
+        assert self._transfers(store, org_id) == []
+        assert self._account(store, org_id, POOL) == Account(org_id, POOL)
 
     def test_committed_writes_are_visible_to_the_next_unit_of_work(self) -> None:
         """What a unit of work committed, the next one reads, in every repository."""
@@ -941,14 +1080,14 @@ class StoreContract(abc.ABC):
             assert uow.collect_events() == [first, second]
             assert uow.collect_events() == []
 
-    def test_rolled_back_events_are_never_handed_out(self) -> None:
-        """Events recorded before a rollback are dropped with the writes."""
+    def test_each_unit_of_work_hands_out_its_own_events(self) -> None:
+        """A unit of work hands out only the events it recorded, not another's."""
         store, org_id = self._seeded("ann")
         dropped = ev.PoolToppedUp(organisation_id=org_id, actor="ann", occurred_at=T0, amount=5)
         kept = ev.PoolToppedUp(organisation_id=org_id, actor="ann", occurred_at=T0, amount=6)
         with store.unit_of_work() as uow:
             uow.record(dropped)
-            uow.rollback()
+        with store.unit_of_work() as uow:
             uow.record(kept)
             uow.commit()
             assert uow.collect_events() == [kept]
@@ -1146,8 +1285,8 @@ class StoreContract(abc.ABC):
         service, org_id, store = scenario.service, scenario.org_id, scenario.store
         spend = service.spend("member-1", org_id, 30, generation_id="gen-1")
         with pytest.raises(InvalidAmount):
-            service.refund("member-1", org_id, spend.id, 31)
-        refund = service.refund("member-1", org_id, spend.id, 10)
+            service.refund("admin", org_id, spend.id, 31)
+        refund = service.refund("admin", org_id, spend.id, 10)
         assert (refund.kind, refund.amount, refund.reference) == (TransferKind.REFUND, 10, spend.id)
         with pytest.raises(InvalidTransition):
             service.refund("admin", org_id, spend.id, 5)

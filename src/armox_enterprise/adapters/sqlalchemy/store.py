@@ -899,7 +899,6 @@ class _Ledger(_Repository):
         statement construction, only execution.
         """
         statements = _spend_statements(self._t, self._b.dialect)
-        self._insert_transfer(transfer, statements.insert)
         params = {
             "o": transfer.organisation_id,
             "c": transfer.debit_account,
@@ -907,10 +906,11 @@ class _Ledger(_Repository):
             "p": transfer.period_index,
             "t": transfer.created_at,
         }
+        # The row first: InnoDB's foreign-key check on the transfer would otherwise take a
+        # shared lock on it that two concurrent spends then both try to upgrade (a deadlock).
         if self._b.write(statements.debit, params) != 1:
-            # Undo the transfer row so the unit of work stays usable, then say why.
-            self._b.write(statements.undo, {"i": transfer.id})
             self._refuse(transfer)
+        self._insert_transfer(transfer, statements.insert)
 
     def _refuse(self, transfer: Transfer) -> None:
         t = self._t.accounts
