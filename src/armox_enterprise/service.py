@@ -1890,8 +1890,11 @@ class EnterpriseService:
         *,
         idempotency_key: str | None = None,
     ) -> Hold:
-        """Void a hold: its credits are available again (or follow the rollover policy of the
-        period it was reserved in, if that period has closed).
+        """Void a hold: its credits are available again.
+
+        If the period it was reserved in has closed, the released credits are treated as the
+        organisation's rollover policy treats a remainder (they expire, return to the pool or
+        stay); if its owner has left, they return to the pool.
 
         Raises:
             HoldAlreadyResolved: the hold was already captured, released or expired.
@@ -2036,9 +2039,9 @@ class EnterpriseService:
         now: datetime,
         reference: str,
     ) -> None:
-        """Treat credits coming back to a member (a released hold, a refund) as the period
-        they belong to would have: if it has closed, its rollover policy applies; a member who
-        has left gives them to the pool."""
+        """Treat credits coming back to a member (a released hold, a refund) as the closing of
+        the period they belong to would have: if it has closed, the organisation's rollover
+        policy (the one in force now) applies; a member who has left gives them to the pool."""
         member = uow.memberships.get(org.id, user)
         active = member is not None and member.is_active
         policy = org.rollover.member_remainder
@@ -2086,9 +2089,10 @@ class EnterpriseService:
         """Give back all or part of a spend (or captured hold), once (admins only).
 
         The credits return to the member who spent them.  If the spend's period has closed,
-        they are treated as that period's rollover policy says (they expire, return to the
-        pool, or stay); a member who has left gives them to the pool.  For a generation that
-        fails, prefer a hold and :meth:`release_hold`: members cannot refund themselves.
+        they are treated as the organisation's rollover policy treats a remainder (they
+        expire, return to the pool, or stay); a member who has left gives them to the pool.
+        For a generation that fails, prefer a hold and :meth:`release_hold`: members cannot
+        refund themselves.
 
         Raises:
             InvalidTransition: the spend was already refunded.

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, MutableMapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 from typing_extensions import Self
@@ -78,6 +78,10 @@ class MemoryStore:
         self.requests: dict[tuple[str, str], CreditRequest] = {}
         self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
         self.outbox: list[Event] = []
+        # Per-organisation views of the records above, so lists scan one organisation only.
+        self.by_org: dict[str, dict[str, dict[tuple[str, str], object]]] = defaultdict(
+            lambda: defaultdict(dict)
+        )
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         """Return a new unit of work on this store."""
@@ -117,6 +121,19 @@ class _Repository:
         self._s = store
         self._j = journal
 
+    def _put(
+        self,
+        kind: str,
+        mapping: MutableMapping[tuple[str, str], _V],
+        key: tuple[str, str],
+        value: _V,
+    ) -> None:
+        self._j.set(mapping, key, value)
+        self._j.set(self._s.by_org[key[0]][kind], key, value)
+
+    def _of(self, kind: str, organisation_id: str) -> list[Any]:
+        return list(self._s.by_org[organisation_id][kind].values())
+
 
 class _Organisations(_Repository):
     def add(self, organisation: Organisation) -> None:
@@ -146,7 +163,7 @@ class _Memberships(_Repository):
         key = (membership.organisation_id, membership.user_id)
         if key in self._s.memberships:
             raise AlreadyMember(f"user {membership.user_id} already has a membership here")
-        self._j.set(self._s.memberships, key, membership)
+        self._put("memberships", self._s.memberships, key, membership)
         if membership.is_active:
             self._j.set(self._s.active_member_of, membership.user_id, membership.organisation_id)
 
@@ -161,7 +178,7 @@ class _Memberships(_Repository):
         key = (membership.organisation_id, membership.user_id)
         if key not in self._s.memberships:
             raise NotFound(f"user {membership.user_id} has no membership to update")
-        self._j.set(self._s.memberships, key, membership)
+        self._put("memberships", self._s.memberships, key, membership)
         if membership.is_active:
             self._j.set(self._s.active_member_of, membership.user_id, membership.organisation_id)
         elif self._s.active_member_of.get(membership.user_id) == membership.organisation_id:
@@ -169,9 +186,7 @@ class _Memberships(_Repository):
 
     def list(self, organisation_id: str, *, active_only: bool = True) -> list[Membership]:
         found = [
-            m
-            for (org, _), m in self._s.memberships.items()
-            if org == organisation_id and (m.is_active or not active_only)
+            m for m in self._of("memberships", organisation_id) if m.is_active or not active_only
         ]
         return sorted(found, key=lambda m: (m.joined_at, m.user_id))
 
@@ -224,7 +239,9 @@ class _Invitations(_Repository):
 
 class _JoinRequests(_Repository):
     def add(self, request: JoinRequest) -> None:
-        self._j.set(self._s.join_requests, (request.organisation_id, request.id), request)
+        self._put(
+            "join_requests", self._s.join_requests, (request.organisation_id, request.id), request
+        )
 
     def get(self, organisation_id: str, request_id: str) -> JoinRequest | None:
         return self._s.join_requests.get((organisation_id, request_id))
@@ -240,14 +257,14 @@ class _JoinRequests(_Repository):
         stored = self._s.join_requests.get(key)
         if stored is None or stored.status is not JoinRequestStatus.PENDING:
             raise InvalidTransition(f"join request {request.id} is no longer pending")
-        self._j.set(self._s.join_requests, key, request)
+        self._put("join_requests", self._s.join_requests, key, request)
 
     def list_pending(self, organisation_id: str) -> list[JoinRequest]:
         return sorted(
             (
                 r
-                for (org, _), r in self._s.join_requests.items()
-                if org == organisation_id and r.status is JoinRequestStatus.PENDING
+                for r in self._of("join_requests", organisation_id)
+                if r.status is JoinRequestStatus.PENDING
             ),
             key=lambda r: (r.created_at, r.id),
         )
@@ -345,7 +362,7 @@ class _Holds(_Repository):
     def add(self, hold: Hold) -> None:
         if (hold.organisation_id, hold.id) in self._s.holds:
             raise StorageError(f"hold {hold.id} already exists")
-        self._j.set(self._s.holds, (hold.organisation_id, hold.id), hold)
+        self._put("holds", self._s.holds, (hold.organisation_id, hold.id), hold)
 
     def get(self, organisation_id: str, hold_id: str) -> Hold | None:
         return self._s.holds.get((organisation_id, hold_id))
@@ -357,7 +374,7 @@ class _Holds(_Repository):
             raise NotFound(f"hold {hold.id} does not exist")
         if stored.status is not HoldStatus.PENDING:
             raise HoldAlreadyResolved(f"hold {hold.id} is already {stored.status.value}")
-        self._j.set(self._s.holds, key, hold)
+        self._put("holds", self._s.holds, key, hold)
 
     def pending(
         self,
@@ -368,9 +385,8 @@ class _Holds(_Repository):
     ) -> list[Hold]:
         found = [
             h
-            for (org, _), h in self._s.holds.items()
-            if org == organisation_id
-            and h.status is HoldStatus.PENDING
+            for h in self._of("holds", organisation_id)
+            if h.status is HoldStatus.PENDING
             and (user_id is None or h.user_id == user_id)
             and (expiring_before is None or h.expires_at <= expiring_before)
         ]
@@ -379,7 +395,7 @@ class _Holds(_Repository):
 
 class _Requests(_Repository):
     def add(self, request: CreditRequest) -> None:
-        self._j.set(self._s.requests, (request.organisation_id, request.id), request)
+        self._put("requests", self._s.requests, (request.organisation_id, request.id), request)
 
     def get(self, organisation_id: str, request_id: str) -> CreditRequest | None:
         return self._s.requests.get((organisation_id, request_id))
@@ -391,7 +407,7 @@ class _Requests(_Repository):
             raise NotFound(f"credit request {request.id} does not exist")
         if stored.status is not RequestStatus.PENDING:
             raise InvalidTransition(f"credit request {request.id} is already {stored.status.value}")
-        self._j.set(self._s.requests, key, request)
+        self._put("requests", self._s.requests, key, request)
 
     def list(
         self,
@@ -403,9 +419,8 @@ class _Requests(_Repository):
     ) -> list[CreditRequest]:
         found = [
             r
-            for (org, _), r in self._s.requests.items()
-            if org == organisation_id
-            and (status is None or r.status is status)
+            for r in self._of("requests", organisation_id)
+            if (status is None or r.status is status)
             and (user_id is None or r.user_id == user_id)
             and (period_index is None or r.period_index == period_index)
         ]

@@ -202,14 +202,28 @@ class SqlAlchemyStore:
         return engine
 
     def create_schema(self) -> None:
-        """Create the library's tables that do not exist yet (prefer migrations in production)."""
-        with self.engine.begin() as connection:
-            self.tables.metadata.create_all(connection)
+        """Create the library's tables that do not exist yet (prefer migrations in production).
+
+        Raises:
+            StorageError: the database refused (unreachable, no permission ...).
+        """
+        try:
+            with self.engine.begin() as connection:
+                self.tables.metadata.create_all(connection)
+        except sa_exc.SQLAlchemyError as exc:
+            raise translate(exc) from exc
 
     def drop_schema(self) -> None:
-        """Drop the library's tables and everything in them."""
-        with self.engine.begin() as connection:
-            self.tables.metadata.drop_all(connection)
+        """Drop the library's tables and everything in them.
+
+        Raises:
+            StorageError: the database refused.
+        """
+        try:
+            with self.engine.begin() as connection:
+                self.tables.metadata.drop_all(connection)
+        except sa_exc.SQLAlchemyError as exc:
+            raise translate(exc) from exc
 
     def unit_of_work(self) -> SqlAlchemyUnitOfWork:
         """Return a new unit of work (enter it with ``with``)."""
