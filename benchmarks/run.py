@@ -674,6 +674,752 @@ def pg_concurrent_spend(options: Options) -> list[Row]:
     return rows
 
 
+# ---------------------------------------------------------------------------- views on PostgreSQL
+
+#: The views' benchmarks work in a schema of their own, dropped afterwards: the tables other
+#: runs use in the same database are left alone.
+VIEWS_SCHEMA = "armox_bench_views"
+#: The profile view of the longest history may take at most this many times the shortest's.
+PROFILE_TARGET = 1.3
+
+_HISTORY_ANCHOR = datetime(2025, 1, 15, 9, 0, tzinfo=timezone.utc)
+#: Periods 0 to 10 have closed; the views read period 11 (from 2025-12-15 09:00).
+_CURRENT = 11
+_HISTORY_NOW = datetime(2025, 12, 20, 9, 0, tzinfo=timezone.utc)
+
+
+def _pg_unavailable() -> str | None:
+    missing = _sql_unavailable()
+    if missing is None and not os.environ.get("ARMOX_TEST_POSTGRESQL_URL"):
+        missing = "needs ARMOX_TEST_POSTGRESQL_URL"
+    return missing
+
+
+@dataclass
+class ViewsFixture:
+    """An organisation in its own schema on PostgreSQL whose periods 0 to 10 have closed."""
+
+    engine: Any
+    store: Any
+    service: EnterpriseService
+    org_id: str
+
+
+def views_fixture(url: str) -> ViewsFixture:
+    """Create :data:`VIEWS_SCHEMA` anew, with one organisation in period 11 and no members."""
+    from sqlalchemy import create_engine, text
+
+    from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore, make_tables
+
+    engine = create_engine(url, pool_size=4)
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {VIEWS_SCHEMA} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {VIEWS_SCHEMA}"))
+    store = SqlAlchemyStore(engine, tables=make_tables(schema=VIEWS_SCHEMA))
+    store.create_schema()
+    clock = FrozenClock(_HISTORY_ANCHOR)
+    service = EnterpriseService(store, clock=clock)
+    org = service.create_organisation(
+        name="Bench Corp",
+        admin_user_id=_ADMIN,
+        admin_email="admin@bench.example",
+        monthly_allowance=0,
+    )
+    clock.set(_HISTORY_NOW)
+    service.close_due_periods()
+    return ViewsFixture(engine, store, service, org.id)
+
+
+def drop_views_fixture(fx: ViewsFixture) -> None:
+    """Drop the benchmark's schema."""
+    from sqlalchemy import text
+
+    with fx.engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {VIEWS_SCHEMA} CASCADE"))
+    fx.engine.dispose()
+
+
+def add_members(fx: ViewsFixture, names: Sequence[tuple[str, str]]) -> None:
+    """Add members ``(user id, display name)`` through the store's ports, in one transaction."""
+    from armox_enterprise import Account, Membership, Role
+    from armox_enterprise.domain.values import EmailAddress
+
+    with fx.store.unit_of_work() as uow:
+        for user, name in names:
+            uow.memberships.add(
+                Membership(
+                    organisation_id=fx.org_id,
+                    user_id=user,
+                    email=EmailAddress.parse(f"{user}@bench.example"),
+                    display_name=name,
+                    role=Role.MEMBER,
+                    joined_at=_HISTORY_ANCHOR,
+                )
+            )
+            uow.ledger.open_account(Account(fx.org_id, member_account(user)))
+        uow.commit()
+
+
+_T = f"{VIEWS_SCHEMA}.armox_transfers"
+_A = f"{VIEWS_SCHEMA}.armox_accounts"
+_PT = f"{VIEWS_SCHEMA}.armox_period_totals"
+_MEMBER_SPEND = "kind = 'spend' AND credit_account = 'usage' AND debit_account LIKE 'member:%'"
+_PERIOD_START = "CAST(:anchor AS timestamp) + {p} * interval '1 month'"
+
+
+def _top_ups_and_settle(connection: Any, org_id: str, slack: int) -> None:
+    """Fund the bulk allocations with one top-up per period, then bring the account rows and
+    period totals in line with the bulk transfers (ids ``bulk-...``), as the store keeps them:
+    closed periods' spends in period totals, the current period's on the member's row."""
+    from sqlalchemy import text
+
+    params = {"o": org_id, "cur": _CURRENT, "slack": slack, "anchor": _naive(_HISTORY_ANCHOR)}
+    start = _PERIOD_START.format(p="period_index")
+    statements = [
+        f"""INSERT INTO {_T} (id, organisation_id, kind, debit_account, credit_account, amount,
+                period_index, actor, created_at)
+            SELECT 'bulk-t-' || period_index, CAST(:o AS varchar), 'top_up', 'grant', 'pool',
+                   sum(amount) + CASE WHEN period_index = :cur THEN :slack ELSE 0 END,
+                   period_index, 'admin', {start} + interval '10 minutes'
+            FROM {_T} WHERE organisation_id = :o AND id LIKE 'bulk-a-%' GROUP BY period_index""",
+        f"""UPDATE {_A} a SET credits_posted = a.credits_posted + x.amount
+            FROM (SELECT credit_account AS code, sum(amount) AS amount FROM {_T}
+                  WHERE organisation_id = :o AND id LIKE 'bulk-%' AND NOT ({_MEMBER_SPEND})
+                  GROUP BY credit_account) x
+            WHERE a.organisation_id = :o AND a.code = x.code""",
+        f"""UPDATE {_A} a SET debits_posted = a.debits_posted + x.amount
+            FROM (SELECT debit_account AS code, sum(amount) AS amount FROM {_T}
+                  WHERE organisation_id = :o AND id LIKE 'bulk-%' GROUP BY debit_account) x
+            WHERE a.organisation_id = :o AND a.code = x.code""",
+        f"""UPDATE {_A} a SET spent = a.spent + x.amount
+            FROM (SELECT debit_account AS code, sum(amount) AS amount FROM {_T}
+                  WHERE organisation_id = :o AND id LIKE 'bulk-%' AND {_MEMBER_SPEND}
+                  GROUP BY debit_account) x
+            WHERE a.organisation_id = :o AND a.code = x.code""",
+        f"""UPDATE {_A} a SET spend_period = :cur,
+                spend_total = CASE WHEN a.spend_period = :cur THEN a.spend_total ELSE 0 END
+                    + x.amount,
+                spend_at = GREATEST(a.spend_at, x.at)
+            FROM (SELECT debit_account AS code, sum(amount) AS amount, max(created_at) AS at
+                  FROM {_T}
+                  WHERE organisation_id = :o AND id LIKE 'bulk-%' AND {_MEMBER_SPEND}
+                    AND period_index = :cur
+                  GROUP BY debit_account) x
+            WHERE a.organisation_id = :o AND a.code = x.code""",
+        f"""INSERT INTO {_PT} (organisation_id, account, period_index, side, kind, amount,
+                last_activity)
+            SELECT CAST(:o AS varchar), account, period_index, side, kind, sum(amount),
+                   max(created_at)
+            FROM (
+                SELECT debit_account AS account, period_index, 'd' AS side, kind, amount,
+                       created_at
+                FROM {_T} WHERE organisation_id = :o AND id LIKE 'bulk-%'
+                  AND NOT ({_MEMBER_SPEND} AND period_index = :cur)
+                UNION ALL
+                SELECT credit_account, period_index, 'c', kind, amount, created_at
+                FROM {_T} WHERE organisation_id = :o AND id LIKE 'bulk-%'
+                  AND NOT ({_MEMBER_SPEND} AND period_index = :cur)
+            ) moved
+            GROUP BY account, period_index, side, kind
+            ON CONFLICT (organisation_id, account, period_index, side, kind) DO UPDATE SET
+                amount = {_PT}.amount + excluded.amount,
+                last_activity = GREATEST({_PT}.last_activity, excluded.last_activity)""",
+    ]
+    for statement in statements:
+        connection.execute(text(statement), params)
+
+
+def _naive(instant: datetime) -> datetime:
+    return instant.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _analyze(engine: Any) -> None:
+    from sqlalchemy import text
+
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        for table in ("transfers", "accounts", "period_totals", "memberships"):
+            connection.execute(text(f"VACUUM ANALYZE {VIEWS_SCHEMA}.armox_{table}"))
+
+
+def check_ledger(fx: ViewsFixture) -> None:
+    """Raise unless every account row holds what the transfers imply (the store's layout)."""
+    from sqlalchemy import text
+
+    posted = "kind NOT IN ('hold', 'release')"
+    query = f"""
+        WITH moved AS (
+            SELECT credit_account AS code, amount AS credited, 0 AS debited, 0 AS spent
+            FROM {_T} WHERE organisation_id = :o AND {posted} AND NOT ({_MEMBER_SPEND})
+            UNION ALL
+            SELECT debit_account, 0, amount,
+                   CASE WHEN {_MEMBER_SPEND} THEN amount ELSE 0 END
+            FROM {_T} WHERE organisation_id = :o AND {posted}
+        ), sums AS (
+            SELECT code, sum(credited) AS credited, sum(debited) AS debited, sum(spent) AS spent
+            FROM moved GROUP BY code
+        )
+        SELECT a.code FROM {_A} a LEFT JOIN sums s ON s.code = a.code
+        WHERE a.organisation_id = :o AND (
+            a.credits_posted <> coalesce(s.credited, 0)
+            OR a.debits_posted <> coalesce(s.debited, 0)
+            OR a.spent <> coalesce(s.spent, 0))"""
+    with fx.engine.connect() as connection:
+        wrong = [row[0] for row in connection.execute(text(query), {"o": fx.org_id})]
+    if wrong:
+        raise RuntimeError(f"the bulk history left accounts inconsistent: {wrong[:5]}")
+
+
+def load_member_history(fx: ViewsFixture, user: str, transfers: int) -> int:
+    """Give ``user`` about ``transfers`` transfers over periods 0 to 11: each period an
+    allocation and one-credit spends of all of it (the last period keeps 500 unspent).
+
+    Returns how many transfers the member has.
+    """
+    from sqlalchemy import text
+
+    periods = _CURRENT + 1
+    per = max(1, transfers // periods - 1)
+    code = member_account(user)
+    start = _PERIOD_START.format(p="p")
+    params = {
+        "o": fx.org_id,
+        "c": code,
+        "u": user,
+        "per": per,
+        "cur": _CURRENT,
+        "anchor": _naive(_HISTORY_ANCHOR),
+    }
+    with fx.engine.begin() as connection:
+        connection.execute(
+            text(
+                f"""INSERT INTO {_T} (id, organisation_id, kind, debit_account, credit_account,
+                        amount, period_index, actor, created_at)
+                    SELECT 'bulk-a-' || :u || '-' || p, :o, 'allocate', 'pool', :c,
+                           :per + CASE WHEN p = :cur THEN 500 ELSE 0 END, p, 'admin',
+                           {start} + interval '30 minutes'
+                    FROM generate_series(0, :cur) AS p"""
+            ),
+            params,
+        )
+        connection.execute(
+            text(
+                f"""INSERT INTO {_T} (id, organisation_id, kind, debit_account, credit_account,
+                        amount, period_index, actor, created_at, idempotency_key, reference,
+                        feature, model)
+                    SELECT 'bulk-s-' || :u || '-' || p || '-' || g, :o, 'spend', :c, 'usage',
+                           1, p, :u, {start} + interval '1 hour' + g * interval '1 millisecond',
+                           'bulk-s-' || :u || '-' || p || '-' || g,
+                           'bulk-s-' || :u || '-' || p || '-' || g, 'image', 'v2'
+                    FROM generate_series(0, :cur) AS p, generate_series(1, :per) AS g"""
+            ),
+            params,
+        )
+    return periods * (per + 1)
+
+
+def _statements_of(engine: Any, call: Callable[[], object]) -> int:
+    """How many statements ``call`` sends (BEGIN and COMMIT included)."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        call()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return len(seen)
+
+
+def _repeat(call: Callable[[], object], calls: int) -> Callable[[], Callable[[], None]]:
+    def work() -> None:
+        for _ in range(calls):
+            call()
+
+    return lambda: work
+
+
+@benchmark(
+    "pg-profile",
+    "service.profile() on PostgreSQL for members with 1,000 and 1,000,000 transfers: time "
+    "and statements (target: the longest history at most 1.3x the shortest)",
+    unavailable=_pg_unavailable,
+)
+def pg_profile(options: Options) -> list[Row]:
+    """Bulk-load each member's history, then time ``--view-calls`` profile views each."""
+    from sqlalchemy import text
+
+    url = _pg_url(options)
+    assert url is not None
+    sizes: list[int] = options.pg_history
+    fx = views_fixture(url)
+    try:
+        users = [f"history-{i}" for i in range(len(sizes))]
+        add_members(fx, [(u, f"History {n:,}") for u, n in zip(users, sizes, strict=True)])
+        counts = [load_member_history(fx, u, n) for u, n in zip(users, sizes, strict=True)]
+        with fx.engine.begin() as connection:
+            _top_ups_and_settle(connection, fx.org_id, slack=1_000)
+        _analyze(fx.engine)
+        check_ledger(fx)
+        with fx.engine.connect() as connection:
+            stored = connection.execute(
+                text(f"SELECT count(*) FROM {_T} WHERE organisation_id = :o"), {"o": fx.org_id}
+            ).scalar_one()
+        rows: list[Row] = []
+        baseline: float | None = None
+        profile = fx.service.profile
+        for user, transfers in zip(users, counts, strict=True):
+            section = profile(user).credits
+            if section is None or section.remaining != 500:
+                raise RuntimeError(f"the history of {user} was not loaded as planned")
+
+            def call(user: str = user) -> object:
+                return profile(user)
+
+            statements = _statements_of(fx.engine, call)
+            seconds = best_of(options.runs, _repeat(call, options.view_calls))
+            per_call = seconds / options.view_calls
+            baseline = per_call if baseline is None else baseline
+            ratio = per_call / baseline
+            rows.append(
+                rate_row(
+                    f"profile, {transfers:,} transfers",
+                    options.view_calls,
+                    seconds,
+                    ms_per_view=round(per_call * 1e3, 3),
+                    statements=statements,
+                    vs_smallest=round(ratio, 2),
+                    meets_target=ratio <= PROFILE_TARGET,
+                    table_transfers=stored,
+                )
+            )
+        return rows
+    finally:
+        drop_views_fixture(fx)
+
+
+_FIRST = ["ana", "Bruno", "chloé", "Dmitri", "eve", "Fatima", "gus", "Hana", "Ivo", "jun"]
+_LAST = ["Silva", "müller", "O'Brien", "nguyen", "Kowalski", "van Dijk", "Åberg", "lee"]
+
+
+def load_organisation_history(fx: ViewsFixture, members: int) -> int:
+    """Give ``members`` members eleven closed periods of history (3 credits allocated and
+    spent each) and this period's allocation, spends and a few holds.
+
+    Returns how many transfers were loaded.
+    """
+    from sqlalchemy import text
+
+    users = [
+        (f"m{i:05d}", f"{_FIRST[i % 10]} {_LAST[i * 7 % 8]} {i}") for i in range(1, members + 1)
+    ]
+    add_members(fx, users)
+    start = _PERIOD_START.format(p="p")
+    user = "'m' || lpad(i::text, 5, '0')"
+    code = f"'member:' || {user}"
+    params = {"o": fx.org_id, "n": members, "cur": _CURRENT, "anchor": _naive(_HISTORY_ANCHOR)}
+    with fx.engine.begin() as connection:
+        connection.execute(
+            text(
+                f"""INSERT INTO {_T} (id, organisation_id, kind, debit_account, credit_account,
+                        amount, period_index, actor, created_at)
+                    SELECT 'bulk-a-' || i || '-' || p, :o, 'allocate', 'pool', {code},
+                           CASE WHEN p = :cur THEN 100 + i * 37 % 900 ELSE 3 END, p, 'admin',
+                           {start} + interval '30 minutes' + i * interval '1 millisecond'
+                    FROM generate_series(1, :n) AS i, generate_series(0, :cur) AS p"""
+            ),
+            params,
+        )
+        spend = f"""INSERT INTO {_T} (id, organisation_id, kind, debit_account, credit_account,
+                        amount, period_index, actor, created_at, idempotency_key, reference,
+                        feature, model)
+                    SELECT 'bulk-s-' || i || '-' || p || '-' || g, :o, 'spend', {code}, 'usage',
+                           {{amount}}, p, {user}, {start} + interval '2 hours'
+                               + (i * 5 + g) * interval '1 second',
+                           'bulk-s-' || i || '-' || p || '-' || g,
+                           'bulk-s-' || i || '-' || p || '-' || g, 'image', 'v2'
+                    FROM generate_series(1, :n) AS i, {{periods}},
+                         generate_series(1, {{count}}) AS g
+                    WHERE {{keep}}"""
+        connection.execute(
+            text(
+                spend.format(
+                    amount="1", periods="generate_series(0, :cur - 1) AS p", count="3", keep="true"
+                )
+            ),
+            params,
+        )
+        connection.execute(
+            text(
+                spend.format(
+                    amount="i * 13 % 20 + 1",
+                    periods="(SELECT :cur AS p) AS current_period",
+                    count="4",
+                    keep="g <= i % 5",
+                )
+            ),
+            params,
+        )
+        _top_ups_and_settle(connection, fx.org_id, slack=100_000)
+        loaded = connection.execute(
+            text(f"SELECT count(*) FROM {_T} WHERE organisation_id = :o AND id LIKE 'bulk-%'"),
+            {"o": fx.org_id},
+        ).scalar_one()
+    for i in range(1, min(members, 200) + 1, 10):
+        fx.service.reserve(f"m{i:05d}", fx.org_id, 7, generation_id=f"hold-{i}")
+    for i in range(5, min(members, 200) + 1, 20):
+        fx.service.request_credits(f"m{i:05d}", fx.org_id, 50)
+    _analyze(fx.engine)
+    check_ledger(fx)
+    return int(loaded)
+
+
+@benchmark(
+    "pg-dashboard",
+    "service.dashboard() on PostgreSQL: one page of 50 of an organisation with 10,000 members "
+    "and eleven closed periods of history, by each sort key: time and statements",
+    unavailable=_pg_unavailable,
+)
+def pg_dashboard(options: Options) -> list[Row]:
+    """Time ``--view-calls`` dashboard pages per case, best of ``--runs``."""
+    url = _pg_url(options)
+    assert url is not None
+    members: int = options.dashboard_members
+    fx = views_fixture(url)
+    try:
+        transfers = load_organisation_history(fx, members)
+        dashboard = fx.service.dashboard
+        org_id = fx.org_id
+        first = dashboard(_ADMIN, org_id, sort="used", descending=True)
+        if first.total_members != members + 1 or len(first.members) != min(50, members + 1):
+            raise RuntimeError("the organisation was not loaded as planned")
+        top = first.members[0]
+        section = fx.service.profile(top.user_id).credits
+        if section is None or (section.used, section.remaining) != (top.used, top.remaining):
+            raise RuntimeError("the member table and the profile disagree")
+        cases: list[tuple[str, dict[str, Any]]] = [
+            ("name", {"sort": "name"}),
+            ("name, last page", {"sort": "name", "offset": members - 49}),
+            ("allocated desc", {"sort": "allocated", "descending": True}),
+            ("used desc", {"sort": "used", "descending": True}),
+            ("remaining", {"sort": "remaining"}),
+            ("last_activity desc", {"sort": "last_activity", "descending": True}),
+        ]
+        rows: list[Row] = []
+        for case, page in cases:
+
+            def call(page: dict[str, Any] = page) -> object:
+                return dashboard(_ADMIN, org_id, limit=50, **page)
+
+            statements = _statements_of(fx.engine, call)
+            seconds = best_of(options.runs, _repeat(call, options.view_calls))
+            rows.append(
+                rate_row(
+                    f"page of 50, {case}",
+                    options.view_calls,
+                    seconds,
+                    ms_per_page=round(seconds / options.view_calls * 1e3, 2),
+                    statements=statements,
+                    members=members,
+                    transfers=transfers,
+                )
+            )
+        return rows
+    finally:
+        drop_views_fixture(fx)
+
+
+# ---------------------------------------------------------------------------- usage analytics
+
+#: The analytics benchmarks work in a schema of their own, dropped afterwards.
+REPORTS_SCHEMA = "armox_bench_reports"
+#: Peak memory (RSS) the CSV export of the benchmark's transfers may reach, in MiB.
+EXPORT_RSS_TARGET_MIB = 150
+
+_REPORT_ANCHOR = datetime(2026, 1, 15, 9, 0, tzinfo=timezone.utc)
+#: The month reported on: period 1, from 15 Feb to 15 Mar 2026 (09:00 UTC).
+_REPORTED = 1
+#: When the reports are asked for: periods 0 to 2 have closed.
+_REPORT_NOW = datetime(2026, 4, 20, 9, 0, tzinfo=timezone.utc)
+_REPORT_MEMBERS = 100
+
+
+def _reports_unavailable() -> str | None:
+    missing = _sql_unavailable()
+    if missing is None and not os.environ.get("ARMOX_TEST_POSTGRESQL_URL"):
+        missing = "needs ARMOX_TEST_POSTGRESQL_URL"
+    return missing
+
+
+def _reports_store(url: str) -> tuple[Any, Any, EnterpriseService]:
+    """An engine, a store on :data:`REPORTS_SCHEMA` and a service whose clock reads
+    :data:`_REPORT_NOW` (the schema must exist)."""
+    from sqlalchemy import create_engine
+
+    from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore, make_tables
+
+    engine = create_engine(url, pool_size=2)
+    store = SqlAlchemyStore(engine, tables=make_tables(schema=REPORTS_SCHEMA))
+    return engine, store, EnterpriseService(store, clock=FrozenClock(_REPORT_NOW))
+
+
+@dataclass
+class ReportsFixture:
+    """An organisation with ``transfers`` usage transfers in period 0, in its own schema."""
+
+    url: str
+    engine: Any
+    service: EnterpriseService
+    org_id: str
+    transfers: int
+    usage_transfers: int
+
+
+def _bulk_usage(connection: Any, org_id: str, prefix: str, count: int, period: int) -> None:
+    """Insert ``count`` usage transfers of 100 members in one statement, spread evenly over
+    period ``period``: 1 in 50 a refund, 1 in 20 of the others a capture, the rest spends
+    (1 in 100 is both: a refund).
+
+    Only the transfers are written (the account rows keep their zero balances): enough for
+    reports and exports, which read transfers only.
+    """
+    from sqlalchemy import text
+
+    from armox_enterprise.domain.periods import period_by_index
+
+    bounds = period_by_index(_REPORT_ANCHOR, period)
+    step_ms = (bounds.end - bounds.start) // timedelta(milliseconds=1) // (count + 1)
+    statement = f"""
+        INSERT INTO {REPORTS_SCHEMA}.armox_transfers (id, organisation_id, kind, debit_account,
+            credit_account, amount, period_index, actor, created_at, idempotency_key,
+            reference, feature, model)
+        SELECT :prefix || g, :o, k.kind,
+               CASE WHEN k.kind = 'refund' THEN 'usage' ELSE 'member:m-' || g % 100 END,
+               CASE WHEN k.kind = 'refund' THEN 'member:m-' || g % 100 ELSE 'usage' END,
+               1 + g % 7, :p, 'm-' || g % 100,
+               CAST(:start AS timestamp) + g * (:step * interval '1 millisecond'),
+               CASE WHEN k.kind = 'spend' THEN :prefix || g END, :prefix || g,
+               (ARRAY['chat', 'image', 'video', 'audio'])[1 + g % 4], 'model-' || g % 8
+        FROM generate_series(1, :n) AS g,
+             LATERAL (SELECT CASE WHEN g % 50 = 0 THEN 'refund' WHEN g % 20 = 0 THEN 'capture'
+                                  ELSE 'spend' END AS kind) AS k"""
+    connection.execute(
+        text(statement),
+        {
+            "prefix": prefix,
+            "o": org_id,
+            "p": period,
+            "n": count,
+            "step": step_ms,
+            "start": bounds.start.replace(tzinfo=None),
+        },
+    )
+
+
+def reports_fixture(url: str, transfers: int) -> ReportsFixture:
+    """Create :data:`REPORTS_SCHEMA` anew: an organisation of 100 members with ``transfers``
+    usage transfers in each of three months (periods 0 to 2; the reports read period 1), and
+    another organisation with a quarter as many in period 1: a table of 3.25 times
+    ``transfers`` rows, a third of which the reports read."""
+    from sqlalchemy import text
+
+    from armox_enterprise import Account, Membership, Role
+    from armox_enterprise.domain.values import EmailAddress
+
+    engine, store, _ = _reports_store(url)
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {REPORTS_SCHEMA} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {REPORTS_SCHEMA}"))
+    store.create_schema()
+    setup = EnterpriseService(store, clock=FrozenClock(_REPORT_ANCHOR))
+    org_ids = []
+    for name, admin in (("Bench Corp", _ADMIN), ("Other Corp", "other-admin")):
+        org = setup.create_organisation(
+            name=name, admin_user_id=admin, admin_email=f"{admin}@bench.example"
+        )
+        org_ids.append(org.id)
+        with store.unit_of_work() as uow:
+            for i in range(_REPORT_MEMBERS):
+                user = f"m-{i}"
+                if admin == _ADMIN:
+                    uow.memberships.add(
+                        Membership(
+                            organisation_id=org.id,
+                            user_id=user,
+                            email=EmailAddress.parse(f"{user}@bench.example"),
+                            display_name=user,
+                            role=Role.MEMBER,
+                            joined_at=_REPORT_ANCHOR,
+                        )
+                    )
+                # The other organisation only needs the accounts its transfers name.
+                uow.ledger.open_account(Account(org.id, member_account(user)))
+            uow.commit()
+    org_id, other = org_ids
+    with engine.begin() as connection:
+        for period in (0, 1, 2):
+            _bulk_usage(connection, org_id, f"p{period}-", transfers, period)
+        _bulk_usage(connection, other, "o-", max(1, transfers // 4), _REPORTED)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text(f"VACUUM ANALYZE {REPORTS_SCHEMA}.armox_transfers"))
+    engine.dispose()
+    _, _, service = _reports_store(url)
+    usage_transfers = transfers - transfers // 50
+    return ReportsFixture(url, service_engine(service), service, org_id, transfers, usage_transfers)
+
+
+def service_engine(service: EnterpriseService) -> Any:
+    """The engine under a service on the SQLAlchemy store."""
+    return service._store.engine  # type: ignore[attr-defined]
+
+
+def drop_reports_fixture(fx: ReportsFixture) -> None:
+    """Drop the benchmark's schema."""
+    from sqlalchemy import text
+
+    with fx.engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {REPORTS_SCHEMA} CASCADE"))
+    fx.engine.dispose()
+
+
+def _once(call: Callable[[], object]) -> Callable[[], Callable[[], None]]:
+    """A :func:`best_of` setup whose work calls ``call`` once."""
+
+    def work() -> None:
+        call()
+
+    return lambda: work
+
+
+def _explain(engine: Any, call: Callable[[], object], marker: str) -> tuple[int, list[str]]:
+    """Run ``call``; return how many statements it sent and the ``EXPLAIN (ANALYZE, BUFFERS)``
+    plan of the one containing ``marker``."""
+    from sqlalchemy import event
+
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        call()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    statement, parameters = next((s, p) for s, p in seen if marker in s)
+    with engine.connect() as connection:
+        plan = connection.exec_driver_sql(
+            "EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters
+        ).all()
+    return len(seen), [line[0] for line in plan]
+
+
+@benchmark(
+    "pg-usage-by-day",
+    "service.usage_report() on PostgreSQL for a closed month of an organisation with "
+    "1,000,000 transfers in it: time, statements and the query plan (index use)",
+    unavailable=_reports_unavailable,
+)
+def pg_usage_by_day(options: Options) -> list[Row]:
+    """Time each grouping of the month's usage, best of ``--runs``; print the by-day plan."""
+    url = _pg_url(options)
+    assert url is not None
+    fx = reports_fixture(url, options.report_transfers)
+    try:
+        report = fx.service.usage_report
+        org_id = fx.org_id
+        days = report(_ADMIN, org_id, by="day", first_period=_REPORTED, last_period=_REPORTED)
+        # The month runs from 15 Feb 09:00 to 15 Mar 09:00: 29 UTC days.
+        if sum(row.transfers for row in days) != fx.usage_transfers or len(days) != 29:
+            raise RuntimeError(f"unexpected report: {len(days)} days")
+        rows: list[Row] = []
+        for by in ("day", "week", "month", "member", "model"):
+
+            def call(by: Any = by) -> object:
+                return report(_ADMIN, org_id, by=by, first_period=_REPORTED, last_period=_REPORTED)
+
+            statements, plan = _explain(fx.engine, call, "GROUP BY")
+            if by == "day":
+                print("\nEXPLAIN (ANALYZE, BUFFERS) of usage by day:")
+                print("\n".join(f"    {line}" for line in plan))
+            scans = [line.strip() for line in plan if " Scan " in line or "Scan using" in line]
+            seconds = best_of(options.runs, _once(call))
+            rows.append(
+                {
+                    "case": f"usage by {by}, one month",
+                    "transfers": fx.transfers,
+                    "ms": round(seconds * 1e3, 1),
+                    "rows": len(call()),  # type: ignore[arg-type]
+                    "statements": statements,
+                    "index_used": any("Index" in s for s in scans),
+                    "scan": scans[0].split("  (")[0].lstrip("-> ") if scans else None,
+                }
+            )
+        return rows
+    finally:
+        drop_reports_fixture(fx)
+
+
+def _export_in_child(url: str, org_id: str, which: str, results: Any) -> None:
+    """Export the reported month as CSV in this (fresh) process; send the figures back."""
+    import resource
+
+    _, _, service = _reports_store(url)
+    export = service.export_ledger_csv if which == "ledger" else service.export_usage_csv
+    service.usage_report(_ADMIN, org_id, by="month", first_period=_REPORTED, last_period=_REPORTED)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    lines = size = 0
+    for line in export(_ADMIN, org_id, first_period=_REPORTED, last_period=_REPORTED):
+        lines += 1
+        size += len(line)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    results.put((seconds, lines, size, before, peak))
+
+
+@benchmark(
+    "pg-export-csv",
+    "CSV export of 1,000,000 transfers from PostgreSQL through the service, streamed: time "
+    f"and peak memory of the process (target under {EXPORT_RSS_TARGET_MIB} MiB)",
+    unavailable=_reports_unavailable,
+)
+def pg_export_csv(options: Options) -> list[Row]:
+    """Export the ledger and the usage of the month, each in a fresh process (so its peak
+    RSS is the export's alone, not the fixture's)."""
+    import multiprocessing
+
+    url = _pg_url(options)
+    assert url is not None
+    fx = reports_fixture(url, options.report_transfers)
+    context = multiprocessing.get_context("spawn")
+    rows: list[Row] = []
+    try:
+        for which, expected in (("ledger", fx.transfers), ("usage", fx.transfers)):
+            results = context.Queue()
+            child = context.Process(target=_export_in_child, args=(url, fx.org_id, which, results))
+            child.start()
+            seconds, lines, size, before, peak = results.get(timeout=3600)
+            child.join()
+            if lines != expected + 1:
+                raise RuntimeError(f"the {which} export has {lines} lines, not {expected + 1}")
+            rows.append(
+                {
+                    **rate_row(f"{which} CSV, {expected:,} transfers", expected, seconds),
+                    "mib": round(size / 2**20, 1),
+                    "rss_before_mib": round(before / 1024, 1),
+                    "peak_rss_mib": round(peak / 1024, 1),
+                    "meets_target": peak / 1024 < EXPORT_RSS_TARGET_MIB,
+                }
+            )
+        return rows
+    finally:
+        drop_reports_fixture(fx)
+
+
 # ---------------------------------------------------------------------------- command line
 
 
@@ -718,6 +1464,24 @@ def parse(argv: Sequence[str] | None) -> Options:
         help="comma-separated history sizes in transfers (memory-profile)",
     )
     parser.add_argument(
+        "--pg-history",
+        type=_sizes,
+        default=[1_000, 1_000_000],
+        help="comma-separated history sizes in transfers (pg-profile)",
+    )
+    parser.add_argument(
+        "--dashboard-members",
+        type=_positive,
+        default=10_000,
+        help="members of the organisation (pg-dashboard)",
+    )
+    parser.add_argument(
+        "--view-calls",
+        type=_positive,
+        default=200,
+        help="views per run (pg-profile, pg-dashboard)",
+    )
+    parser.add_argument(
         "--clock",
         choices=("system", "frozen"),
         default="system",
@@ -725,6 +1489,12 @@ def parse(argv: Sequence[str] | None) -> Options:
     )
     parser.add_argument(
         "--sql-spends", type=_positive, default=1_000, help="spends per run (SQL benchmarks)"
+    )
+    parser.add_argument(
+        "--report-transfers",
+        type=_positive,
+        default=1_000_000,
+        help="transfers in the reported month (pg-usage-by-day, pg-export-csv)",
     )
     parser.add_argument(
         "--postgresql-url",

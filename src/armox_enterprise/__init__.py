@@ -69,8 +69,16 @@ from armox_enterprise.exceptions import (
     TransferNotFound,
     TransientStorageError,
 )
+from armox_enterprise.ports import UsageGrouping, UsageRow
 from armox_enterprise.service import NO_SEAT_LIMIT, EnterpriseService, ExistingUser, SystemClock
-from armox_enterprise.views import Dashboard, EnterpriseCredits, MemberRow, PoolFigures, ProfileView
+from armox_enterprise.views import (
+    Dashboard,
+    EnterpriseCredits,
+    MemberRow,
+    PoolFigures,
+    ProfileView,
+    RequestStatistics,
+)
 
 try:
     __version__ = version("armox-enterprise")
@@ -137,6 +145,7 @@ __all__ = [
     "PermissionDenied",
     "PoolFigures",
     "ProfileView",
+    "RequestStatistics",
     "RequestStatus",
     "Role",
     "RolloverPolicy",
@@ -147,5 +156,7 @@ __all__ = [
     "TransferKind",
     "TransferNotFound",
     "TransientStorageError",
+    "UsageGrouping",
+    "UsageRow",
     "__version__",
 ]

@@ -13,10 +13,10 @@ The conformance suite in :mod:`armox_enterprise.testing` proves a store keeps th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol
+from typing import Literal, Protocol
 
 import attrs
 from typing_extensions import Self
@@ -31,24 +31,32 @@ from armox_enterprise.domain.organisation import (
     Organisation,
 )
 from armox_enterprise.domain.requests import CreditRequest, RequestStatus
-from armox_enterprise.domain.values import DomainName, EmailAddress
+from armox_enterprise.domain.values import DomainName, EmailAddress, new_id
 
 __all__ = [
     "Clock",
     "CreditRequestRepository",
     "DnsResolver",
     "DomainClaimRepository",
+    "EventRepository",
     "HoldRepository",
     "IdempotencyRecord",
     "IdempotencyRepository",
     "InvitationRepository",
     "JoinRequestRepository",
     "Ledger",
+    "MemberFigures",
+    "MemberSort",
     "MembershipRepository",
     "OrganisationRepository",
     "PeriodTotals",
+    "ReportRepository",
     "Store",
+    "StoredEvent",
     "UnitOfWork",
+    "UsageGrouping",
+    "UsageRow",
+    "ViewRepository",
 ]
 
 
@@ -121,6 +129,10 @@ class OrganisationRepository(Protocol):
 
     def due_for_turnover(self, instant: datetime) -> list[str]:
         """Return the ids of organisations whose current period ended at or before ``instant``."""
+        ...
+
+    def all_ids(self) -> list[str]:
+        """Return the ids of every organisation, in id order."""
         ...
 
 
@@ -382,6 +394,156 @@ class IdempotencyRepository(Protocol):
         ...
 
 
+UsageGrouping = Literal["member", "feature", "model", "day", "week", "month"]
+MemberSort = Literal["name", "allocated", "used", "remaining", "last_activity"]
+
+
+@attrs.frozen
+class UsageRow:
+    """Credits used, grouped by one key (a member, a tag, a day, a week or a month).
+
+    Attributes:
+        key: the user id, the tag's value (``""`` when untagged), or the UTC date as
+            ``2026-01-15``, ISO week as ``2026-W03``, or month as ``2026-01``.
+        spent: credits spent and captured.
+        refunded: credits refunded of those spends.
+        transfers: how many spends and captures.
+    """
+
+    key: str
+    spent: int
+    refunded: int
+    transfers: int
+
+    @property
+    def net(self) -> int:
+        """Spent less refunded."""
+        return self.spent - self.refunded
+
+
+@attrs.frozen
+class MemberFigures:
+    """One member's figures for one period, as the dashboard's member table shows them."""
+
+    membership: Membership
+    allocated: int
+    used: int
+    remaining: int
+    on_hold: int
+    last_activity: datetime | None
+
+
+@attrs.frozen
+class StoredEvent:
+    """A domain event as the store keeps it: the outbox and the audit log.
+
+    ``payload`` holds the event's own fields (JSON-compatible values); ``published_at`` is set
+    once a relay handed the event to the host.
+    """
+
+    id: str
+    organisation_id: str
+    name: str
+    actor: str
+    occurred_at: datetime
+    payload: Mapping[str, object]
+    published_at: datetime | None = None
+
+    @classmethod
+    def of(cls, event: Event) -> StoredEvent:
+        """Return ``event`` as it is stored, with a new time-ordered id."""
+        fields = attrs.asdict(event, recurse=False)
+        for common in ("organisation_id", "actor", "occurred_at"):
+            fields.pop(common)
+        return cls(
+            id=new_id(event.occurred_at),
+            organisation_id=event.organisation_id,
+            name=event.name,
+            actor=event.actor,
+            occurred_at=event.occurred_at,
+            payload=fields,
+        )
+
+
+class ReportRepository(Protocol):
+    """Aggregates for usage analytics, computed by the store (in the database for SQL)."""
+
+    def usage(
+        self,
+        organisation_id: str,
+        *,
+        first_period: int,
+        last_period: int,
+        by: UsageGrouping,
+        user_id: str | None = None,
+    ) -> list[UsageRow]:
+        """Return credits used in periods ``first_period..last_period`` (inclusive) grouped
+        ``by`` one key, ordered by key; only ``user_id``'s when given."""
+        ...
+
+    def stream_transfers(
+        self, organisation_id: str, *, first_period: int, last_period: int
+    ) -> Iterator[Transfer]:
+        """Yield the transfers of the periods, oldest first, without holding them all in
+        memory (the unit of work must stay open while the iterator is used)."""
+        ...
+
+
+class ViewRepository(Protocol):
+    """Read models the store computes in bulk (the dashboard's member table)."""
+
+    def member_page(
+        self,
+        organisation_id: str,
+        period_index: int,
+        *,
+        sort: MemberSort,
+        descending: bool,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[MemberFigures], int]:
+        """Return one page of active members with their figures, and how many there are.
+
+        ``name`` sorts by display name (case-insensitive), the others by that figure; ties
+        break by user id.  Members without activity sort first ascending by
+        ``last_activity``.  The cost must not grow with the organisation's history.
+        """
+        ...
+
+
+class EventRepository(Protocol):
+    """The stored events: an outbox for the relay, and the organisation's audit log.
+
+    Events recorded in a unit of work are stored by :meth:`UnitOfWork.commit`, in the same
+    transaction as the changes they describe.
+    """
+
+    def claim(self, *, limit: int) -> list[StoredEvent]:
+        """Return up to ``limit`` unpublished events, oldest first within each organisation,
+        of organisations no other unit of work is relaying now; they stay claimed (locked)
+        until this unit of work ends."""
+        ...
+
+    def mark_published(self, event_ids: Sequence[str], at: datetime) -> None:
+        """Record that the events were handed to the host at ``at``."""
+        ...
+
+    def list(
+        self,
+        organisation_id: str,
+        *,
+        names: Sequence[str] | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> list[StoredEvent]:
+        """Return the organisation's events matching every filter, newest first
+        (``since <= occurred_at < until``)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository; discarded unless committed.
 
@@ -434,6 +596,21 @@ class UnitOfWork(Protocol):
     @property
     def idempotency(self) -> IdempotencyRepository:
         """The unit of work's idempotency repository."""
+        ...
+
+    @property
+    def reports(self) -> ReportRepository:
+        """The unit of work's report queries."""
+        ...
+
+    @property
+    def views(self) -> ViewRepository:
+        """The unit of work's bulk read models."""
+        ...
+
+    @property
+    def events(self) -> EventRepository:
+        """The unit of work's stored events."""
         ...
 
     def __enter__(self) -> Self: ...

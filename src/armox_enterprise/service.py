@@ -9,14 +9,16 @@ the registered handlers.  A call that raises has written nothing.
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
 import logging
 import random
 import secrets
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import TypedDict, TypeVar
+from typing import TypedDict, TypeVar, cast, get_args
 
 import attrs
 
@@ -94,7 +96,16 @@ from armox_enterprise.exceptions import (
     TransferNotFound,
     TransientStorageError,
 )
-from armox_enterprise.ports import Clock, DnsResolver, IdempotencyRecord, Store, UnitOfWork
+from armox_enterprise.ports import (
+    Clock,
+    DnsResolver,
+    IdempotencyRecord,
+    Store,
+    StoredEvent,
+    UnitOfWork,
+    UsageGrouping,
+    UsageRow,
+)
 
 __all__ = ["EnterpriseService", "ExistingUser", "SystemClock"]
 
@@ -171,6 +182,18 @@ def _duration(value: object, name: str) -> timedelta:
     return value
 
 
+def _int_between(value: object, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(f"{name} must be an int from {low} to {high}, got {value!r}")
+    return value
+
+
+def _event_name(value: object) -> str:
+    if not isinstance(value, str) or value not in ev.EVENT_TYPES:
+        raise InvalidInput(f"unknown event name {value!r}")
+    return value
+
+
 def _existing(value: object) -> ExistingUser:
     if not isinstance(value, ExistingUser):
         raise InvalidInput(f"users must be ExistingUser values, not {type(value).__name__}")
@@ -200,6 +223,8 @@ class EnterpriseService:
         free_mail: the providers that can never be claimed (default: the bundled list).
         max_attempts: how often a unit of work is tried when the store reports a transient
             failure (a serialization failure, a deadlock).
+        request_alert_after: how long a credit request may wait before :meth:`check_alerts`
+            raises a ``RequestWaitingAlert``.
     """
 
     def __init__(
@@ -210,9 +235,11 @@ class EnterpriseService:
         dns: DnsResolver | None = None,
         free_mail: FreeMailList | None = None,
         max_attempts: int = 8,
+        request_alert_after: timedelta = timedelta(hours=24),
     ) -> None:
         if max_attempts < 1:
             raise InvalidInput("max_attempts must be at least 1")
+        self._request_alert_after = _duration(request_alert_after, "request_alert_after")
         self._store = store
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._dns = dns
@@ -650,7 +677,7 @@ class EnterpriseService:
                     organisation_id=org_id,
                     actor=admin,
                     occurred_at=now,
-                    name=org_name,
+                    organisation_name=org_name,
                     admin_user_id=admin,
                 )
             )
@@ -2447,6 +2474,458 @@ class EnterpriseService:
             raise CreditRequestNotFound(f"credit request {request_key} does not exist")
         return request
 
+    # ------------------------------------------------------------------ events
+
+    def check_alerts(self, organisation_id: str | None = None) -> int:
+        """Raise the alerts that are due, as events: the alert job.
+
+        For each organisation (or the one given): a member who used 80% or 100% of what they
+        were given this period (allocated plus carried in), the pool once 90% of what the
+        period put in it is allocated, and a credit request waiting longer than
+        ``request_alert_after``.  Each alert is raised at most once per threshold and period
+        (per request for waiting requests), however often the job runs, and safely when
+        several workers run it at once.  Run it every minute or so; handlers and the relay
+        then carry the alerts to e-mail, Slack or webhooks.
+
+        Returns:
+            How many alerts this call raised.
+        """
+        if organisation_id is None:
+
+            def every(uow: UnitOfWork, now: datetime) -> list[str]:
+                return uow.organisations.all_ids()
+
+            org_ids = self._run(every)
+        else:
+            org_ids = [_ref(organisation_id, "organisation_id")]
+        raised = 0
+        for org_id in org_ids:
+
+            def work(uow: UnitOfWork, now: datetime, org_id: str = org_id) -> int:
+                org = self._current(uow, self._organisation(uow, org_id), now)
+                return self._raise_alerts(uow, org, now)
+
+            raised += self._run(work)
+        return raised
+
+    def _raise_alerts(self, uow: UnitOfWork, org: Organisation, now: datetime) -> int:
+        index = org.current_period_index
+        due: list[tuple[str, ev.Event]] = []
+        offset = 0
+        while True:
+            page, total = uow.views.member_page(
+                org.id, index, sort="name", descending=False, offset=offset, limit=500
+            )
+            for figures in page:
+                given = figures.used + figures.remaining + figures.on_hold
+                for threshold in (80, 100):
+                    if given > 0 and figures.used * 100 >= threshold * given:
+                        user = figures.membership.user_id
+                        due.append(
+                            (
+                                f"member:{user}:{threshold}:{index}",
+                                ev.MemberUsageAlert(
+                                    organisation_id=org.id,
+                                    actor=SYSTEM,
+                                    occurred_at=now,
+                                    user_id=user,
+                                    threshold=threshold,
+                                    period_index=index,
+                                    used=figures.used,
+                                    allocated=given,
+                                ),
+                            )
+                        )
+            offset += len(page)
+            if not page or offset >= total:
+                break
+        pool = views.pool_figures(uow, org, index)
+        if pool.available_total > 0 and pool.allocated * 10 >= 9 * pool.available_total:
+            due.append(
+                (
+                    f"pool:90:{index}",
+                    ev.PoolAllocationAlert(
+                        organisation_id=org.id,
+                        actor=SYSTEM,
+                        occurred_at=now,
+                        threshold=90,
+                        period_index=index,
+                        allocated=pool.allocated,
+                        available_total=pool.available_total,
+                    ),
+                )
+            )
+        for request in uow.requests.list(org.id, status=RequestStatus.PENDING):
+            waited = now - request.created_at
+            if waited > self._request_alert_after:
+                due.append(
+                    (
+                        f"request:{request.id}",
+                        ev.RequestWaitingAlert(
+                            organisation_id=org.id,
+                            actor=SYSTEM,
+                            occurred_at=now,
+                            request_id=request.id,
+                            user_id=request.user_id,
+                            waiting_seconds=int(waited.total_seconds()),
+                        ),
+                    )
+                )
+        raised = 0
+        for what, alert in due:
+            # The record's unique key makes "at most once" hold across runs and workers.
+            digest = hashlib.sha256(what.encode()).hexdigest()[:40]
+            key = f"{_INTERNAL_KEY_PREFIX}alert:{digest}"
+            if uow.idempotency.get(org.id, key) is not None:
+                continue
+            uow.idempotency.add(IdempotencyRecord(org.id, key, "alert", what, alert.name, now))
+            uow.record(alert)
+            raised += 1
+        return raised
+
+    def relay(self, publish: Callable[[Sequence[StoredEvent]], None], *, limit: int = 100) -> int:
+        """Hand unpublished events to the host and mark them published: the outbox relay.
+
+        ``publish`` receives up to ``limit`` events, oldest first within each organisation,
+        inside the relay's unit of work; if it raises, nothing is marked and the same events
+        come again on the next call (at least once).  Several relays may run at once: each
+        organisation's events are relayed by one of them at a time, so they go out in order.
+        Events committed by a slower transaction than later ones reach the host in the next
+        call after they commit.
+
+        Returns:
+            How many events were handed over (0 when there was nothing to relay).
+        """
+        _int_between(limit, "limit", 1, 10_000)
+
+        def work(uow: UnitOfWork, now: datetime) -> int:
+            events = uow.events.claim(limit=limit)
+            if events:
+                publish(events)
+                uow.events.mark_published([e.id for e in events], now)
+            return len(events)
+
+        return self._run(work)
+
+    def audit_log(
+        self,
+        actor: str,
+        organisation_id: str,
+        *,
+        names: Sequence[str] | None = None,
+        by: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> list[StoredEvent]:
+        """Return who did what and when in the organisation, newest first (admins only).
+
+        Args:
+            names: only these event names (e.g. ``["CreditsAllocated", "RoleChanged"]``).
+            by: only what this user did.
+            since: only events at or after this instant.
+            until: only events before this instant.
+            offset: how many matching events to skip (paging).
+            limit: how many to return, at most 500.
+
+        Raises:
+            PermissionDenied: ``actor`` is not an admin.
+            InvalidInput: a malformed filter or page.
+        """
+        actor = _user_id(actor, "actor")
+        wanted = None if names is None else [_event_name(n) for n in names]
+        who = None if by is None else _user_id(by, "by")
+        start = None if since is None else ensure_utc(since, name="since")
+        end = None if until is None else ensure_utc(until, name="until")
+        _int_between(offset, "offset", 0, 2**31)
+        _int_between(limit, "limit", 1, 500)
+
+        def work(uow: UnitOfWork, now: datetime) -> list[StoredEvent]:
+            org, _ = self._enter(uow, organisation_id, actor, now, admin=True)
+            return uow.events.list(
+                org.id,
+                names=wanted,
+                actor=who,
+                since=start,
+                until=end,
+                offset=offset,
+                limit=limit,
+            )
+
+        return self._run(work)
+
+    # ------------------------------------------------------------------ analytics
+
+    def usage_report(
+        self,
+        actor: str,
+        organisation_id: str,
+        *,
+        by: UsageGrouping,
+        first_period: int | None = None,
+        last_period: int | None = None,
+        user_id: str | None = None,
+    ) -> list[UsageRow]:
+        """Return the credits used in a range of periods, grouped by one key, ordered by key.
+
+        Spends and captured holds count as spent, refunds as refunded; a refund counts for the
+        member and tags of the spend it gives back, on the day it was made.  Admins see
+        everyone's usage; a member sees only their own.
+
+        Args:
+            by: ``"member"`` (the key is the user id), ``"feature"`` or ``"model"`` (the tag,
+                ``""`` when untagged), or ``"day"``, ``"week"``, ``"month"`` (UTC:
+                ``2026-01-15``, ISO week ``2026-W03``, ``2026-01``).
+            first_period: the first period of the range (default: ``last_period``).
+            last_period: the last period, inclusive (default: the current period).
+            user_id: only this member's usage (a member may name only themselves).
+
+        Raises:
+            PermissionDenied: a member asked for someone else's usage.
+            InvalidInput: an unknown grouping or a bad range of periods.
+            OrganisationNotFound: ``actor`` is not a member.
+        """
+        actor = _user_id(actor, "actor")
+        grouping = _grouping(by)
+        first_arg = _period_arg(first_period, "first_period")
+        last_arg = _period_arg(last_period, "last_period")
+        wanted = None if user_id is None else _user_id(user_id)
+
+        def work(uow: UnitOfWork, now: datetime) -> list[UsageRow]:
+            org, membership = self._enter(uow, organisation_id, actor, now, admin=False)
+            first, last = _period_range(org, first_arg, last_arg)
+            user = wanted
+            if not membership.is_admin:
+                if wanted not in (None, actor):
+                    raise PermissionDenied(f"user {actor} may see only their own usage")
+                user = actor
+            return uow.reports.usage(
+                org.id, first_period=first, last_period=last, by=grouping, user_id=user
+            )
+
+        return self._run(work)
+
+    def top_consumers(
+        self,
+        actor: str,
+        organisation_id: str,
+        *,
+        first_period: int | None = None,
+        last_period: int | None = None,
+        limit: int = 10,
+    ) -> list[UsageRow]:
+        """Return the members who used the most credits (net of refunds) in a range of periods,
+        most first, ties by user id (admins only).
+
+        Raises:
+            PermissionDenied: ``actor`` is not an admin.
+            InvalidInput: a bad range of periods, or ``limit`` outside 1..1000.
+        """
+        actor = _user_id(actor, "actor")
+        first_arg = _period_arg(first_period, "first_period")
+        last_arg = _period_arg(last_period, "last_period")
+        count = _report_limit(limit)
+
+        def work(uow: UnitOfWork, now: datetime) -> list[UsageRow]:
+            org, _ = self._enter(uow, organisation_id, actor, now, admin=True)
+            first, last = _period_range(org, first_arg, last_arg)
+            rows = uow.reports.usage(org.id, first_period=first, last_period=last, by="member")
+            rows.sort(key=lambda row: (-row.net, row.key))
+            return rows[:count]
+
+        return self._run(work)
+
+    def request_statistics(
+        self,
+        actor: str,
+        organisation_id: str,
+        *,
+        first_period: int | None = None,
+        last_period: int | None = None,
+    ) -> views.RequestStatistics:
+        """Return the credit requests made in a range of periods counted by outcome, the
+        approval rate and the median time to a decision (admins only).
+
+        Raises:
+            PermissionDenied: ``actor`` is not an admin.
+            InvalidInput: a bad range of periods.
+        """
+        actor = _user_id(actor, "actor")
+        first_arg = _period_arg(first_period, "first_period")
+        last_arg = _period_arg(last_period, "last_period")
+
+        def work(uow: UnitOfWork, now: datetime) -> views.RequestStatistics:
+            org, _ = self._enter(uow, organisation_id, actor, now, admin=True)
+            first, last = _period_range(org, first_arg, last_arg)
+            if first == last:
+                requests = uow.requests.list(org.id, period_index=first)
+            else:
+                requests = [r for r in uow.requests.list(org.id) if first <= r.period_index <= last]
+            return views.build_request_statistics(requests, first, last)
+
+        return self._run(work)
+
+    def pool_utilisation(
+        self,
+        actor: str,
+        organisation_id: str,
+        *,
+        first_period: int | None = None,
+        last_period: int | None = None,
+    ) -> list[views.PoolFigures]:
+        """Return the pool's figures for each period of a range, oldest first (admins only).
+
+        Raises:
+            PermissionDenied: ``actor`` is not an admin.
+            InvalidInput: a bad range of periods.
+        """
+        actor = _user_id(actor, "actor")
+        first_arg = _period_arg(first_period, "first_period")
+        last_arg = _period_arg(last_period, "last_period")
+
+        def work(uow: UnitOfWork, now: datetime) -> list[views.PoolFigures]:
+            org, _ = self._enter(uow, organisation_id, actor, now, admin=True)
+            first, last = _period_range(org, first_arg, last_arg)
+            return views.pool_history(uow, org, first, last)
+
+        return self._run(work)
+
+    def export_usage_csv(
+        self,
+        actor: str,
+        organisation_id: str,
+        *,
+        first_period: int | None = None,
+        last_period: int | None = None,
+        user_id: str | None = None,
+    ) -> Generator[str, None, None]:
+        """Return the usage of a range of periods as CSV lines, streamed (admins only).
+
+        One line per spend, captured hold and refund, oldest first, after a header:
+        ``created_at`` (UTC, ISO 8601), ``period``, ``transfer_id``, ``kind``, ``user_id``,
+        ``feature``, ``model``, ``spent``, ``refunded``, ``reference``; each line ends with
+        ``\\r\\n``.  Summing ``spent`` and ``refunded`` gives :meth:`usage_report`'s figures.
+
+        Permissions and arguments are checked now; the iterator reads the transfers in its
+        own unit of work, opened on the first ``next()`` and closed when it is exhausted or
+        closed, so close it (or exhaust it) promptly.  With a :class:`MemoryStore`, consume
+        it in one thread: the unit of work holds the store's lock until it ends.
+
+        Raises:
+            PermissionDenied: ``actor`` is not an admin.
+            InvalidInput: a bad range of periods.
+        """
+        actor = _user_id(actor, "actor")
+        wanted = None if user_id is None else member_account(_user_id(user_id))
+        org_id, first, last = self._export_scope(actor, organisation_id, first_period, last_period)
+
+        def line(transfer: Transfer) -> list[object] | None:
+            if transfer.kind in _USAGE_SPENT:
+                code, spent, refunded = transfer.debit_account, transfer.amount, 0
+            elif transfer.kind is TransferKind.REFUND:
+                code, spent, refunded = transfer.credit_account, 0, transfer.amount
+            else:
+                return None
+            if wanted is not None and code != wanted:
+                return None
+            return [
+                _csv_instant(transfer.created_at),
+                transfer.period_index,
+                transfer.id,
+                transfer.kind.value,
+                member_of(code) or code,
+                transfer.feature or "",
+                transfer.model or "",
+                spent,
+                refunded,
+                transfer.reference or "",
+            ]
+
+        return self._csv_lines(org_id, first, last, USAGE_CSV_HEADER, line)
+
+    def export_ledger_csv(
+        self,
+        actor: str,
+        organisation_id: str,
+        *,
+        first_period: int | None = None,
+        last_period: int | None = None,
+    ) -> Generator[str, None, None]:
+        """Return every transfer of a range of periods as CSV lines, streamed (admins only).
+
+        One line per transfer, oldest first, after a header: ``created_at`` (UTC, ISO 8601),
+        ``period``, ``transfer_id``, ``kind``, ``debit_account``, ``credit_account``,
+        ``amount``, ``actor``, ``reference``, ``idempotency_key``, ``feature``, ``model``.
+        The iterator behaves as :meth:`export_usage_csv`'s does.
+
+        Raises:
+            PermissionDenied: ``actor`` is not an admin.
+            InvalidInput: a bad range of periods.
+        """
+        actor = _user_id(actor, "actor")
+        org_id, first, last = self._export_scope(actor, organisation_id, first_period, last_period)
+
+        def line(transfer: Transfer) -> list[object]:
+            return [
+                _csv_instant(transfer.created_at),
+                transfer.period_index,
+                transfer.id,
+                transfer.kind.value,
+                transfer.debit_account,
+                transfer.credit_account,
+                transfer.amount,
+                transfer.actor,
+                transfer.reference or "",
+                transfer.idempotency_key or "",
+                transfer.feature or "",
+                transfer.model or "",
+            ]
+
+        return self._csv_lines(org_id, first, last, LEDGER_CSV_HEADER, line)
+
+    def _export_scope(
+        self, actor: str, organisation_id: str, first_period: object, last_period: object
+    ) -> tuple[str, int, int]:
+        """Check that ``actor`` may export, and resolve the range of periods."""
+        first_arg = _period_arg(first_period, "first_period")
+        last_arg = _period_arg(last_period, "last_period")
+
+        def work(uow: UnitOfWork, now: datetime) -> tuple[str, int, int]:
+            org, _ = self._enter(uow, organisation_id, actor, now, admin=True)
+            return (org.id, *_period_range(org, first_arg, last_arg))
+
+        return self._run(work)
+
+    def _csv_lines(
+        self,
+        organisation_id: str,
+        first: int,
+        last: int,
+        header: Sequence[str],
+        line: Callable[[Transfer], list[object] | None],
+    ) -> Generator[str, None, None]:
+        out = _CsvLine()
+        writer = csv.writer(out, lineterminator="\r\n")
+        with self._store.unit_of_work() as uow:
+            transfers = uow.reports.stream_transfers(
+                organisation_id, first_period=first, last_period=last
+            )
+            try:
+                writer.writerow(header)
+                yield out.take()
+                for transfer in transfers:
+                    values = line(transfer)
+                    if values is not None:
+                        writer.writerow(values)
+                        yield out.take()
+            finally:
+                # Close the store's cursor before its unit of work ends, also when the caller
+                # stops early (a closed or garbage-collected iterator lands here).
+                close = getattr(transfers, "close", None)
+                if close is not None:
+                    close()
+
     # ------------------------------------------------------------------ views
 
     def profile(self, user_id: str) -> views.ProfileView:
@@ -2559,3 +3038,99 @@ def _settings(
         allow_pool_spend=pool_spend,
         hold_lifetime=lifetime,
     )
+
+
+# ---------------------------------------------------------------------- analytics helpers
+
+#: The longest range of periods one report or export covers (ten years of months).
+MAX_REPORT_PERIODS = 120
+_MAX_REPORT_LIMIT = 1000
+_GROUPINGS: tuple[str, ...] = get_args(UsageGrouping)
+_USAGE_SPENT = (TransferKind.SPEND, TransferKind.CAPTURE)
+
+#: The header line of :meth:`EnterpriseService.export_usage_csv`.
+USAGE_CSV_HEADER = (
+    "created_at",
+    "period",
+    "transfer_id",
+    "kind",
+    "user_id",
+    "feature",
+    "model",
+    "spent",
+    "refunded",
+    "reference",
+)
+#: The header line of :meth:`EnterpriseService.export_ledger_csv`.
+LEDGER_CSV_HEADER = (
+    "created_at",
+    "period",
+    "transfer_id",
+    "kind",
+    "debit_account",
+    "credit_account",
+    "amount",
+    "actor",
+    "reference",
+    "idempotency_key",
+    "feature",
+    "model",
+)
+
+
+def _grouping(value: object) -> UsageGrouping:
+    if not isinstance(value, str) or value not in _GROUPINGS:
+        raise InvalidInput(f"by must be one of {', '.join(_GROUPINGS)}, got {value!r}")
+    return cast(UsageGrouping, value)
+
+
+def _period_arg(value: object, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInput(f"{name} must be a period index (an int >= 0), got {value!r}")
+    return value
+
+
+def _period_range(org: Organisation, first: int | None, last: int | None) -> tuple[int, int]:
+    """The range asked for, by default the current period; never one that has not begun."""
+    current = org.current_period_index
+    last_index = current if last is None else last
+    first_index = last_index if first is None else first
+    for index in (first_index, last_index):
+        if index > current:
+            raise InvalidInput(f"period {index} has not begun: the current period is {current}")
+    if first_index > last_index:
+        raise InvalidInput(f"first_period {first_index} is after last_period {last_index}")
+    if last_index - first_index + 1 > MAX_REPORT_PERIODS:
+        raise InvalidInput(
+            f"a report covers at most {MAX_REPORT_PERIODS} periods, "
+            f"not {last_index - first_index + 1}"
+        )
+    return first_index, last_index
+
+
+def _report_limit(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_REPORT_LIMIT:
+        raise InvalidInput(f"limit must be an int from 1 to {_MAX_REPORT_LIMIT}, got {value!r}")
+    return value
+
+
+def _csv_instant(value: datetime) -> str:
+    return ensure_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class _CsvLine:
+    """Where :func:`csv.writer` writes: it keeps the text until :meth:`take` hands it out."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self._parts.append(text)
+        return len(text)
+
+    def take(self) -> str:
+        text = "".join(self._parts)
+        self._parts.clear()
+        return text

@@ -6,8 +6,9 @@ as transfers are posted, so a view costs the same whatever the length of the his
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal, get_args
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import get_args
 
 import attrs
 
@@ -20,9 +21,10 @@ from armox_enterprise.domain.ledger import (
     member_account,
 )
 from armox_enterprise.domain.organisation import MemberRemainder, Membership, Organisation, Role
+from armox_enterprise.domain.periods import period_by_index
 from armox_enterprise.domain.requests import CreditRequest, RequestStatus
 from armox_enterprise.exceptions import InvalidInput
-from armox_enterprise.ports import PeriodTotals, UnitOfWork
+from armox_enterprise.ports import MemberFigures, MemberSort, PeriodTotals, UnitOfWork
 
 __all__ = [
     "Dashboard",
@@ -32,11 +34,14 @@ __all__ = [
     "Page",
     "PoolFigures",
     "ProfileView",
+    "RequestStatistics",
     "build_dashboard",
     "build_profile",
+    "build_request_statistics",
+    "pool_figures",
+    "pool_history",
 ]
 
-MemberSort = Literal["name", "allocated", "used", "remaining", "last_activity"]
 _SORTS: tuple[str, ...] = get_args(MemberSort)
 _MAX_PAGE = 500
 
@@ -98,13 +103,17 @@ class ProfileView:
 
 @attrs.frozen
 class PoolFigures:
-    """The organisation's pool in the current period.
+    """The organisation's pool in one period (the dashboard shows the current one).
 
     ``available_total`` is what the period put at the organisation's disposal (carried over +
     granted + topped up); ``utilisation`` is ``used / available_total`` (0 when nothing was).
     ``expired`` counts pool credits that lapsed during this period (credits of a closed
     period's holds or refunds); ``expired_last_period`` is everything (pool and members) that
     lapsed when the previous period closed.
+
+    For a closed period, ``monthly_allowance`` is the allowance its grant used (what was
+    granted) and ``unallocated`` what the pool held when it closed (after the closing sweep:
+    what the next period carried over).
     """
 
     period_index: int
@@ -229,79 +238,197 @@ def build_profile(uow: UnitOfWork, org: Organisation, membership: Membership) ->
 
 
 def _pool_figures(uow: UnitOfWork, org: Organisation) -> PoolFigures:
-    index = org.current_period_index
+    return pool_figures(uow, org)
+
+
+def pool_figures(
+    uow: UnitOfWork, org: Organisation, period_index: int | None = None
+) -> PoolFigures:
+    """Return the pool's figures for one period (default: the current one).
+
+    Raises:
+        InvalidInput: ``period_index`` is negative or after the current period.
+    """
+    index = org.current_period_index if period_index is None else period_index
+    return pool_history(uow, org, index, index)[0]
+
+
+def _net(totals: PeriodTotals) -> int:
+    """How much one period's posted transfers changed an account's balance."""
+    debited = sum(v for k, v in totals.debits.items() if k in _POSTED_KINDS)
+    return sum(totals.credits.values()) - debited
+
+
+def pool_history(uow: UnitOfWork, org: Organisation, first: int, last: int) -> list[PoolFigures]:
+    """Return the pool's figures for each period from ``first`` to ``last`` (inclusive).
+
+    Closed periods come from their period totals: a period's opening balance is found by
+    walking back from the pool's balance now, one period's movements at a time, so the cost
+    grows with the number of periods since ``first``, never with the number of transfers.
+
+    Raises:
+        InvalidInput: ``first`` is negative, after ``last``, or ``last`` is after the current
+            period.
+    """
+    current = org.current_period_index
+    if not 0 <= first <= last <= current:
+        raise InvalidInput(f"periods {first}..{last} are not within 0..{current}")
     pool = uow.ledger.get_account(org.id, POOL) or Account(org.id, POOL)
-    totals = uow.ledger.period_totals(org.id, POOL, index)
-    usage = uow.ledger.period_totals(org.id, USAGE, index)
-    granted = totals.credited(TransferKind.GRANT)
-    topped_up = totals.credited(TransferKind.TOP_UP)
-    carried = _carried_in(pool, totals)
-    total = carried + granted + topped_up
-    used = max(0, usage.credited(*_SPENDING) - usage.debited(TransferKind.REFUND))
-    period = org.current_period
-    return PoolFigures(
-        period_index=index,
-        period_start=period.start,
-        resets_at=period.end,
-        monthly_allowance=org.monthly_allowance,
-        carried_over=carried,
-        granted=granted,
-        topped_up=topped_up,
-        allocated=totals.debited(*_ALLOCATING),
-        reclaimed=totals.credited(TransferKind.RECLAIM),
-        returned=totals.credited(TransferKind.RETURN),
-        unallocated=pool.available,
-        used=used,
-        expired=totals.debited(TransferKind.EXPIRE),
-        expired_last_period=(
-            uow.ledger.period_totals(org.id, EXPIRED, index - 1).credited(TransferKind.EXPIRE)
-        ),
-        available_total=total,
-        utilisation=used / total if total > 0 else 0.0,
-    )
+    balance_at_end: dict[int, int] = {}
+    pool_totals: dict[int, PeriodTotals] = {}
+    balance = pool.balance
+    for index in range(current, first - 1, -1):
+        totals = uow.ledger.period_totals(org.id, POOL, index)
+        balance_at_end[index] = balance
+        pool_totals[index] = totals
+        balance -= _net(totals)
+    figures: list[PoolFigures] = []
+    for index in range(first, last + 1):
+        totals = pool_totals[index]
+        usage = uow.ledger.period_totals(org.id, USAGE, index)
+        granted = totals.credited(TransferKind.GRANT)
+        topped_up = totals.credited(TransferKind.TOP_UP)
+        carried = balance_at_end[index] - _net(totals)
+        total = carried + granted + topped_up
+        used = max(0, usage.credited(*_SPENDING) - usage.debited(TransferKind.REFUND))
+        period = period_by_index(org.cycle_anchor, index)
+        closed = index < current
+        figures.append(
+            PoolFigures(
+                period_index=index,
+                period_start=period.start,
+                resets_at=period.end,
+                monthly_allowance=granted if closed else org.monthly_allowance,
+                carried_over=carried,
+                granted=granted,
+                topped_up=topped_up,
+                allocated=totals.debited(*_ALLOCATING),
+                reclaimed=totals.credited(TransferKind.RECLAIM),
+                returned=totals.credited(TransferKind.RETURN),
+                unallocated=balance_at_end[index] if closed else pool.available,
+                used=used,
+                expired=totals.debited(TransferKind.EXPIRE),
+                expired_last_period=(
+                    uow.ledger.period_totals(org.id, EXPIRED, index - 1).credited(
+                        TransferKind.EXPIRE
+                    )
+                ),
+                available_total=total,
+                utilisation=used / total if total > 0 else 0.0,
+            )
+        )
+    return figures
 
 
-def _row(uow: UnitOfWork, org: Organisation, member: Membership) -> MemberRow:
-    code = member_account(member.user_id)
-    account = uow.ledger.get_account(org.id, code) or Account(org.id, code)
-    totals = uow.ledger.period_totals(org.id, code, org.current_period_index)
+def _row(figures: MemberFigures) -> MemberRow:
+    member = figures.membership
     return MemberRow(
         user_id=member.user_id,
         display_name=member.display_name,
         email=str(member.email),
         role=member.role,
-        allocated=totals.credited(*_ALLOCATING),
-        used=_used(totals),
-        remaining=account.available,
-        on_hold=account.debits_pending,
+        allocated=figures.allocated,
+        used=figures.used,
+        remaining=figures.remaining,
+        on_hold=figures.on_hold,
         standing_allotment=member.standing_allotment,
-        last_activity=totals.last_activity,
+        last_activity=figures.last_activity,
     )
 
 
 def build_dashboard(uow: UnitOfWork, org: Organisation, page: Page) -> Dashboard:
-    """Return the admin dashboard of ``org`` in its current period."""
-    rows = [_row(uow, org, m) for m in uow.memberships.list(org.id)]
-    if page.sort == "name":
-        rows.sort(key=lambda r: (r.display_name.casefold(), r.user_id), reverse=page.descending)
-    elif page.sort == "last_activity":
-        # Members without activity sort first ascending and last descending.
-        rows.sort(
-            key=lambda r: (
-                r.last_activity is not None,
-                r.last_activity or org.created_at,
-                r.user_id,
-            ),
-            reverse=page.descending,
-        )
-    else:
-        rows.sort(key=lambda r: (getattr(r, page.sort), r.user_id), reverse=page.descending)
+    """Return the admin dashboard of ``org`` in its current period.
+
+    The member table is one page computed by the store in bulk
+    (:meth:`~armox_enterprise.ports.ViewRepository.member_page`): the cost is a fixed number
+    of statements, whatever the number of members or the length of their history.
+    """
+    figures, total = uow.views.member_page(
+        org.id,
+        org.current_period_index,
+        sort=page.sort,
+        descending=page.descending,
+        offset=page.offset,
+        limit=page.limit,
+    )
     return Dashboard(
         organisation_id=org.id,
         name=org.name,
         pool=_pool_figures(uow, org),
-        members=rows[page.offset : page.offset + page.limit],
-        total_members=len(rows),
+        members=[_row(f) for f in figures],
+        total_members=total,
         page=page,
         pending_requests=uow.requests.list(org.id, status=RequestStatus.PENDING),
+    )
+
+
+@attrs.frozen
+class RequestStatistics:
+    """Credit requests made in a range of periods, by outcome.
+
+    A request counts in the period it was made in, whenever it was decided.
+
+    Attributes:
+        first_period: the first period of the range.
+        last_period: the last period of the range (inclusive).
+        total: requests made.
+        pending: still waiting for a decision.
+        approved: approved by an admin.
+        rejected: rejected by an admin.
+        cancelled: withdrawn by the member (or cancelled when the member was removed).
+        expired: still pending when their period closed.
+        credits_requested: credits asked for, over all requests.
+        credits_approved: credits the approvals gave (an approval may give another amount).
+        approval_rate: ``approved / (approved + rejected)``; ``None`` before any decision.
+        median_time_to_decision: the median time from request to an admin's approval or
+            rejection; ``None`` before any decision.
+    """
+
+    first_period: int
+    last_period: int
+    total: int
+    pending: int
+    approved: int
+    rejected: int
+    cancelled: int
+    expired: int
+    credits_requested: int
+    credits_approved: int
+    approval_rate: float | None
+    median_time_to_decision: timedelta | None
+
+
+def build_request_statistics(
+    requests: Sequence[CreditRequest], first: int, last: int
+) -> RequestStatistics:
+    """Return the statistics of ``requests`` (those made in periods ``first..last``)."""
+    counts = dict.fromkeys(RequestStatus, 0)
+    waits: list[timedelta] = []
+    for request in requests:
+        counts[request.status] += 1
+        decided = request.status in (RequestStatus.APPROVED, RequestStatus.REJECTED)
+        if decided and request.decided_at is not None:
+            waits.append(request.decided_at - request.created_at)
+    approved, rejected = counts[RequestStatus.APPROVED], counts[RequestStatus.REJECTED]
+    waits.sort()
+    middle = len(waits) // 2
+    if not waits:
+        median: timedelta | None = None
+    elif len(waits) % 2:
+        median = waits[middle]
+    else:
+        median = (waits[middle - 1] + waits[middle]) / 2
+    return RequestStatistics(
+        first_period=first,
+        last_period=last,
+        total=len(requests),
+        pending=counts[RequestStatus.PENDING],
+        approved=approved,
+        rejected=rejected,
+        cancelled=counts[RequestStatus.CANCELLED],
+        expired=counts[RequestStatus.EXPIRED],
+        credits_requested=sum(r.amount for r in requests),
+        credits_approved=sum(r.approved_amount or 0 for r in requests),
+        approval_rate=approved / (approved + rejected) if approved + rejected else None,
+        median_time_to_decision=median,
     )

@@ -11,11 +11,13 @@ at the end of the run the tables are dropped, leaving the shared databases as th
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, delete, select, text
+from sqlalchemy import Engine, create_engine, delete, make_url, select, text
+from sqlalchemy.pool import NullPool
 
 from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore, configure_sqlite, metadata
 from armox_enterprise.adapters.sqlalchemy import tables as default_tables
@@ -68,13 +70,37 @@ def reconcile_all(engine: Engine) -> list[str]:
 
 
 class Backend:
-    """One database backend of the test run: its engine, and how to make fresh engines."""
+    """One database backend of the test run: its engine, and how to make fresh engines.
 
-    def __init__(self, name: str, url: str, make_engine: Callable[..., Engine]) -> None:
+    On a server, each test run works in a schema (PostgreSQL) or database (MariaDB) of its
+    own, created for the run and dropped after it: runs never see each other's rows, and the
+    shared ``test`` database is left as it was.
+
+    Attributes:
+        url: the run's own URL (PostgreSQL: with its search path in the connection options).
+        namespace: the run's schema or database name (``None`` for SQLite).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        make_engine: Callable[..., Engine],
+        namespace: str | None = None,
+        cleanup: Callable[[], None] | None = None,
+    ) -> None:
         self.name = name
         self.url = url
+        self.namespace = namespace
         self._make_engine = make_engine
+        self._cleanup = cleanup
         self.engine = make_engine()
+
+    def close(self) -> None:
+        """Dispose of the engine and drop the run's schema or database."""
+        self.engine.dispose()
+        if self._cleanup is not None:
+            self._cleanup()
 
     def new_engine(self, **options: object) -> Engine:
         """Return another engine on the same database (e.g. with another isolation level)."""
@@ -90,19 +116,34 @@ class Backend:
 
 
 def _make_server_backend(name: str) -> Backend:
-    url = server_url(name)
+    base_url = server_url(name)
+    namespace = f"armox_run_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base_url, poolclass=NullPool)
+    try:
+        with admin.begin() as connection:
+            kind = "SCHEMA" if name == "postgresql" else "DATABASE"
+            connection.execute(text(f"CREATE {kind} {namespace}"))
+    except Exception as exc:  # any failure to connect means "unavailable"
+        admin.dispose()
+        unavailable(f"cannot connect to {name} at {base_url}: {exc}")
+    parsed = make_url(base_url)
+    if name == "postgresql":
+        url = parsed.update_query_dict({"options": f"-csearch_path={namespace}"})
+    else:
+        url = parsed.set(database=namespace)
+    run_url = url.render_as_string(hide_password=False)
 
     def make(**options: object) -> Engine:
-        return create_engine(url, pool_size=12, max_overflow=4, **options)  # type: ignore[arg-type]
+        return create_engine(run_url, pool_size=12, max_overflow=4, **options)  # type: ignore[arg-type]
 
-    backend = Backend(name, url, make)
-    try:
-        with backend.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception as exc:  # any failure to connect means "unavailable"
-        backend.engine.dispose()
-        unavailable(f"cannot connect to {name} at {url}: {exc}")
-    return backend
+    def cleanup() -> None:
+        with admin.begin() as connection:
+            kind = "SCHEMA" if name == "postgresql" else "DATABASE"
+            cascade = " CASCADE" if name == "postgresql" else ""
+            connection.execute(text(f"DROP {kind} IF EXISTS {namespace}{cascade}"))
+        admin.dispose()
+
+    return Backend(name, run_url, make, namespace, cleanup)
 
 
 def _make_sqlite_backend(directory: Path) -> Backend:
@@ -125,7 +166,7 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Bac
     yield _backends
     for backend in _backends.values():
         metadata.drop_all(backend.engine)
-        backend.engine.dispose()
+        backend.close()
     _backends.clear()
 
 

@@ -6,6 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
+from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 
@@ -28,10 +29,15 @@ def test_async_session_runs_use_cases_through_run_sync(backend: Backend) -> None
     """Spends made inside an AsyncSession commit with it, and refusals roll back cleanly."""
     scenario = enterprise(store=SqlAlchemyStore(backend.engine), members=1, allocate=100)
     member = scenario.members[0]
-    async_url = ASYNC_DRIVERS[backend.name] + backend.url[backend.url.index(":") :]
+    url = make_url(backend.url).set(drivername=ASYNC_DRIVERS[backend.name])
+    options: dict[str, object] = {}
+    if backend.name == "postgresql":
+        # asyncpg takes the run's search path as a server setting, not a libpq option.
+        url = url.difference_update_query(["options"])
+        options["connect_args"] = {"server_settings": {"search_path": backend.namespace}}
 
     async def host() -> tuple[Transfer, int]:
-        engine = create_async_engine(async_url)
+        engine = create_async_engine(url, **options)
         if backend.name == "sqlite":
             configure_sqlite(engine.sync_engine)
         try:

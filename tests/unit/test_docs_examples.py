@@ -2,7 +2,11 @@
 
 Each page's blocks run in order in one fresh namespace, so a page reads like a session.  Only
 blocks fenced exactly as ```python run; ```pycon and ```text show what cannot run here (a
-database, real DNS) and must stay rare.
+database server, real DNS) and must stay rare.
+
+A page whose examples need optional packages names them near its top, in an HTML comment such
+as ``<!-- requires: sqlalchemy, alembic -->``; without one of them installed (the ``tests_core``
+session has no extras) that page's examples are skipped, and only that page's.
 """
 
 from __future__ import annotations
@@ -23,6 +27,18 @@ PAGES = sorted(DOCS.rglob("*.md"))
 FENCE = re.compile(r"^```(\S*)", flags=re.MULTILINE)
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```$", flags=re.MULTILINE | re.DOTALL)
 LINK = re.compile(r"\]\(([^)\s]+)\)")
+REQUIRES = re.compile(r"^<!-- requires: ([\w., ]+) -->$", flags=re.MULTILINE)
+#: Imports that need an extra (or a test-group package), so a ``requires`` marker.
+OPTIONAL_IMPORT = re.compile(
+    r"^\s*(?:from|import) (sqlalchemy|alembic|aiosqlite|asyncpg|greenlet|psycopg|pymysql"
+    r"|armox_enterprise\.adapters\.sqlalchemy(?:\.migrations)?)\b",
+    flags=re.MULTILINE,
+)
+#: What the library's own optional modules import.
+OPTIONAL_MODULES = {
+    "armox_enterprise.adapters.sqlalchemy": {"sqlalchemy"},
+    "armox_enterprise.adapters.sqlalchemy.migrations": {"sqlalchemy", "alembic"},
+}
 LANGUAGES = {"python", "pycon", "text", "sh", ""}
 REQUIRED = [
     "index.md",
@@ -47,6 +63,14 @@ def python_blocks(page: Path) -> list[str]:
     return PYTHON_BLOCK.findall(page.read_text(encoding="utf-8"))
 
 
+def required_modules(page: Path) -> list[str]:
+    """Return the modules the page's ``<!-- requires: ... -->`` marker names (none without one)."""
+    found = REQUIRES.search(page.read_text(encoding="utf-8"))
+    if found is None:
+        return []
+    return [name.strip() for name in found.group(1).split(",") if name.strip()]
+
+
 EXAMPLE_PAGES = [page for page in PAGES if python_blocks(page)]
 
 
@@ -63,11 +87,23 @@ def test_most_pages_carry_runnable_examples() -> None:
 @pytest.mark.parametrize("page", EXAMPLE_PAGES, ids=page_id)
 def test_python_examples_run(page: Path) -> None:
     """Every ```python block of the page runs, in order, in one fresh namespace."""
+    for module in required_modules(page):
+        pytest.importorskip(module)
     namespace: dict[str, object] = {"__name__": f"docs.{page_id(page)}"}
     for number, block in enumerate(python_blocks(page), start=1):
         name = f"docs/{page_id(page)} (python block {number})"
         linecache.cache[name] = (len(block), None, block.splitlines(keepends=True), name)
         exec(compile(block, name, "exec"), namespace)
+
+
+@pytest.mark.parametrize("page", EXAMPLE_PAGES, ids=page_id)
+def test_pages_name_the_optional_packages_their_examples_import(page: Path) -> None:
+    """A page whose examples import an extra's package says so in its ``requires`` marker."""
+    imported: set[str] = set()
+    for block in python_blocks(page):
+        for module in OPTIONAL_IMPORT.findall(block):
+            imported |= OPTIONAL_MODULES.get(module, {module})
+    assert sorted(imported - set(required_modules(page))) == []
 
 
 @pytest.mark.parametrize("page", PAGES, ids=page_id)

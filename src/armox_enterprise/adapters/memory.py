@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable, MutableMapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -26,6 +26,8 @@ from armox_enterprise.domain.ledger import (
     Transfer,
     TransferKind,
     apply_transfer,
+    member_account,
+    member_of,
 )
 from armox_enterprise.domain.organisation import (
     DomainClaim,
@@ -36,17 +38,26 @@ from armox_enterprise.domain.organisation import (
     Organisation,
 )
 from armox_enterprise.domain.requests import CreditRequest, RequestStatus
-from armox_enterprise.domain.values import DomainName, EmailAddress
+from armox_enterprise.domain.values import DomainName, EmailAddress, ensure_utc
 from armox_enterprise.exceptions import (
     AlreadyMember,
     DomainAlreadyClaimed,
     DuplicateIdempotencyKey,
     HoldAlreadyResolved,
+    InvalidInput,
     InvalidTransition,
     NotFound,
     StorageError,
 )
-from armox_enterprise.ports import IdempotencyRecord, PeriodTotals
+from armox_enterprise.ports import (
+    IdempotencyRecord,
+    MemberFigures,
+    MemberSort,
+    PeriodTotals,
+    StoredEvent,
+    UsageGrouping,
+    UsageRow,
+)
 
 __all__ = ["MemoryStore", "MemoryUnitOfWork"]
 
@@ -78,6 +89,8 @@ class MemoryStore:
         self.requests: dict[tuple[str, str], CreditRequest] = {}
         self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
         self.outbox: list[Event] = []
+        self.stored_events: dict[str, list[StoredEvent]] = defaultdict(list)
+        self.published: dict[str, datetime] = {}
         # Per-organisation views of the records above, so lists scan one organisation only.
         self.by_org: dict[str, dict[str, dict[tuple[str, str], object]]] = defaultdict(
             lambda: defaultdict(dict)
@@ -148,6 +161,9 @@ class _Organisations(_Repository):
         if organisation.id not in self._s.organisations:
             raise NotFound(f"organisation {organisation.id} does not exist")
         self._j.set(self._s.organisations, organisation.id, organisation)
+
+    def all_ids(self) -> list[str]:
+        return sorted(self._s.organisations)
 
     def due_for_turnover(self, instant: datetime) -> list[str]:
         return sorted(
@@ -438,6 +454,168 @@ class _Idempotency(_Repository):
         self._j.set(self._s.idempotency, key, record)
 
 
+class _Events(_Repository):
+    def _with_state(self, event: StoredEvent) -> StoredEvent:
+        published = self._s.published.get(event.id)
+        return event if published is None else attrs.evolve(event, published_at=published)
+
+    def claim(self, *, limit: int) -> list[StoredEvent]:
+        claimed: list[StoredEvent] = []
+        for organisation_id in sorted(self._s.stored_events):
+            for event in self._s.stored_events[organisation_id]:
+                if len(claimed) >= limit:
+                    return claimed
+                if event.id not in self._s.published:
+                    claimed.append(event)
+        return claimed
+
+    def mark_published(self, event_ids: Sequence[str], at: datetime) -> None:
+        for event_id in event_ids:
+            self._j.set(self._s.published, event_id, at)
+
+    def list(
+        self,
+        organisation_id: str,
+        *,
+        names: Sequence[str] | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> list[StoredEvent]:
+        found = [
+            e
+            for e in self._s.stored_events.get(organisation_id, ())
+            if (names is None or e.name in names)
+            and (actor is None or e.actor == actor)
+            and (since is None or e.occurred_at >= since)
+            and (until is None or e.occurred_at < until)
+        ]
+        found.sort(key=lambda e: (e.occurred_at, e.id), reverse=True)
+        return [self._with_state(e) for e in found[offset : offset + limit]]
+
+
+_ALLOCATING = (TransferKind.ALLOCATE, TransferKind.ALLOT, TransferKind.APPROVE)
+_SPENDING = (TransferKind.SPEND, TransferKind.CAPTURE)
+_NEVER = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _figures(
+    membership: Membership, account: Account | None, totals: PeriodTotals
+) -> MemberFigures:
+    used = totals.debited(*_SPENDING) - totals.credited(TransferKind.REFUND)
+    return MemberFigures(
+        membership=membership,
+        allocated=totals.credited(*_ALLOCATING),
+        used=max(0, used),
+        remaining=0 if account is None else account.available,
+        on_hold=0 if account is None else account.debits_pending,
+        last_activity=totals.last_activity,
+    )
+
+
+def _member_order(sort: MemberSort) -> Callable[[MemberFigures], tuple[Any, ...]]:
+    if sort == "name":
+        return lambda f: (f.membership.display_name.casefold(), f.membership.user_id)
+    if sort == "last_activity":
+        # Members without activity come first ascending (False sorts before True).
+        return lambda f: (
+            f.last_activity is not None,
+            f.last_activity or _NEVER,
+            f.membership.user_id,
+        )
+    return lambda f: (getattr(f, sort), f.membership.user_id)
+
+
+class _Views(_Repository):
+    def member_page(
+        self,
+        organisation_id: str,
+        period_index: int,
+        *,
+        sort: MemberSort,
+        descending: bool,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[MemberFigures], int]:
+        figures = []
+        for membership in self._of("memberships", organisation_id):
+            if not membership.is_active:
+                continue
+            code = member_account(membership.user_id)
+            account = self._s.accounts.get((organisation_id, code))
+            totals = self._s.totals.get((organisation_id, code, period_index)) or PeriodTotals()
+            figures.append(_figures(membership, account, totals))
+        figures.sort(key=_member_order(sort), reverse=descending)
+        return figures[offset : offset + limit], len(figures)
+
+
+_GROUPINGS = ("member", "feature", "model", "day", "week", "month")
+_SPENT_KINDS = (TransferKind.SPEND, TransferKind.CAPTURE)
+
+
+def _usage_key(by: UsageGrouping, member: str, transfer: Transfer) -> str:
+    """The key a usage transfer counts under; ``member`` is the member's account code."""
+    if by == "member":
+        return member_of(member) or member
+    if by == "feature":
+        return transfer.feature or ""
+    if by == "model":
+        return transfer.model or ""
+    day = ensure_utc(transfer.created_at).date()
+    if by == "day":
+        return day.isoformat()
+    if by == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year:04d}-W{week:02d}"
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+class _Reports(_Repository):
+    def usage(
+        self,
+        organisation_id: str,
+        *,
+        first_period: int,
+        last_period: int,
+        by: UsageGrouping,
+        user_id: str | None = None,
+    ) -> list[UsageRow]:
+        if by not in _GROUPINGS:
+            raise InvalidInput(f"unknown usage grouping {by!r}")
+        wanted = None if user_id is None else member_account(user_id)
+        sums: dict[str, tuple[int, int, int]] = {}
+        for transfer in self._s.transfers.get(organisation_id, ()):
+            if not first_period <= transfer.period_index <= last_period:
+                continue
+            # A refund gives a spend back to the member it credits, under the spend's tags.
+            if transfer.kind in _SPENT_KINDS:
+                member, spent, refunded, count = transfer.debit_account, transfer.amount, 0, 1
+            elif transfer.kind is TransferKind.REFUND:
+                member, spent, refunded, count = transfer.credit_account, 0, transfer.amount, 0
+            else:
+                continue
+            if wanted is not None and member != wanted:
+                continue
+            key = _usage_key(by, member, transfer)
+            old_spent, old_refunded, old_count = sums.get(key, (0, 0, 0))
+            sums[key] = (old_spent + spent, old_refunded + refunded, old_count + count)
+        return [UsageRow(key, *sums[key]) for key in sorted(sums)]
+
+    def stream_transfers(
+        self, organisation_id: str, *, first_period: int, last_period: int
+    ) -> Iterator[Transfer]:
+        # The transfers are in memory anyway: the copy holds references, not new records.
+        found = [
+            t
+            for t in self._s.transfers.get(organisation_id, ())
+            if first_period <= t.period_index <= last_period
+        ]
+        found.sort(key=lambda t: (t.created_at, t.id))
+        yield from found
+
+
 class MemoryUnitOfWork:
     """A unit of work on a :class:`MemoryStore`: exclusive while open, undone unless committed."""
 
@@ -448,6 +626,7 @@ class MemoryUnitOfWork:
         self._committed: list[Event] = []
         self._entered = False
         journal = self._journal
+        self.events = _Events(store, journal)
         self.organisations = _Organisations(store, journal)
         self.memberships = _Memberships(store, journal)
         self.domains = _Domains(store, journal)
@@ -457,6 +636,8 @@ class MemoryUnitOfWork:
         self.holds = _Holds(store, journal)
         self.requests = _Requests(store, journal)
         self.idempotency = _Idempotency(store, journal)
+        self.reports = _Reports(store, journal)
+        self.views = _Views(store, journal)
 
     def __enter__(self) -> Self:
         if self._entered:
@@ -481,6 +662,8 @@ class MemoryUnitOfWork:
         self._require_open()
         self._journal.undo.clear()
         self._store.outbox.extend(self._events)
+        for event in self._events:
+            self._store.stored_events[event.organisation_id].append(StoredEvent.of(event))
         self._committed.extend(self._events)
         self._events.clear()
 

@@ -11,6 +11,7 @@ from datetime import datetime
 import attrs
 
 __all__ = [
+    "EVENT_TYPES",
     "AllotmentShortfall",
     "CreditRequestDecided",
     "CreditRequestSubmitted",
@@ -25,11 +26,14 @@ __all__ = [
     "MemberEnrolled",
     "MemberInvited",
     "MemberRemoved",
+    "MemberUsageAlert",
     "OrganisationCreated",
     "OrganisationSettingsChanged",
     "PeriodClosed",
     "PeriodOpened",
+    "PoolAllocationAlert",
     "PoolToppedUp",
+    "RequestWaitingAlert",
     "RoleChanged",
 ]
 
@@ -54,7 +58,7 @@ class Event:
 class OrganisationCreated(Event):
     """An organisation was created with its first admin."""
 
-    name: str
+    organisation_name: str
     admin_user_id: str
 
 
@@ -204,3 +208,63 @@ class PeriodOpened(Event):
 
     period_index: int
     granted: int
+
+
+@attrs.frozen(kw_only=True)
+class MemberUsageAlert(Event):
+    """A member used ``threshold`` percent (80 or 100) of what they were given this period."""
+
+    user_id: str
+    threshold: int
+    period_index: int
+    used: int
+    allocated: int
+
+
+@attrs.frozen(kw_only=True)
+class PoolAllocationAlert(Event):
+    """``threshold`` percent (90) of what the pool had this period is allocated to members."""
+
+    threshold: int
+    period_index: int
+    allocated: int
+    available_total: int
+
+
+@attrs.frozen(kw_only=True)
+class RequestWaitingAlert(Event):
+    """A credit request has waited longer than the organisation wants requests to wait."""
+
+    request_id: str
+    user_id: str
+    waiting_seconds: int
+
+
+#: Every event type by name, for hosts that read stored events back.
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        OrganisationCreated,
+        OrganisationSettingsChanged,
+        DomainClaimed,
+        DomainVerified,
+        DomainRemoved,
+        MemberEnrolled,
+        MemberInvited,
+        JoinRequested,
+        RoleChanged,
+        MemberRemoved,
+        PoolToppedUp,
+        CreditsAllocated,
+        CreditsReclaimed,
+        CreditsSpent,
+        CreditRequestSubmitted,
+        CreditRequestDecided,
+        AllotmentShortfall,
+        PeriodClosed,
+        PeriodOpened,
+        MemberUsageAlert,
+        PoolAllocationAlert,
+        RequestWaitingAlert,
+    )
+}

@@ -39,7 +39,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import attrs
 import pytest
@@ -83,7 +83,16 @@ from armox_enterprise.exceptions import (
     InvalidTransition,
     NotFound,
 )
-from armox_enterprise.ports import IdempotencyRecord, PeriodTotals, Store, UnitOfWork
+from armox_enterprise.ports import (
+    IdempotencyRecord,
+    MemberFigures,
+    MemberSort,
+    PeriodTotals,
+    Store,
+    UnitOfWork,
+    UsageGrouping,
+    UsageRow,
+)
 from armox_enterprise.service import EnterpriseService
 from armox_enterprise.testing.builders import Scenario, enterprise
 
@@ -1483,3 +1492,492 @@ class StoreContract(abc.ABC):
                 (i, allowance) for i in range(target + 1)
             ]
             assert service.reconcile(org_id) == []
+
+    # ------------------------------------------------------------------ reports
+
+    @staticmethod
+    def _usage_transfer(
+        org_id: str,
+        kind: TransferKind,
+        debit: str,
+        credit: str,
+        amount: int,
+        at: datetime,
+        *,
+        period: int = 0,
+        feature: str | None = None,
+        model: str | None = None,
+    ) -> Transfer:
+        return Transfer(
+            id=new_id(at),
+            organisation_id=org_id,
+            kind=kind,
+            debit_account=debit,
+            credit_account=credit,
+            amount=amount,
+            period_index=period,
+            actor="admin",
+            created_at=at,
+            feature=feature,
+            model=model,
+        )
+
+    def _usage_history(self) -> tuple[Store, str]:
+        """Seed the usage the report cases compute by hand (times UTC, January 2026).
+
+        ======  =========================  ======  ==============  ======  ==================
+        period  at                         member  kind            amount  feature / model
+        ======  =========================  ======  ==============  ======  ==================
+        0       Thu 15th 09:10             ann     spend           10      chat / gpt
+        0       Thu 15th 23:59:59.999999   ann     spend           20      image / flux
+        0       Fri 16th 00:00             bob     spend           30      chat / GPT
+        0       Sat 17th 08:00             bob     hold 40 (not usage)
+        0       Sun 18th 10:00             bob     capture         25      chat / gpt
+        0       Sun 18th 10:00             bob     release 15 (not usage)
+        0       Mon 19th 12:00             ann     spend           5       (untagged)
+        0       Tue 20th 12:00             ann     refund of 20th  20      image / flux
+        1       Mon 16 Feb 12:00           bob     spend           7       chat / gpt
+        1       Tue 17 Feb 12:00           bob     refund of 30    30      chat / GPT
+        ======  =========================  ======  ==============  ======  ==================
+
+        Grants, allocations, a reclaim, an expiry and another organisation's spend are there
+        too, and must not count.
+        """
+        store, org_id = self._seeded("ann", "bob")
+        other = self._seed(store, "ann-elsewhere")
+        ann, bob = member_account("ann"), member_account("bob")
+        jan = datetime(2026, 1, 15, tzinfo=timezone.utc)
+        feb = datetime(2026, 2, 16, 12, tzinfo=timezone.utc)
+        k = TransferKind
+        chat_gpt = {"feature": "chat", "model": "gpt"}
+        chat_upper = {"feature": "chat", "model": "GPT"}
+        image = {"feature": "image", "model": "flux"}
+        history: list[tuple[TransferKind, str, str, int, datetime, int, dict[str, str]]] = [
+            (k.GRANT, GRANT, POOL, 1000, jan, 0, {}),
+            (k.ALLOCATE, POOL, ann, 300, jan, 0, {}),
+            (k.ALLOCATE, POOL, bob, 300, jan, 0, {}),
+            (k.SPEND, ann, USAGE, 10, jan.replace(hour=9, minute=10), 0, chat_gpt),
+            (k.SPEND, ann, USAGE, 20, jan + timedelta(days=1, microseconds=-1), 0, image),
+            (k.SPEND, bob, USAGE, 30, jan + timedelta(days=1), 0, chat_upper),
+            (k.HOLD, bob, USAGE, 40, jan + timedelta(days=2, hours=8), 0, chat_gpt),
+            (k.CAPTURE, bob, USAGE, 25, jan + timedelta(days=3, hours=10), 0, chat_gpt),
+            (k.RELEASE, bob, USAGE, 15, jan + timedelta(days=3, hours=10), 0, chat_gpt),
+            (k.SPEND, ann, USAGE, 5, jan + timedelta(days=4, hours=12), 0, {}),
+            (k.REFUND, USAGE, ann, 20, jan + timedelta(days=5, hours=12), 0, image),
+            (k.RECLAIM, ann, POOL, 50, jan + timedelta(days=6), 0, {}),
+            (k.EXPIRE, POOL, EXPIRED, 100, jan + timedelta(days=7), 0, {}),
+            (k.GRANT, GRANT, POOL, 1000, feb - timedelta(hours=12), 1, {}),
+            (k.SPEND, bob, USAGE, 7, feb, 1, chat_gpt),
+            (k.REFUND, USAGE, bob, 30, feb + timedelta(days=1), 1, chat_upper),
+        ]
+        elsewhere = member_account("ann-elsewhere")
+        with store.unit_of_work() as uow:
+            for kind, debit, credit, amount, at, period, tags in history:
+                uow.ledger.post(
+                    self._usage_transfer(
+                        org_id, kind, debit, credit, amount, at, period=period, **tags
+                    )
+                )
+            for kind, debit, credit, amount in (
+                (k.GRANT, GRANT, POOL, 100),
+                (k.ALLOCATE, POOL, elsewhere, 100),
+                (k.SPEND, elsewhere, USAGE, 60),
+            ):
+                uow.ledger.post(
+                    self._usage_transfer(other, kind, debit, credit, amount, jan, feature="chat")
+                )
+            uow.commit()
+        return store, org_id
+
+    @staticmethod
+    def _usage(
+        store: Store,
+        org_id: str,
+        by: UsageGrouping,
+        first: int = 0,
+        last: int = 0,
+        user_id: str | None = None,
+    ) -> list[tuple[str, int, int, int]]:
+        """The report as (key, spent, refunded, transfers) tuples."""
+        with store.unit_of_work() as uow:
+            rows = uow.reports.usage(
+                org_id, first_period=first, last_period=last, by=by, user_id=user_id
+            )
+        assert all(isinstance(row, UsageRow) for row in rows)
+        return [(row.key, row.spent, row.refunded, row.transfers) for row in rows]
+
+    def test_usage_by_member_counts_spends_captures_and_refunds(self) -> None:
+        """Usage by member sums each member's spends and captures, counts them, and sets
+        refunds against the member they credit; other kinds and organisations do not count."""
+        store, org_id = self._usage_history()
+        assert self._usage(store, org_id, "member") == [
+            ("ann", 35, 20, 3),
+            ("bob", 55, 0, 2),
+        ]
+        assert self._usage(store, org_id, "member", 0, 1) == [
+            ("ann", 35, 20, 3),
+            ("bob", 62, 30, 3),
+        ]
+        with store.unit_of_work() as uow:
+            [row] = uow.reports.usage(org_id, first_period=1, last_period=1, by="member")
+        assert (row.key, row.net) == ("bob", -23)
+
+    def test_usage_by_tag_keeps_untagged_apart_and_tags_exact(self) -> None:
+        """Usage by feature or model groups by the exact tag (case counts), untagged usage
+        under "", refunds under the tags of the spend they give back; keys in order."""
+        store, org_id = self._usage_history()
+        assert self._usage(store, org_id, "feature") == [
+            ("", 5, 0, 1),
+            ("chat", 65, 0, 3),
+            ("image", 20, 20, 1),
+        ]
+        assert self._usage(store, org_id, "model") == [
+            ("", 5, 0, 1),
+            ("GPT", 30, 0, 1),
+            ("flux", 20, 20, 1),
+            ("gpt", 35, 0, 2),
+        ]
+        assert self._usage(store, org_id, "model", 1, 1) == [("GPT", 0, 30, 0), ("gpt", 7, 0, 1)]
+
+    def test_usage_by_day_week_and_month_buckets_utc_dates(self) -> None:
+        """Usage by day, ISO week and month buckets each transfer by its own UTC date (a
+        refund on the day it was made); a microsecond before midnight is still that day."""
+        store, org_id = self._usage_history()
+        assert self._usage(store, org_id, "day") == [
+            ("2026-01-15", 30, 0, 2),
+            ("2026-01-16", 30, 0, 1),
+            ("2026-01-18", 25, 0, 1),
+            ("2026-01-19", 5, 0, 1),
+            ("2026-01-20", 0, 20, 0),
+        ]
+        assert self._usage(store, org_id, "week") == [
+            ("2026-W03", 85, 0, 4),
+            ("2026-W04", 5, 20, 1),
+        ]
+        assert self._usage(store, org_id, "month") == [("2026-01", 90, 20, 5)]
+        assert self._usage(store, org_id, "month", 0, 1) == [
+            ("2026-01", 90, 20, 5),
+            ("2026-02", 7, 30, 1),
+        ]
+
+    def test_usage_weeks_follow_iso_8601_across_years(self) -> None:
+        """ISO weeks belong to the year of their Thursday: 30 Dec 2024 is 2025-W01 and
+        1 Jan 2027 is 2026-W53."""
+        store, org_id = self._seeded("ann")
+        ann = member_account("ann")
+        days = [
+            datetime(2024, 12, 29, 23, 59, 59, 999_999, tzinfo=timezone.utc),
+            datetime(2024, 12, 30, tzinfo=timezone.utc),
+            datetime(2027, 1, 1, 12, tzinfo=timezone.utc),
+            datetime(2027, 1, 3, 23, tzinfo=timezone.utc),
+            datetime(2027, 1, 4, tzinfo=timezone.utc),
+        ]
+        with store.unit_of_work() as uow:
+            uow.ledger.post(_transfer(org_id, TransferKind.ALLOCATE, GRANT, ann, 100))
+            for amount, at in enumerate(days, start=1):
+                spend = self._usage_transfer(org_id, TransferKind.SPEND, ann, USAGE, amount, at)
+                uow.ledger.post(spend)
+            uow.commit()
+        assert self._usage(store, org_id, "week") == [
+            ("2024-W52", 1, 0, 1),
+            ("2025-W01", 2, 0, 1),
+            ("2026-W53", 3 + 4, 0, 2),
+            ("2027-W01", 5, 0, 1),
+        ]
+        assert self._usage(store, org_id, "month") == [("2024-12", 3, 0, 2), ("2027-01", 12, 0, 3)]
+        assert [key for key, *_ in self._usage(store, org_id, "day")] == [
+            "2024-12-29",
+            "2024-12-30",
+            "2027-01-01",
+            "2027-01-03",
+            "2027-01-04",
+        ]
+
+    def test_usage_of_one_member_and_of_empty_ranges(self) -> None:
+        """With a user id only that member's usage counts; a member without usage, another
+        organisation's member and a range without transfers give no rows."""
+        store, org_id = self._usage_history()
+        assert self._usage(store, org_id, "model", 0, 1, user_id="bob") == [
+            ("GPT", 30, 30, 1),
+            ("gpt", 32, 0, 2),
+        ]
+        assert self._usage(store, org_id, "day", user_id="ann") == [
+            ("2026-01-15", 30, 0, 2),
+            ("2026-01-19", 5, 0, 1),
+            ("2026-01-20", 0, 20, 0),
+        ]
+        assert self._usage(store, org_id, "member", 0, 1, user_id="bob") == [("bob", 62, 30, 3)]
+        assert self._usage(store, org_id, "member", 0, 1, user_id="ann-elsewhere") == []
+        assert self._usage(store, org_id, "member", 0, 1, user_id="nobody") == []
+        assert self._usage(store, org_id, "day", 2, 5) == []
+        assert self._usage(store, new_id(T0), "member") == []
+
+    def test_stream_transfers_yields_the_periods_transfers_oldest_first(self) -> None:
+        """Streaming yields every transfer of the periods (of every kind) ordered by time, then
+        id, whatever order they were posted in, and nothing of other periods or
+        organisations."""
+        store, org_id = self._seeded("ann")
+        ann = member_account("ann")
+        at = _at(60)
+        make, spend = self._usage_transfer, TransferKind.SPEND
+        later = make(org_id, spend, ann, USAGE, 1, at + timedelta(minutes=5))
+        tie_a = make(org_id, spend, ann, USAGE, 2, at)
+        tie_b = make(org_id, spend, ann, USAGE, 3, at)
+        earlier = make(org_id, TransferKind.ALLOCATE, POOL, ann, 10, at - timedelta(minutes=5))
+        next_period = make(org_id, spend, ann, USAGE, 4, at, period=1)
+        grant = _transfer(org_id, TransferKind.GRANT, GRANT, POOL, 10)
+        with store.unit_of_work() as uow:
+            for transfer in (grant, earlier, later, tie_b, tie_a, next_period):
+                uow.ledger.post(transfer)
+            uow.commit()
+        expected = sorted([grant, earlier, later, tie_a, tie_b], key=lambda t: (t.created_at, t.id))
+        with store.unit_of_work() as uow:
+            stream = uow.reports.stream_transfers(org_id, first_period=0, last_period=0)
+            assert iter(stream) is stream
+            assert list(stream) == expected
+            both = list(uow.reports.stream_transfers(org_id, first_period=0, last_period=1))
+            assert both == sorted([*expected, next_period], key=lambda t: (t.created_at, t.id))
+            assert list(uow.reports.stream_transfers(org_id, first_period=2, last_period=9)) == []
+            elsewhere = uow.reports.stream_transfers(new_id(T0), first_period=0, last_period=0)
+            assert list(elsewhere) == []
+
+    def test_service_export_closes_its_unit_of_work_when_stopped_early(self) -> None:
+        """A CSV export abandoned after a few lines (closed, or dropped) releases its unit of
+        work: later calls read and write as usual, and a full export sees their effects."""
+        scenario = self._scenario(members=1, allocate=100)
+        service, org_id = self._service(scenario), scenario.org_id
+        for i in range(5):
+            service.spend("member-1", org_id, 1, generation_id=f"gen-{i}")
+        lines = service.export_ledger_csv("admin", org_id)
+        assert next(lines).startswith("created_at,period,transfer_id,kind,")
+        next(lines)
+        lines.close()
+        dropped = service.export_usage_csv("admin", org_id)
+        next(dropped)
+        del dropped
+        service.spend("member-1", org_id, 1, generation_id="after")
+        usage = list(service.export_usage_csv("admin", org_id))
+        assert len(usage) == 1 + 6
+        assert usage[-1].endswith(",1,0,after\r\n")
+        [row] = service.usage_report("admin", org_id, by="member")
+        assert (row.key, row.spent, row.transfers) == ("member-1", 6, 6)
+
+    # ------------------------------------------------------------------ views
+
+    @staticmethod
+    def _page(
+        store: Store,
+        org_id: str,
+        sort: MemberSort = "name",
+        *,
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 50,
+        period: int = 0,
+    ) -> tuple[list[MemberFigures], int]:
+        with store.unit_of_work() as uow:
+            return uow.views.member_page(
+                org_id, period, sort=sort, descending=descending, offset=offset, limit=limit
+            )
+
+    @staticmethod
+    def _figures(page: list[MemberFigures]) -> dict[str, tuple[object, ...]]:
+        """Each member's (allocated, used, remaining, on hold, last activity)."""
+        return {
+            f.membership.user_id: (f.allocated, f.used, f.remaining, f.on_hold, f.last_activity)
+            for f in page
+        }
+
+    @staticmethod
+    def _people(store: Store, names: dict[str, str]) -> str:
+        """Seed an organisation whose members have the given ids and display names."""
+        org_id = new_id(T0)
+        with store.unit_of_work() as uow:
+            uow.organisations.add(_organisation(org_id))
+            for code in (GRANT, POOL, USAGE, EXPIRED):
+                uow.ledger.open_account(Account(org_id, code))
+            for minutes, (user, name) in enumerate(names.items()):
+                member = attrs.evolve(_membership(org_id, "x", minutes=minutes), display_name=name)
+                uow.memberships.add(attrs.evolve(member, user_id=user))
+                uow.ledger.open_account(Account(org_id, member_account(user)))
+            uow.commit()
+        return org_id
+
+    def test_member_page_shows_each_active_members_figures_for_the_period(self) -> None:
+        """The member table has each active member's allocations, use less refunds, available
+        credits, holds and latest activity of the period; removed members are left out."""
+        store, org_id = self._seeded("ann", "bob", "cy", "dee")
+        ann, bob, cy, dee = (member_account(u) for u in ("ann", "bob", "cy", "dee"))
+        with store.unit_of_work() as uow:
+            for transfer in (
+                _transfer(org_id, TransferKind.GRANT, GRANT, POOL, 1000, minutes=1),
+                _transfer(org_id, TransferKind.ALLOCATE, POOL, ann, 300, minutes=2),
+                _transfer(org_id, TransferKind.APPROVE, POOL, bob, 200, minutes=3),
+                _transfer(org_id, TransferKind.ALLOT, POOL, cy, 100, minutes=4),
+                _transfer(org_id, TransferKind.ALLOCATE, POOL, dee, 10, minutes=4),
+                _transfer(org_id, TransferKind.SPEND, ann, USAGE, 50, minutes=5),
+                _transfer(org_id, TransferKind.HOLD, ann, USAGE, 30, minutes=6),
+                _transfer(org_id, TransferKind.SPEND, bob, USAGE, 120, minutes=7),
+                _transfer(org_id, TransferKind.REFUND, USAGE, bob, 20, minutes=8),
+                _transfer(org_id, TransferKind.HOLD, bob, USAGE, 40, minutes=9),
+                _transfer(org_id, TransferKind.CAPTURE, bob, USAGE, 25, minutes=10),
+                _transfer(org_id, TransferKind.RELEASE, bob, USAGE, 15, minutes=10),
+                _transfer(org_id, TransferKind.RECLAIM, cy, POOL, 40, minutes=11),
+            ):
+                uow.ledger.post(transfer)
+            removed = uow.memberships.get(org_id, "dee")
+            assert removed is not None
+            uow.memberships.update(
+                attrs.evolve(removed, status=MemberStatus.REMOVED, removed_at=_at(12))
+            )
+            uow.commit()
+        page, total = self._page(store, org_id)
+        assert total == 3
+        assert [f.membership.user_id for f in page] == ["ann", "bob", "cy"]
+        assert self._figures(page) == {
+            "ann": (300, 50, 220, 30, _at(6)),
+            "bob": (200, 125, 75, 0, _at(10)),
+            "cy": (100, 0, 60, 0, _at(11)),
+        }
+        with store.unit_of_work() as uow:
+            assert page[0].membership == uow.memberships.get(org_id, "ann")
+
+    def test_member_page_counts_only_the_periods_own_movements(self) -> None:
+        """A period's figures ignore other periods' movements (the balance carries over), and
+        read the same after the period is sealed."""
+        store, org_id = self._seeded("ann")
+        ann = member_account("ann")
+        with store.unit_of_work() as uow:
+            for transfer in (
+                _transfer(org_id, TransferKind.GRANT, GRANT, POOL, 100, minutes=1),
+                _transfer(org_id, TransferKind.ALLOCATE, POOL, ann, 60, minutes=2),
+                _transfer(org_id, TransferKind.SPEND, ann, USAGE, 25, minutes=3),
+            ):
+                uow.ledger.post(transfer)
+            uow.commit()
+        before = self._figures(self._page(store, org_id)[0])
+        assert before == {"ann": (60, 25, 35, 0, _at(3))}
+        with store.unit_of_work() as uow:
+            uow.ledger.seal_period(org_id, 0)
+            uow.commit()
+        assert self._figures(self._page(store, org_id)[0]) == before
+        assert self._figures(self._page(store, org_id, period=1)[0]) == {"ann": (0, 0, 35, 0, None)}
+        spend = _transfer(org_id, TransferKind.SPEND, ann, USAGE, 5, minutes=40, period=1)
+        refund = _transfer(org_id, TransferKind.REFUND, USAGE, ann, 25, minutes=41, period=1)
+        with store.unit_of_work() as uow:
+            uow.ledger.post(spend)
+            uow.ledger.post(refund)
+            uow.commit()
+        # An earlier period's spend refunded now does not take this period's use below zero.
+        assert self._figures(self._page(store, org_id, period=1)[0]) == {
+            "ann": (0, 0, 55, 0, _at(41))
+        }
+        # Remaining and on hold are the account's now, whichever period is asked for.
+        assert self._figures(self._page(store, org_id)[0]) == {"ann": (60, 25, 55, 0, _at(3))}
+
+    _SORTED: ClassVar[dict[str, list[str]]] = {
+        "name": ["u2", "u4", "u3", "u1", "u5", "u6"],
+        "allocated": ["u6", "u2", "u5", "u3", "u4", "u1"],
+        "used": ["u3", "u6", "u1", "u5", "u4", "u2"],
+        "remaining": ["u6", "u3", "u2", "u5", "u4", "u1"],
+        "last_activity": ["u6", "u2", "u4", "u1", "u5", "u3"],
+    }
+
+    @pytest.mark.parametrize("sort", list(_SORTED))
+    def test_member_page_sorts_by_each_key_both_ways(self, sort: MemberSort) -> None:
+        """Each sort key orders the members ascending (by name ignoring case; idle members
+        first by last activity; ties by user id), and descending is the exact reverse."""
+        store = self.make_store()
+        names = {"u1": "delta", "u2": "Alpha", "u3": "charlie", "u4": "BRAVO", "u5": "echo"}
+        org_id = self._people(store, {**names, "u6": "Foxtrot"})
+        codes = {user: member_account(user) for user in names}
+        with store.unit_of_work() as uow:
+            uow.ledger.post(_transfer(org_id, TransferKind.GRANT, GRANT, POOL, 10_000))
+            for minutes, (user, amount) in enumerate(
+                [("u1", 500), ("u2", 100), ("u3", 300), ("u4", 400), ("u5", 200)], start=1
+            ):
+                uow.ledger.post(
+                    _transfer(
+                        org_id, TransferKind.ALLOCATE, POOL, codes[user], amount, minutes=minutes
+                    )
+                )
+            for minutes, (user, amount) in enumerate(
+                [("u2", 50), ("u4", 30), ("u1", 10), ("u5", 20)], start=10
+            ):
+                uow.ledger.post(
+                    _transfer(
+                        org_id, TransferKind.SPEND, codes[user], USAGE, amount, minutes=minutes
+                    )
+                )
+            uow.ledger.post(
+                _transfer(org_id, TransferKind.HOLD, codes["u3"], USAGE, 280, minutes=14)
+            )
+            uow.commit()
+        expected = self._SORTED[sort]
+        page, total = self._page(store, org_id, sort)
+        assert ([f.membership.user_id for f in page], total) == (expected, 6)
+        page, total = self._page(store, org_id, sort, descending=True)
+        assert ([f.membership.user_id for f in page], total) == (expected[::-1], 6)
+
+    def test_member_page_pages_and_breaks_ties_by_user_id(self) -> None:
+        """Members with equal keys come in user id order by code point (upper case before
+        lower, punctuation counts), reversed descending; offset and limit cut pages of it."""
+        store = self.make_store()
+        users = ["b1", "a-1", "Z", "B-2", "a1", "A2", "\u00e9"]
+        org_id = self._people(
+            store, {user: "Same" if i % 2 else "SAME" for i, user in enumerate(users)}
+        )
+        ordered = sorted(users)
+        assert ordered == ["A2", "B-2", "Z", "a-1", "a1", "b1", "\u00e9"]
+        for sort in self._SORTED:
+            page, total = self._page(store, org_id, sort)  # type: ignore[arg-type]
+            assert ([f.membership.user_id for f in page], total) == (ordered, 7), sort
+            page, _ = self._page(store, org_id, sort, descending=True)  # type: ignore[arg-type]
+            assert [f.membership.user_id for f in page] == ordered[::-1], sort
+        pages = [self._page(store, org_id, offset=offset, limit=3) for offset in (0, 3, 6, 7, 50)]
+        assert [[f.membership.user_id for f in page] for page, _ in pages] == [
+            ordered[0:3],
+            ordered[3:6],
+            ordered[6:],
+            [],
+            [],
+        ]
+        assert {total for _, total in pages} == {7}
+        assert self._page(store, "no-such-organisation") == ([], 0)
+
+    def test_member_page_figures_equal_the_profile(self) -> None:
+        """Through the service, across a period turnover, holds, refunds and a removal, every
+        row of the member table shows what that member's profile shows."""
+        scenario = self._scenario(members=3, allowance=5_000, allocate=400)
+        service, org_id, clock = scenario.service, scenario.org_id, scenario.clock
+        old = service.spend("member-1", org_id, 150, generation_id="g1")
+        hold = service.reserve("member-2", org_id, 90, generation_id="g2")
+        service.capture_hold("member-2", org_id, hold.id, 60)
+        service.spend("member-3", org_id, 10, generation_id="g3")
+        clock.advance(days=40)
+        service.allocate_credits("admin", org_id, "member-2", 75)
+        request = service.request_credits("member-3", org_id, 30)
+        service.approve_request("admin", org_id, request.id)
+        service.spend("member-2", org_id, 20, generation_id="g4")
+        service.reserve("member-3", org_id, 5, generation_id="g5")
+        service.refund("admin", org_id, old.id, 100)
+        service.remove_member("admin", org_id, "member-3")
+        board = service.dashboard("admin", org_id, sort="used", descending=True)
+        assert [r.user_id for r in board.members] == ["member-2", "member-1", "admin"]
+        assert board.total_members == 3
+        for row in board.members:
+            section = service.profile(row.user_id).credits
+            assert section is not None
+            assert (row.allocated, row.used, row.remaining, row.on_hold) == (
+                section.allocated,
+                section.used,
+                section.remaining,
+                section.on_hold,
+            )
+        rows = {r.user_id: r for r in board.members}
+        # The refund of last period's spend lapsed at once (the default policy expires
+        # remainders) and does not show this period's use below zero.
+        one, two = rows["member-1"], rows["member-2"]
+        assert (one.allocated, one.used, one.remaining, one.last_activity) == (0, 0, 0, clock.now())
+        assert (two.allocated, two.used, two.remaining, two.on_hold) == (75, 20, 55, 0)
+        assert rows["admin"].last_activity is None

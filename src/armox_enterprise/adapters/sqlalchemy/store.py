@@ -51,8 +51,11 @@ from sqlalchemy.pool import StaticPool
 from typing_extensions import Self
 
 from armox_enterprise.adapters.sqlalchemy.errors import translate
+from armox_enterprise.adapters.sqlalchemy.events import SqlEvents, insert_events
+from armox_enterprise.adapters.sqlalchemy.reports import SqlReports
 from armox_enterprise.adapters.sqlalchemy.tables import Tables, UtcDateTime
 from armox_enterprise.adapters.sqlalchemy.tables import tables as default_tables
+from armox_enterprise.adapters.sqlalchemy.views import SqlViews
 from armox_enterprise.domain.events import Event
 from armox_enterprise.domain.ledger import (
     SPENDING_KINDS,
@@ -92,7 +95,7 @@ from armox_enterprise.exceptions import (
     NotFound,
     StorageError,
 )
-from armox_enterprise.ports import IdempotencyRecord, PeriodTotals
+from armox_enterprise.ports import IdempotencyRecord, PeriodTotals, StoredEvent
 
 __all__ = ["SqlAlchemyStore", "SqlAlchemyUnitOfWork", "configure_sqlite"]
 
@@ -303,6 +306,8 @@ class SqlAlchemyUnitOfWork:
         """Commit (or, when joining a host, release the SAVEPOINT)."""
         if self._connection is None or self._done:
             raise RuntimeError("commit() needs an entered, unfinished unit of work")
+        stored = [StoredEvent.of(event) for event in self._events]
+        insert_events(self._repo(), stored)
         try:
             if self._session is not None:
                 self._session.commit()
@@ -399,6 +404,21 @@ class SqlAlchemyUnitOfWork:
         """The idempotency records repository."""
         return _Idempotency(self._repo())
 
+    @property
+    def reports(self) -> SqlReports:
+        """The report queries (usage analytics, transfer streams)."""
+        return SqlReports(self._repo())
+
+    @property
+    def views(self) -> SqlViews:
+        """The bulk read models (the dashboard's member table)."""
+        return SqlViews(self._repo())
+
+    @property
+    def events(self) -> SqlEvents:
+        """The stored events: outbox and audit log."""
+        return SqlEvents(self._repo())
+
 
 class _Base:
     def __init__(self, connection: Connection, tables: Tables) -> None:
@@ -484,6 +504,7 @@ def _org(row: Row[Any]) -> Organisation:
 class _Organisations(_Repository):
     def add(self, organisation: Organisation) -> None:
         self._b.write(insert(self._t.organisations).values(**_org_values(organisation)))
+        self._b.write(insert(self._t.relay_locks).values(organisation_id=organisation.id))
 
     def get(self, organisation_id: str, *, for_update: bool = False) -> Organisation | None:
         t = self._t.organisations
@@ -499,6 +520,10 @@ class _Organisations(_Repository):
         del values["id"]
         if not self._b.write(update(t).where(t.c.id == organisation.id).values(**values)):
             raise NotFound(f"organisation {organisation.id} does not exist")
+
+    def all_ids(self) -> list[str]:
+        t = self._t.organisations
+        return [row[0] for row in self._b.rows(select(t.c.id).order_by(t.c.id))]
 
     def due_for_turnover(self, instant: datetime) -> list[str]:
         t = self._t.organisations
@@ -516,6 +541,7 @@ def _membership_values(m: Membership) -> dict[str, Any]:
         "active_user_id": m.user_id if m.is_active else None,
         "email": str(m.email),
         "display_name": m.display_name,
+        "name_key": m.display_name.casefold(),
         "role": m.role.value,
         "status": m.status.value,
         "joined_at": m.joined_at,
@@ -806,9 +832,6 @@ def _transfer(row: Row[Any]) -> Transfer:
     )
 
 
-_NO_PERIOD = -1
-
-
 class _Ledger(_Repository):
     def open_account(self, account: Account) -> None:
         t = self._t.accounts
@@ -825,7 +848,11 @@ class _Ledger(_Repository):
                 debits_pending=account.debits_pending,
                 closed=account.closed,
                 spent=0,
-                spend_period=_NO_PERIOD,
+                # Start at the organisation's current period, so that a spend stamped with
+                # an already closed period (a process whose clock lags) is refused.
+                spend_period=select(self._t.organisations.c.current_period_index)
+                .where(self._t.organisations.c.id == account.organisation_id)
+                .scalar_subquery(),
                 spend_total=0,
                 spend_at=None,
             )

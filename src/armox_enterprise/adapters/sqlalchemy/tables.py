@@ -91,6 +91,8 @@ class Tables:
     holds: Table
     credit_requests: Table
     idempotency: Table
+    events: Table
+    relay_locks: Table
 
 
 def make_tables(
@@ -140,6 +142,9 @@ def make_tables(
         Column("active_user_id", String(_USER), nullable=True, unique=True),
         Column("email", String(_EMAIL), nullable=False),
         Column("display_name", String(_NAME), nullable=False),
+        # The display name case-folded (str.casefold, which may lengthen it up to three times):
+        # the dashboard sorts members by it, compared by code point, on every backend alike.
+        Column("name_key", String(3 * _NAME), nullable=False),
         Column("role", String(_STATE), nullable=False),
         Column("status", String(_STATE), nullable=False),
         Column("joined_at", UtcDateTime, nullable=False),
@@ -243,7 +248,15 @@ def make_tables(
         Index(f"ix_{p}transfers_debit", "organisation_id", "debit_account", "period_index"),
         Index(f"ix_{p}transfers_credit", "organisation_id", "credit_account", "period_index"),
         Index(f"ix_{p}transfers_reference", "organisation_id", "reference"),
-        Index(f"ix_{p}transfers_period_kind", "organisation_id", "period_index", "kind"),
+        # created_at and amount make it cover usage by day, week and month (index-only scans).
+        Index(
+            f"ix_{p}transfers_period_kind",
+            "organisation_id",
+            "period_index",
+            "kind",
+            "created_at",
+            "amount",
+        ),
         schema=schema,
     )
     period_totals = Table(
@@ -257,6 +270,8 @@ def make_tables(
         Column("amount", BigInteger, nullable=False),
         Column("last_activity", UtcDateTime, nullable=False),
         fk(["organisation_id", "account"], "accounts", ["organisation_id", "code"]),
+        # One period's rows of every account together: the dashboard's member table.
+        Index(f"ix_{p}period_totals_period", "organisation_id", "period_index", "account"),
         schema=schema,
     )
     holds = Table(
@@ -314,6 +329,30 @@ def make_tables(
         fk(["organisation_id"], "organisations", ["id"]),
         schema=schema,
     )
+    events = Table(
+        f"{p}events",
+        md,
+        Column("id", String(_ID), primary_key=True),
+        Column("organisation_id", String(_ID), nullable=False),
+        Column("name", String(64), nullable=False),
+        Column("actor", String(_USER), nullable=False),
+        Column("occurred_at", UtcDateTime, nullable=False),
+        Column("payload", Text, nullable=False),
+        Column("published_at", UtcDateTime, nullable=True),
+        fk(["organisation_id"], "organisations", ["id"]),
+        Index(f"ix_{p}events_org_time", "organisation_id", "occurred_at", "id"),
+        Index(f"ix_{p}events_unpublished", "published_at", "organisation_id", "id"),
+        schema=schema,
+    )
+    # One row per organisation: a relay locks it (SKIP LOCKED) while it hands the
+    # organisation's events to the host, so events of one organisation go out in order.
+    relay_locks = Table(
+        f"{p}relay_locks",
+        md,
+        Column("organisation_id", String(_ID), primary_key=True),
+        fk(["organisation_id"], "organisations", ["id"]),
+        schema=schema,
+    )
     return Tables(
         md,
         organisations,
@@ -327,6 +366,8 @@ def make_tables(
         holds,
         credit_requests,
         idempotency,
+        events,
+        relay_locks,
     )
 
 

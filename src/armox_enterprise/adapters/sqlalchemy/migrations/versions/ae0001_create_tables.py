@@ -148,6 +148,37 @@ def upgrade() -> None:
         schema=S,
     )
     op.create_table(
+        P + "events",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("organisation_id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("actor", sa.String(length=128), nullable=False),
+        sa.Column("occurred_at", UtcDateTime(), nullable=False),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("published_at", UtcDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["organisation_id"],
+            [R + "organisations.id"],
+            name=op.f("fk_" + P + "events_organisation_id"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_" + P + "events")),
+        schema=S,
+    )
+    op.create_index(
+        "ix_" + P + "events_org_time",
+        P + "events",
+        ["organisation_id", "occurred_at", "id"],
+        unique=False,
+        schema=S,
+    )
+    op.create_index(
+        "ix_" + P + "events_unpublished",
+        P + "events",
+        ["published_at", "organisation_id", "id"],
+        unique=False,
+        schema=S,
+    )
+    op.create_table(
         P + "holds",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("organisation_id", sa.String(length=36), nullable=False),
@@ -269,6 +300,7 @@ def upgrade() -> None:
         sa.Column("active_user_id", sa.String(length=128), nullable=True),
         sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column("display_name", sa.String(length=200), nullable=False),
+        sa.Column("name_key", sa.String(length=600), nullable=False),
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("joined_at", UtcDateTime(), nullable=False),
@@ -288,6 +320,17 @@ def upgrade() -> None:
         P + "memberships",
         ["organisation_id", "status", "joined_at"],
         unique=False,
+        schema=S,
+    )
+    op.create_table(
+        P + "relay_locks",
+        sa.Column("organisation_id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["organisation_id"],
+            [R + "organisations.id"],
+            name=op.f("fk_" + P + "relay_locks_organisation_id"),
+        ),
+        sa.PrimaryKeyConstraint("organisation_id", name=op.f("pk_" + P + "relay_locks")),
         schema=S,
     )
     op.create_table(
@@ -312,6 +355,13 @@ def upgrade() -> None:
             "kind",
             name=op.f("pk_" + P + "period_totals"),
         ),
+        schema=S,
+    )
+    op.create_index(
+        "ix_" + P + "period_totals_period",
+        P + "period_totals",
+        ["organisation_id", "period_index", "account"],
+        unique=False,
         schema=S,
     )
     op.create_table(
@@ -372,7 +422,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_" + P + "transfers_period_kind",
         P + "transfers",
-        ["organisation_id", "period_index", "kind"],
+        ["organisation_id", "period_index", "kind", "created_at", "amount"],
         unique=False,
         schema=S,
     )
@@ -391,11 +441,13 @@ def downgrade() -> None:
     # Dropping a table drops its indexes (MariaDB refuses to drop one a foreign key uses).
     op.drop_table(P + "transfers", schema=S)
     op.drop_table(P + "period_totals", schema=S)
+    op.drop_table(P + "relay_locks", schema=S)
     op.drop_table(P + "memberships", schema=S)
     op.drop_table(P + "join_requests", schema=S)
     op.drop_table(P + "invitations", schema=S)
     op.drop_table(P + "idempotency_keys", schema=S)
     op.drop_table(P + "holds", schema=S)
+    op.drop_table(P + "events", schema=S)
     op.drop_table(P + "domain_claims", schema=S)
     op.drop_table(P + "credit_requests", schema=S)
     op.drop_table(P + "accounts", schema=S)
