@@ -51,6 +51,9 @@ _DOMAIN = 253
 _KEY = 160
 _TAG = 64
 _STATE = 16
+#: On MySQL/MariaDB, compare strings byte for byte like the other backends do: user ids
+#: ``Bob`` and ``bob`` are two users, not one (the servers' default collations ignore case).
+_MYSQL = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -131,6 +134,7 @@ def make_tables(
         CheckConstraint("monthly_allowance >= 0", name="allowance_not_negative"),
         Index(None, "current_period_end"),
         schema=schema,
+        **_MYSQL,
     )
     memberships = Table(
         f"{p}memberships",
@@ -153,6 +157,7 @@ def make_tables(
         fk(["organisation_id"], "organisations", ["id"]),
         Index(f"ix_{p}memberships_org_status", "organisation_id", "status", "joined_at"),
         schema=schema,
+        **_MYSQL,
     )
     domain_claims = Table(
         f"{p}domain_claims",
@@ -166,6 +171,7 @@ def make_tables(
         fk(["organisation_id"], "organisations", ["id"]),
         Index(None, "organisation_id"),
         schema=schema,
+        **_MYSQL,
     )
     invitations = Table(
         f"{p}invitations",
@@ -180,6 +186,7 @@ def make_tables(
         fk(["organisation_id"], "organisations", ["id"]),
         Index(None, "email_key"),
         schema=schema,
+        **_MYSQL,
     )
     join_requests = Table(
         f"{p}join_requests",
@@ -197,6 +204,7 @@ def make_tables(
         Index(f"ix_{p}join_requests_org_status", "organisation_id", "status", "created_at"),
         Index(f"ix_{p}join_requests_user_status", "user_id", "status"),
         schema=schema,
+        **_MYSQL,
     )
     accounts = Table(
         f"{p}accounts",
@@ -223,6 +231,7 @@ def make_tables(
         CheckConstraint("debits_pending >= 0", name="pending_not_negative"),
         fk(["organisation_id"], "organisations", ["id"]),
         schema=schema,
+        **_MYSQL,
     )
     transfers = Table(
         f"{p}transfers",
@@ -258,6 +267,7 @@ def make_tables(
             "amount",
         ),
         schema=schema,
+        **_MYSQL,
     )
     period_totals = Table(
         f"{p}period_totals",
@@ -273,6 +283,7 @@ def make_tables(
         # One period's rows of every account together: the dashboard's member table.
         Index(f"ix_{p}period_totals_period", "organisation_id", "period_index", "account"),
         schema=schema,
+        **_MYSQL,
     )
     holds = Table(
         f"{p}holds",
@@ -295,6 +306,7 @@ def make_tables(
         Index(f"ix_{p}holds_org_status", "organisation_id", "status", "expires_at"),
         Index(f"ix_{p}holds_user_status", "organisation_id", "user_id", "status"),
         schema=schema,
+        **_MYSQL,
     )
     credit_requests = Table(
         f"{p}credit_requests",
@@ -316,6 +328,7 @@ def make_tables(
         Index(f"ix_{p}credit_requests_org_status", "organisation_id", "status", "created_at"),
         Index(f"ix_{p}credit_requests_user_status", "organisation_id", "user_id", "status"),
         schema=schema,
+        **_MYSQL,
     )
     idempotency = Table(
         f"{p}idempotency_keys",
@@ -328,6 +341,7 @@ def make_tables(
         Column("created_at", UtcDateTime, nullable=False),
         fk(["organisation_id"], "organisations", ["id"]),
         schema=schema,
+        **_MYSQL,
     )
     events = Table(
         f"{p}events",
@@ -343,6 +357,7 @@ def make_tables(
         Index(f"ix_{p}events_org_time", "organisation_id", "occurred_at", "id"),
         Index(f"ix_{p}events_unpublished", "published_at", "organisation_id", "id"),
         schema=schema,
+        **_MYSQL,
     )
     # One row per organisation: a relay locks it (SKIP LOCKED) while it hands the
     # organisation's events to the host, so events of one organisation go out in order.
@@ -352,6 +367,7 @@ def make_tables(
         Column("organisation_id", String(_ID), primary_key=True),
         fk(["organisation_id"], "organisations", ["id"]),
         schema=schema,
+        **_MYSQL,
     )
     return Tables(
         md,

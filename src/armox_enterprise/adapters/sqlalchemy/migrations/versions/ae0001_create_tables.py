@@ -50,6 +50,8 @@ def upgrade() -> None:
             "monthly_allowance >= 0", name=op.f("ck_" + P + "organisations_allowance_not_negative")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_" + P + "organisations")),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
         schema=S,
     )
     op.create_index(
@@ -85,6 +87,8 @@ def upgrade() -> None:
             name=op.f("fk_" + P + "accounts_organisation_id"),
         ),
         sa.PrimaryKeyConstraint("organisation_id", "code", name=op.f("pk_" + P + "accounts")),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
         schema=S,
     )
     op.create_table(
@@ -108,6 +112,8 @@ def upgrade() -> None:
             name=op.f("fk_" + P + "credit_requests_organisation_id"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_" + P + "credit_requests")),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
         schema=S,
     )
     op.create_index(
@@ -138,6 +144,8 @@ def upgrade() -> None:
             name=op.f("fk_" + P + "domain_claims_organisation_id"),
         ),
         sa.PrimaryKeyConstraint("domain", name=op.f("pk_" + P + "domain_claims")),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
         schema=S,
     )
     op.create_index(
@@ -162,6 +170,8 @@ def upgrade() -> None:
             name=op.f("fk_" + P + "events_organisation_id"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_" + P + "events")),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
         schema=S,
     )
     op.create_index(
@@ -200,6 +210,8 @@ def upgrade() -> None:
             name=op.f("fk_" + P + "holds_organisation_id"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_" + P + "holds")),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
         schema=S,
     )
     op.create_index(
@@ -232,6 +244,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "organisation_id", "key", name=op.f("pk_" + P + "idempotency_keys")
         ),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
         schema=S,
     )
     op.create_table(
@@ -251,6 +265,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "organisation_id", "email_key", name=op.f("pk_" + P + "invitations")
         ),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
         schema=S,
     )
     op.create_index(
@@ -277,6 +293,8 @@ def upgrade() -> None:
             name=op.f("fk_" + P + "join_requests_organisation_id"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_" + P + "join_requests")),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
         schema=S,
     )
     op.create_index(
@@ -313,6 +331,8 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("organisation_id", "user_id", name=op.f("pk_" + P + "memberships")),
         sa.UniqueConstraint("active_user_id", name=op.f("uq_" + P + "memberships_active_user_id")),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
         schema=S,
     )
     op.create_index(
@@ -331,6 +351,8 @@ def upgrade() -> None:
             name=op.f("fk_" + P + "relay_locks_organisation_id"),
         ),
         sa.PrimaryKeyConstraint("organisation_id", name=op.f("pk_" + P + "relay_locks")),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
         schema=S,
     )
     op.create_table(
@@ -355,6 +377,8 @@ def upgrade() -> None:
             "kind",
             name=op.f("pk_" + P + "period_totals"),
         ),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
         schema=S,
     )
     op.create_index(
@@ -396,6 +420,8 @@ def upgrade() -> None:
             "idempotency_key",
             name=op.f("uq_" + P + "transfers_organisation_id_idempotency_key"),
         ),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
         schema=S,
     )
     op.create_index(

@@ -1,0 +1,332 @@
+"""A FastAPI backend that embeds armox-enterprise in its own database transactions.
+
+Each request gets one SQLAlchemy ``Session`` from the ``db_session`` dependency, and the
+library joins it with ``SqlAlchemyStore.joining(session)``: every use case runs in a SAVEPOINT
+of the request's transaction and the library never commits.  A handler commits once, at its
+end, so the host's own rows (its users, its generations) and the library's ledger are written
+together or not at all.  A handler that raises leaves the session uncommitted, and closing the
+session rolls everything back.
+
+The caller is named by the ``X-User-Id`` header.  That stands in for the host's real
+authentication: a real host takes the user id from its session cookie or token.
+
+Run it on a local SQLite file (needs ``uvicorn``)::
+
+    ARMOX_DATABASE_URL=sqlite:///armox-example.sqlite3 \\
+        uvicorn fastapi_app:app_from_environment --factory --app-dir examples
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import attrs
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import (
+    Column,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    insert,
+    select,
+)
+from sqlalchemy.orm import Session, sessionmaker
+
+from armox_enterprise import (
+    ArmoxError,
+    Conflict,
+    EnterpriseService,
+    InsufficientCredits,
+    InsufficientPoolCredits,
+    InvalidInput,
+    NotFound,
+    OrganisationNotFound,
+    PermissionDenied,
+    StorageError,
+    TransientStorageError,
+)
+from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore, configure_sqlite
+from armox_enterprise.ports import Clock, DnsResolver
+
+# The host's own tables: its users and the generations it ran.  They live in the same database
+# as the library's tables, so one transaction covers both.
+host_metadata = MetaData()
+users = Table(
+    "app_users",
+    host_metadata,
+    Column("id", String(64), primary_key=True),
+    Column("email", String(320), nullable=False),
+)
+generations = Table(
+    "app_generations",
+    host_metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(64), ForeignKey("app_users.id"), nullable=False),
+    Column("credits", Integer, nullable=False),
+    Column("prompt", String(2000), nullable=False),
+)
+
+
+# ---------------------------------------------------------------- request and response bodies
+
+
+class SignUpIn(BaseModel):
+    user_id: str
+    email: str
+    email_verified: bool = True
+    display_name: str = ""
+
+
+class GenerationIn(BaseModel):
+    generation_id: str
+    credits: int
+    feature: str | None = None
+    model: str | None = None
+    prompt: str = ""
+
+
+class CreditRequestIn(BaseModel):
+    credits: int
+    note: str = ""
+
+
+class AllocationIn(BaseModel):
+    user_id: str
+    credits: int
+
+
+class DecisionIn(BaseModel):
+    credits: int | None = None
+    note: str = ""
+
+
+# ---------------------------------------------------------------- errors
+
+
+def status_for(error: ArmoxError) -> int:
+    """The HTTP status a library error answers with."""
+    if isinstance(error, InsufficientPoolCredits):
+        return 409  # an admin's approval or allocation the pool cannot cover
+    if isinstance(error, InsufficientCredits):
+        return 402
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, PermissionDenied):
+        return 403
+    if isinstance(error, InvalidInput):
+        return 422
+    if isinstance(error, Conflict):
+        return 409
+    if isinstance(error, TransientStorageError):
+        return 503  # the host's transaction failed; the client may try again
+    if isinstance(error, StorageError):
+        return 500
+    return 400  # the other refusals: an unclaimable domain, a failed DNS check ...
+
+
+def error_body(error: ArmoxError) -> dict[str, Any]:
+    """The JSON body of an error response."""
+    body: dict[str, Any] = {"error": type(error).__name__, "detail": str(error)}
+    if isinstance(error, InsufficientCredits):
+        body.update(
+            available=error.available, requested=error.requested, can_request=error.can_request
+        )
+    return body
+
+
+def to_json(value: object) -> Any:
+    """A library record (an attrs class, possibly nested) as JSON-ready data."""
+    if attrs.has(type(value)):
+        return {
+            field.name: to_json(getattr(value, field.name)) for field in attrs.fields(type(value))
+        }
+    if isinstance(value, list | tuple):
+        return [to_json(item) for item in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)  # EmailAddress, DomainName
+
+
+# ---------------------------------------------------------------- the application
+
+
+def create_app(
+    engine: Engine, *, dns: DnsResolver | None = None, clock: Clock | None = None
+) -> FastAPI:
+    """Build the application on the host's engine (the tables must exist already)."""
+    sessions = sessionmaker(engine)
+    app = FastAPI(title="armox-enterprise on FastAPI")
+
+    def db_session() -> Iterator[Session]:
+        """One session, and so one transaction, per request; closing it rolls back."""
+        with sessions() as session:
+            yield session
+
+    def current_user(x_user_id: Annotated[str | None, Header()] = None) -> str:
+        """The caller.  A real host asks its authentication instead of trusting a header."""
+        if not x_user_id:
+            raise HTTPException(status_code=401, detail="send X-User-Id")
+        return x_user_id
+
+    def enterprise(session: Annotated[Session, Depends(db_session)]) -> EnterpriseService:
+        """The library, joined to the request's transaction.  Building it is cheap."""
+        return EnterpriseService(SqlAlchemyStore.joining(session), dns=dns, clock=clock)
+
+    DbSession = Annotated[Session, Depends(db_session)]
+    Service = Annotated[EnterpriseService, Depends(enterprise)]
+    User = Annotated[str, Depends(current_user)]
+
+    def organisation_of(service: EnterpriseService, user: str) -> str:
+        """The organisation the user belongs to (a host may keep this with its user instead)."""
+        organisation_id = service.profile(user).organisation_id
+        if organisation_id is None:
+            raise OrganisationNotFound(f"{user} is not a member of an Enterprise organisation")
+        return organisation_id
+
+    @app.exception_handler(ArmoxError)
+    def library_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, ArmoxError)
+        return JSONResponse(error_body(error), status_code=status_for(error))
+
+    @app.post("/signup", status_code=201)
+    def sign_up(body: SignUpIn, session: DbSession, service: Service) -> dict[str, Any]:
+        """The host's sign-up: its own user row and the enrolment decision, in one commit."""
+        session.execute(insert(users).values(id=body.user_id, email=body.email))
+        decision = service.sign_up(
+            body.user_id,
+            body.email,
+            email_verified=body.email_verified,
+            display_name=body.display_name,
+        )
+        session.commit()
+        return {"user_id": body.user_id, "enrolled": decision.enrolled, **to_json(decision)}
+
+    @app.post("/generations")
+    def generate(
+        body: GenerationIn, user: User, session: DbSession, service: Service
+    ) -> dict[str, Any]:
+        """Record a generation and spend its credits; a retry with the same id spends nothing."""
+        organisation_id = organisation_of(service, user)
+        known = session.execute(
+            select(generations.c.id).where(generations.c.id == body.generation_id)
+        ).first()
+        if known is None:
+            session.execute(
+                insert(generations).values(
+                    id=body.generation_id, user_id=user, credits=body.credits, prompt=body.prompt
+                )
+            )
+        transfer = service.spend(
+            user,
+            organisation_id,
+            body.credits,
+            generation_id=body.generation_id,
+            feature=body.feature,
+            model=body.model,
+        )
+        credits = service.profile(user).credits
+        session.commit()
+        return {
+            "generation_id": body.generation_id,
+            "spent": transfer.amount,
+            "transfer_id": transfer.id,
+            "remaining": credits.remaining if credits is not None else None,
+        }
+
+    @app.get("/me/profile")
+    def profile(user: User, service: Service) -> Any:
+        """The profile page's data: the badge and the Enterprise Credits section, or nothing."""
+        return to_json(service.profile(user))
+
+    @app.post("/me/credit-requests", status_code=201)
+    def request_credits(
+        body: CreditRequestIn, user: User, session: DbSession, service: Service
+    ) -> Any:
+        """The "request credits" button."""
+        request = service.request_credits(
+            user, organisation_of(service, user), body.credits, note=body.note
+        )
+        session.commit()
+        return to_json(request)
+
+    @app.get("/admin/dashboard")
+    def dashboard(
+        user: User,
+        service: Service,
+        sort: str = "name",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> Any:
+        """The admin dashboard: pool figures, one page of members, pending requests."""
+        view = service.dashboard(
+            user,
+            organisation_of(service, user),
+            sort=sort,  # type: ignore[arg-type]  # the library checks it: InvalidInput
+            descending=descending,
+            offset=offset,
+            limit=limit,
+        )
+        return to_json(view)
+
+    @app.post("/admin/allocations", status_code=201)
+    def allocate(body: AllocationIn, user: User, session: DbSession, service: Service) -> Any:
+        """Move credits from the pool to a member."""
+        transfer = service.allocate_credits(
+            user, organisation_of(service, user), body.user_id, body.credits
+        )
+        session.commit()
+        return to_json(transfer)
+
+    @app.post("/admin/credit-requests/{request_id}/approve")
+    def approve(
+        request_id: str, body: DecisionIn, user: User, session: DbSession, service: Service
+    ) -> Any:
+        """Approve a pending request, for the amount asked or for ``credits``."""
+        request = service.approve_request(
+            user, organisation_of(service, user), request_id, amount=body.credits, note=body.note
+        )
+        session.commit()
+        return to_json(request)
+
+    @app.post("/admin/credit-requests/{request_id}/reject")
+    def reject(
+        request_id: str, body: DecisionIn, user: User, session: DbSession, service: Service
+    ) -> Any:
+        """Reject a pending request."""
+        request = service.reject_request(
+            user, organisation_of(service, user), request_id, note=body.note
+        )
+        session.commit()
+        return to_json(request)
+
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The application on ``$ARMOX_DATABASE_URL``, creating the tables that are missing.
+
+    A production host runs the library's migrations instead of ``create_schema``.
+    """
+    engine = create_engine(os.environ.get("ARMOX_DATABASE_URL", "sqlite:///armox-example.sqlite3"))
+    if engine.dialect.name == "sqlite":
+        configure_sqlite(engine)  # SAVEPOINTs on SQLite need it
+    SqlAlchemyStore(engine).create_schema()
+    host_metadata.create_all(engine)
+    return create_app(engine)
