@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import attrs
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import (
@@ -146,10 +146,9 @@ def error_body(error: ArmoxError) -> dict[str, Any]:
 
 def to_json(value: object) -> Any:
     """A library record (an attrs class, possibly nested) as JSON-ready data."""
-    if attrs.has(type(value)):
-        return {
-            field.name: to_json(getattr(value, field.name)) for field in attrs.fields(type(value))
-        }
+    kind = type(value)
+    if attrs.has(kind):
+        return {field.name: to_json(getattr(value, field.name)) for field in attrs.fields(kind)}
     if isinstance(value, list | tuple):
         return [to_json(item) for item in value]
     if isinstance(value, enum.Enum):
@@ -163,159 +162,184 @@ def to_json(value: object) -> Any:
     return str(value)  # EmailAddress, DomainName
 
 
+# ---------------------------------------------------------------- dependencies
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    """One session, and so one transaction, per request; closing it rolls back."""
+    with request.app.state.sessions() as session:
+        yield session
+
+
+def current_user(x_user_id: Annotated[str | None, Header()] = None) -> str:
+    """The caller.  A real host asks its authentication instead of trusting a header."""
+    if not x_user_id:
+        raise HTTPException(status_code=401, detail="send X-User-Id")
+    return x_user_id
+
+
+DbSession = Annotated[Session, Depends(db_session)]
+User = Annotated[str, Depends(current_user)]
+
+
+def enterprise(request: Request, session: DbSession) -> EnterpriseService:
+    """The library, joined to the request's transaction.  Building it is cheap."""
+    state = request.app.state
+    return EnterpriseService(SqlAlchemyStore.joining(session), dns=state.dns, clock=state.clock)
+
+
+Service = Annotated[EnterpriseService, Depends(enterprise)]
+
+
+def organisation_of(service: EnterpriseService, user: str) -> str:
+    """The organisation the user belongs to (a host may keep this with its user instead)."""
+    organisation_id = service.profile(user).organisation_id
+    if organisation_id is None:
+        raise OrganisationNotFound(f"{user} is not a member of an Enterprise organisation")
+    return organisation_id
+
+
+# ---------------------------------------------------------------- endpoints
+
+router = APIRouter()
+
+
+@router.post("/signup", status_code=201)
+def sign_up(body: SignUpIn, session: DbSession, service: Service) -> dict[str, Any]:
+    """The host's sign-up: its own user row and the enrolment decision, in one commit."""
+    session.execute(insert(users).values(id=body.user_id, email=body.email))
+    decision = service.sign_up(
+        body.user_id,
+        body.email,
+        email_verified=body.email_verified,
+        display_name=body.display_name,
+    )
+    session.commit()
+    return {"user_id": body.user_id, "enrolled": decision.enrolled, **to_json(decision)}
+
+
+@router.post("/generations")
+def generate(body: GenerationIn, user: User, session: DbSession, service: Service) -> Any:
+    """Record a generation and spend its credits; a retry with the same id spends nothing."""
+    organisation_id = organisation_of(service, user)
+    known = session.execute(
+        select(generations.c.id).where(generations.c.id == body.generation_id)
+    ).first()
+    if known is None:
+        session.execute(
+            insert(generations).values(
+                id=body.generation_id, user_id=user, credits=body.credits, prompt=body.prompt
+            )
+        )
+    transfer = service.spend(
+        user,
+        organisation_id,
+        body.credits,
+        generation_id=body.generation_id,
+        feature=body.feature,
+        model=body.model,
+    )
+    credits = service.profile(user).credits
+    session.commit()
+    return {
+        "generation_id": body.generation_id,
+        "spent": transfer.amount,
+        "transfer_id": transfer.id,
+        "remaining": credits.remaining if credits is not None else None,
+    }
+
+
+@router.get("/me/profile")
+def profile(user: User, service: Service) -> Any:
+    """The profile page's data: the badge and the Enterprise Credits section, or nothing."""
+    return to_json(service.profile(user))
+
+
+@router.post("/me/credit-requests", status_code=201)
+def request_credits(body: CreditRequestIn, user: User, session: DbSession, service: Service) -> Any:
+    """The "request credits" button."""
+    made = service.request_credits(
+        user, organisation_of(service, user), body.credits, note=body.note
+    )
+    session.commit()
+    return to_json(made)
+
+
+@router.get("/admin/dashboard")
+def dashboard(
+    user: User,
+    service: Service,
+    sort: str = "name",
+    descending: bool = False,
+    offset: int = 0,
+    limit: int = 50,
+) -> Any:
+    """The admin dashboard: pool figures, one page of members, pending requests."""
+    view = service.dashboard(
+        user,
+        organisation_of(service, user),
+        sort=sort,  # type: ignore[arg-type]  # the library checks it: InvalidInput
+        descending=descending,
+        offset=offset,
+        limit=limit,
+    )
+    return to_json(view)
+
+
+@router.post("/admin/allocations", status_code=201)
+def allocate(body: AllocationIn, user: User, session: DbSession, service: Service) -> Any:
+    """Move credits from the pool to a member."""
+    transfer = service.allocate_credits(
+        user, organisation_of(service, user), body.user_id, body.credits
+    )
+    session.commit()
+    return to_json(transfer)
+
+
+@router.post("/admin/credit-requests/{request_id}/approve")
+def approve(
+    request_id: str, body: DecisionIn, user: User, session: DbSession, service: Service
+) -> Any:
+    """Approve a pending request, for the amount asked or for ``credits``."""
+    decided = service.approve_request(
+        user, organisation_of(service, user), request_id, amount=body.credits, note=body.note
+    )
+    session.commit()
+    return to_json(decided)
+
+
+@router.post("/admin/credit-requests/{request_id}/reject")
+def reject(
+    request_id: str, body: DecisionIn, user: User, session: DbSession, service: Service
+) -> Any:
+    """Reject a pending request."""
+    decided = service.reject_request(
+        user, organisation_of(service, user), request_id, note=body.note
+    )
+    session.commit()
+    return to_json(decided)
+
+
 # ---------------------------------------------------------------- the application
+
+
+def library_error(request: Request, error: Exception) -> JSONResponse:
+    """Answer a library error with its status and a JSON body."""
+    if not isinstance(error, ArmoxError):  # pragma: no cover - registered for ArmoxError only
+        raise error
+    return JSONResponse(error_body(error), status_code=status_for(error))
 
 
 def create_app(
     engine: Engine, *, dns: DnsResolver | None = None, clock: Clock | None = None
 ) -> FastAPI:
     """Build the application on the host's engine (the tables must exist already)."""
-    sessions = sessionmaker(engine)
     app = FastAPI(title="armox-enterprise on FastAPI")
-
-    def db_session() -> Iterator[Session]:
-        """One session, and so one transaction, per request; closing it rolls back."""
-        with sessions() as session:
-            yield session
-
-    def current_user(x_user_id: Annotated[str | None, Header()] = None) -> str:
-        """The caller.  A real host asks its authentication instead of trusting a header."""
-        if not x_user_id:
-            raise HTTPException(status_code=401, detail="send X-User-Id")
-        return x_user_id
-
-    def enterprise(session: Annotated[Session, Depends(db_session)]) -> EnterpriseService:
-        """The library, joined to the request's transaction.  Building it is cheap."""
-        return EnterpriseService(SqlAlchemyStore.joining(session), dns=dns, clock=clock)
-
-    DbSession = Annotated[Session, Depends(db_session)]
-    Service = Annotated[EnterpriseService, Depends(enterprise)]
-    User = Annotated[str, Depends(current_user)]
-
-    def organisation_of(service: EnterpriseService, user: str) -> str:
-        """The organisation the user belongs to (a host may keep this with its user instead)."""
-        organisation_id = service.profile(user).organisation_id
-        if organisation_id is None:
-            raise OrganisationNotFound(f"{user} is not a member of an Enterprise organisation")
-        return organisation_id
-
-    @app.exception_handler(ArmoxError)
-    def library_error(request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, ArmoxError)
-        return JSONResponse(error_body(error), status_code=status_for(error))
-
-    @app.post("/signup", status_code=201)
-    def sign_up(body: SignUpIn, session: DbSession, service: Service) -> dict[str, Any]:
-        """The host's sign-up: its own user row and the enrolment decision, in one commit."""
-        session.execute(insert(users).values(id=body.user_id, email=body.email))
-        decision = service.sign_up(
-            body.user_id,
-            body.email,
-            email_verified=body.email_verified,
-            display_name=body.display_name,
-        )
-        session.commit()
-        return {"user_id": body.user_id, "enrolled": decision.enrolled, **to_json(decision)}
-
-    @app.post("/generations")
-    def generate(
-        body: GenerationIn, user: User, session: DbSession, service: Service
-    ) -> dict[str, Any]:
-        """Record a generation and spend its credits; a retry with the same id spends nothing."""
-        organisation_id = organisation_of(service, user)
-        known = session.execute(
-            select(generations.c.id).where(generations.c.id == body.generation_id)
-        ).first()
-        if known is None:
-            session.execute(
-                insert(generations).values(
-                    id=body.generation_id, user_id=user, credits=body.credits, prompt=body.prompt
-                )
-            )
-        transfer = service.spend(
-            user,
-            organisation_id,
-            body.credits,
-            generation_id=body.generation_id,
-            feature=body.feature,
-            model=body.model,
-        )
-        credits = service.profile(user).credits
-        session.commit()
-        return {
-            "generation_id": body.generation_id,
-            "spent": transfer.amount,
-            "transfer_id": transfer.id,
-            "remaining": credits.remaining if credits is not None else None,
-        }
-
-    @app.get("/me/profile")
-    def profile(user: User, service: Service) -> Any:
-        """The profile page's data: the badge and the Enterprise Credits section, or nothing."""
-        return to_json(service.profile(user))
-
-    @app.post("/me/credit-requests", status_code=201)
-    def request_credits(
-        body: CreditRequestIn, user: User, session: DbSession, service: Service
-    ) -> Any:
-        """The "request credits" button."""
-        request = service.request_credits(
-            user, organisation_of(service, user), body.credits, note=body.note
-        )
-        session.commit()
-        return to_json(request)
-
-    @app.get("/admin/dashboard")
-    def dashboard(
-        user: User,
-        service: Service,
-        sort: str = "name",
-        descending: bool = False,
-        offset: int = 0,
-        limit: int = 50,
-    ) -> Any:
-        """The admin dashboard: pool figures, one page of members, pending requests."""
-        view = service.dashboard(
-            user,
-            organisation_of(service, user),
-            sort=sort,  # type: ignore[arg-type]  # the library checks it: InvalidInput
-            descending=descending,
-            offset=offset,
-            limit=limit,
-        )
-        return to_json(view)
-
-    @app.post("/admin/allocations", status_code=201)
-    def allocate(body: AllocationIn, user: User, session: DbSession, service: Service) -> Any:
-        """Move credits from the pool to a member."""
-        transfer = service.allocate_credits(
-            user, organisation_of(service, user), body.user_id, body.credits
-        )
-        session.commit()
-        return to_json(transfer)
-
-    @app.post("/admin/credit-requests/{request_id}/approve")
-    def approve(
-        request_id: str, body: DecisionIn, user: User, session: DbSession, service: Service
-    ) -> Any:
-        """Approve a pending request, for the amount asked or for ``credits``."""
-        request = service.approve_request(
-            user, organisation_of(service, user), request_id, amount=body.credits, note=body.note
-        )
-        session.commit()
-        return to_json(request)
-
-    @app.post("/admin/credit-requests/{request_id}/reject")
-    def reject(
-        request_id: str, body: DecisionIn, user: User, session: DbSession, service: Service
-    ) -> Any:
-        """Reject a pending request."""
-        request = service.reject_request(
-            user, organisation_of(service, user), request_id, note=body.note
-        )
-        session.commit()
-        return to_json(request)
-
+    app.state.sessions = sessionmaker(engine)
+    app.state.dns = dns
+    app.state.clock = clock
+    app.add_exception_handler(ArmoxError, library_error)
+    app.include_router(router)
     return app
 
 

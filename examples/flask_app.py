@@ -81,10 +81,9 @@ def error_body(error: ArmoxError) -> dict[str, Any]:
 
 def to_json(value: object) -> Any:
     """A library record (an attrs class, possibly nested) as JSON-ready data."""
-    if attrs.has(type(value)):
-        return {
-            field.name: to_json(getattr(value, field.name)) for field in attrs.fields(type(value))
-        }
+    kind = type(value)
+    if attrs.has(kind):
+        return {field.name: to_json(getattr(value, field.name)) for field in attrs.fields(kind)}
     if isinstance(value, list | tuple):
         return [to_json(item) for item in value]
     if isinstance(value, enum.Enum):
@@ -125,7 +124,7 @@ def body() -> dict[str, Any]:
     return data
 
 
-def field(data: dict[str, Any], name: str) -> Any:
+def required(data: dict[str, Any], name: str) -> Any:
     """A required field of the body; the library checks its value."""
     if name not in data:
         abort(400, f"missing field {name!r}")
@@ -162,10 +161,10 @@ def create_app(
     def sign_up() -> tuple[Response, int]:
         """The host's sign-up flow calls the library's sign-up hook."""
         data = body()
-        user_id = field(data, "user_id")
+        user_id = required(data, "user_id")
         decision = service().sign_up(
             user_id,
-            field(data, "email"),
+            required(data, "email"),
             email_verified=data.get("email_verified", True),
             display_name=data.get("display_name", ""),
         )
@@ -175,18 +174,19 @@ def create_app(
     def generate() -> Response:
         """Spend a generation's credits; a retry with the same id spends nothing."""
         user, data = current_user(), body()
+        amount, generation_id = required(data, "credits"), required(data, "generation_id")
         enterprise = service()
         transfer = enterprise.spend(
             user,
             organisation_of(user),
-            field(data, "credits"),
-            generation_id=field(data, "generation_id"),
+            amount,
+            generation_id=generation_id,
             feature=data.get("feature"),
             model=data.get("model"),
         )
         credits = enterprise.profile(user).credits
         return jsonify(
-            generation_id=data["generation_id"],
+            generation_id=generation_id,
             spent=transfer.amount,
             transfer_id=transfer.id,
             remaining=credits.remaining if credits is not None else None,
@@ -202,7 +202,7 @@ def create_app(
         """The "request credits" button."""
         user, data = current_user(), body()
         made = service().request_credits(
-            user, organisation_of(user), field(data, "credits"), note=data.get("note", "")
+            user, organisation_of(user), required(data, "credits"), note=data.get("note", "")
         )
         return jsonify(to_json(made)), 201
 
@@ -225,7 +225,7 @@ def create_app(
         """Move credits from the pool to a member."""
         user, data = current_user(), body()
         transfer = service().allocate_credits(
-            user, organisation_of(user), field(data, "user_id"), field(data, "credits")
+            user, organisation_of(user), required(data, "user_id"), required(data, "credits")
         )
         return jsonify(to_json(transfer)), 201
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from fastapi_app import create_app, generations, host_metadata, users
 from sqlalchemy import Engine, create_engine, func, select
 
 from armox_enterprise import EnterpriseService
 from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore, configure_sqlite
 from armox_enterprise.testing import FrozenClock, StaticDnsResolver
-from fastapi_app import create_app, generations, host_metadata, users
 
 
 @pytest.fixture

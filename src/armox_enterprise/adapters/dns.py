@@ -1,8 +1,8 @@
 """Real DNS look-ups for domain verification (install the ``dns`` extra: dnspython).
 
 :class:`DnsPythonResolver` implements the :class:`~armox_enterprise.ports.DnsResolver` port with
-`dnspython <https://www.dnspython.org/>`_, which is imported when the resolver is created, so
-``import armox_enterprise`` never needs it::
+dnspython, which is imported when the resolver is created, so ``import armox_enterprise``
+never needs it::
 
     from armox_enterprise import EnterpriseService
     from armox_enterprise.adapters.dns import DnsPythonResolver
@@ -91,6 +91,4 @@ class DnsPythonResolver:
             raise DomainVerificationFailed(
                 f"the DNS look-up of TXT records on {domain} failed: {exc}"
             ) from exc
-        return [
-            b"".join(rdata.strings).decode("utf-8", errors="replace") for rdata in answer
-        ]
+        return [b"".join(rdata.strings).decode("utf-8", errors="replace") for rdata in answer]

@@ -53,7 +53,7 @@ _TAG = 64
 _STATE = 16
 #: On MySQL/MariaDB, compare strings byte for byte like the other backends do: user ids
 #: ``Bob`` and ``bob`` are two users, not one (the servers' default collations ignore case).
-_MYSQL = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+_MYSQL: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
 
 class UtcDateTime(TypeDecorator[datetime]):
