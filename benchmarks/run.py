@@ -622,8 +622,16 @@ def sql_spend(options: Options) -> list[Row]:
             )
             rows.append(rate_row(f"{name}: Core text()", count, core, vs_raw=round(raw / core, 3)))
             rows.append(rate_row(f"{name}: raw DBAPI", count, raw))
-            fx.engine.dispose()
+            _drop(fx)
     return rows
+
+
+def _drop(fx: SqlFixture) -> None:
+    """Leave the benchmark's database as it was: drop the tables it made."""
+    from armox_enterprise.adapters.sqlalchemy import metadata
+
+    metadata.drop_all(fx.engine)
+    fx.engine.dispose()
 
 
 @benchmark(
@@ -670,7 +678,7 @@ def pg_concurrent_spend(options: Options) -> list[Row]:
             thread.join()
         elapsed = time.perf_counter() - start
         rows.append(rate_row(f"{threads} thread(s)", threads * count, elapsed))
-    fx.engine.dispose()
+    _drop(fx)
     return rows
 
 
