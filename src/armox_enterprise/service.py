@@ -406,8 +406,6 @@ class EnterpriseService:
     def _from_pool(self, uow: UnitOfWork, org: Organisation, transfer: Transfer) -> Transfer:
         try:
             uow.ledger.post(transfer)
-        except InsufficientPoolCredits:
-            raise
         except InsufficientCredits as exc:
             raise InsufficientPoolCredits(
                 f"the pool has {exc.available} unallocated credits, {transfer.amount} were asked",

@@ -1191,15 +1191,15 @@ class _Ledger(_Repository):
 class _SpendStatements:
     insert: Executable
     debit: Executable
-    undo: Executable
 
 
-_spend_cache: dict[tuple[int, str], _SpendStatements] = {}
+# Keyed by the tables themselves (not their id(), which a later set of tables could reuse).
+_spend_cache: dict[tuple[Tables, str], _SpendStatements] = {}
 
 
 def _spend_statements(tables: Tables, dialect: str) -> _SpendStatements:
     """The spend path's statements for ``tables``, built once and reused."""
-    key = (id(tables), dialect)
+    key = (tables, dialect)
     found = _spend_cache.get(key)
     if found is not None:
         return found
@@ -1226,8 +1226,7 @@ def _spend_statements(tables: Tables, dialect: str) -> _SpendStatements:
             (accounts.c.spend_at, at),
         )
     )
-    undo = delete(tables.transfers).where(tables.transfers.c.id == bindparam("i"))
-    built = _SpendStatements(insert(tables.transfers), debit, undo)
+    built = _SpendStatements(insert(tables.transfers), debit)
     _spend_cache[key] = built
     return built
 
