@@ -31,6 +31,7 @@ from armox_enterprise.domain.organisation import (
     Organisation,
 )
 from armox_enterprise.domain.requests import CreditRequest, RequestStatus
+from armox_enterprise.domain.usage import UsageGrouping
 from armox_enterprise.domain.values import DomainName, EmailAddress, new_id
 
 __all__ = [
@@ -394,7 +395,6 @@ class IdempotencyRepository(Protocol):
         ...
 
 
-UsageGrouping = Literal["member", "feature", "model", "day", "week", "month"]
 MemberSort = Literal["name", "allocated", "used", "remaining", "last_activity"]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from types import MappingProxyType
 
 import attrs
 
@@ -23,15 +24,21 @@ from armox_enterprise.exceptions import (
 )
 
 __all__ = [
+    "ALLOCATED_KINDS",
+    "EFFECTS",
     "EXPIRED",
     "GRANT",
     "POOL",
+    "REFUND_KINDS",
     "SPENDING_KINDS",
+    "SPENT_KINDS",
     "USAGE",
     "Account",
     "AccountKind",
+    "Effect",
     "Hold",
     "HoldStatus",
+    "Side",
     "Transfer",
     "TransferKind",
     "account_kind",
@@ -98,14 +105,104 @@ class TransferKind(str, enum.Enum):
     EXPIRE = "expire"
 
     @property
+    def effect(self) -> Effect:
+        """What a transfer of this kind does to its two accounts (see :data:`EFFECTS`)."""
+        return EFFECTS[self]
+
+    @property
     def posts(self) -> bool:
         """Whether the transfer moves posted credits (a hold or release only reserves)."""
-        return self not in (TransferKind.HOLD, TransferKind.RELEASE)
+        return EFFECTS[self].credit_posted != 0
 
+
+@attrs.frozen
+class Effect:
+    """What one transfer kind does to the totals of its debit and credit accounts.
+
+    Each field is the multiple of the transfer's amount added to one cached total:
+    ``+1`` adds the amount, ``-1`` takes it away, ``0`` leaves the total alone.
+
+    Attributes:
+        debit_posted: change to the debit account's ``debits_posted``.
+        debit_pending: change to the debit account's ``debits_pending``.
+        credit_posted: change to the credit account's ``credits_posted``.
+        starts_spending: a closed account refuses it (it begins a new spend), and its
+            idempotency key is the caller's generation id.
+    """
+
+    debit_posted: int
+    debit_pending: int
+    credit_posted: int
+    starts_spending: bool = False
+
+    @property
+    def draws(self) -> bool:
+        """Whether it lowers the debit account's available balance (so a guard applies)."""
+        return self.debit_posted + self.debit_pending > 0
+
+    @property
+    def settles_pending(self) -> bool:
+        """Whether it consumes a reservation (the debit must have that much pending)."""
+        return self.debit_pending < 0
+
+    def apply(self, account: Account, amount: int, *, side: Side) -> Account:
+        """Return ``account`` with this effect of a transfer of ``amount`` applied on ``side``."""
+        if side is Side.CREDIT:
+            if not self.credit_posted:
+                return account
+            return attrs.evolve(
+                account, credits_posted=account.credits_posted + self.credit_posted * amount
+            )
+        return attrs.evolve(
+            account,
+            debits_posted=account.debits_posted + self.debit_posted * amount,
+            debits_pending=account.debits_pending + self.debit_pending * amount,
+        )
+
+
+class Side(str, enum.Enum):
+    """The side of a transfer an account is on."""
+
+    DEBIT = "d"
+    CREDIT = "c"
+
+
+_POSTED = Effect(debit_posted=1, debit_pending=0, credit_posted=1)
+
+#: THE table of the ledger: what each transfer kind does to the debit and credit sides.
+#: :func:`apply_transfer`, :func:`reconcile`, the memory store and the SQL store's
+#: statements are all derived from it.
+EFFECTS: Mapping[TransferKind, Effect] = MappingProxyType(
+    {
+        TransferKind.GRANT: _POSTED,
+        TransferKind.TOP_UP: _POSTED,
+        TransferKind.ALLOCATE: _POSTED,
+        TransferKind.ALLOT: _POSTED,
+        TransferKind.APPROVE: _POSTED,
+        TransferKind.RECLAIM: _POSTED,
+        TransferKind.RETURN: _POSTED,
+        TransferKind.SPEND: Effect(1, 0, 1, starts_spending=True),
+        TransferKind.HOLD: Effect(0, 1, 0, starts_spending=True),
+        TransferKind.CAPTURE: Effect(1, -1, 1),
+        TransferKind.RELEASE: Effect(0, -1, 0),
+        TransferKind.REFUND: _POSTED,
+        TransferKind.EXPIRE: _POSTED,
+    }
+)
 
 #: The kinds that start spending a member's credits: closed accounts refuse them, and only
 #: they carry a generation id as their idempotency key.
-SPENDING_KINDS = frozenset({TransferKind.SPEND, TransferKind.HOLD})
+SPENDING_KINDS: frozenset[TransferKind] = frozenset(
+    kind for kind, effect in EFFECTS.items() if effect.starts_spending
+)
+#: The kinds that count as a member's usage (debited from the member, credited to usage).
+SPENT_KINDS: frozenset[TransferKind] = frozenset({TransferKind.SPEND, TransferKind.CAPTURE})
+#: The kinds that give usage back to a member (credited to the member, debited from usage).
+REFUND_KINDS: frozenset[TransferKind] = frozenset({TransferKind.REFUND})
+#: The kinds that give a member credits from the pool in a period: "allocated".
+ALLOCATED_KINDS: frozenset[TransferKind] = frozenset(
+    {TransferKind.ALLOCATE, TransferKind.ALLOT, TransferKind.APPROVE}
+)
 
 
 @attrs.frozen
@@ -138,6 +235,11 @@ class Account:
         """What the account can give now: the balance less pending reservations."""
         return self.credits_posted - self.debits_posted - self.debits_pending
 
+    @property
+    def totals(self) -> tuple[int, int, int]:
+        """The cached totals: ``(credits_posted, debits_posted, debits_pending)``."""
+        return (self.credits_posted, self.debits_posted, self.debits_pending)
+
 
 @attrs.frozen
 class Transfer:
@@ -163,7 +265,7 @@ class Transfer:
 
 
 def apply_transfer(debit: Account, credit: Account, transfer: Transfer) -> tuple[Account, Account]:
-    """Return the two accounts as ``transfer`` leaves them.
+    """Return the two accounts as ``transfer`` leaves them, by the :data:`EFFECTS` table.
 
     Raises:
         InsufficientCredits: the debit account is guarded and would go below zero available.
@@ -173,21 +275,10 @@ def apply_transfer(debit: Account, credit: Account, transfer: Transfer) -> tuple
     amount = transfer.amount
     if amount <= 0:
         raise InvalidAmount(f"a transfer moves a positive amount, got {amount}")
-    kind = transfer.kind
-    if debit.closed and kind in SPENDING_KINDS:
+    effect = EFFECTS[transfer.kind]
+    if debit.closed and effect.starts_spending:
         raise AccountClosed(f"account {debit.code} is closed to new spending")
-    if kind is TransferKind.HOLD:
-        new_debit = attrs.evolve(debit, debits_pending=debit.debits_pending + amount)
-    elif kind is TransferKind.RELEASE:
-        new_debit = attrs.evolve(debit, debits_pending=debit.debits_pending - amount)
-    elif kind is TransferKind.CAPTURE:
-        new_debit = attrs.evolve(
-            debit,
-            debits_pending=debit.debits_pending - amount,
-            debits_posted=debit.debits_posted + amount,
-        )
-    else:
-        new_debit = attrs.evolve(debit, debits_posted=debit.debits_posted + amount)
+    new_debit = effect.apply(debit, amount, side=Side.DEBIT)
     if debit.kind.guarded and new_debit.available < 0:
         raise InsufficientCredits(
             f"account {debit.code} has {debit.available} credits available, "
@@ -195,19 +286,16 @@ def apply_transfer(debit: Account, credit: Account, transfer: Transfer) -> tuple
             available=debit.available,
             requested=amount,
         )
-    if kind.posts:
-        new_credit = attrs.evolve(credit, credits_posted=credit.credits_posted + amount)
-    else:
-        new_credit = credit
-    return new_debit, new_credit
+    return new_debit, effect.apply(credit, amount, side=Side.CREDIT)
 
 
 def reconcile(accounts: Iterable[Account], transfers: Iterable[Transfer]) -> list[str]:
     """Recompute every account's totals from ``transfers`` and list each mismatch.
 
     An empty list means the ledger is consistent: every cached total equals what the transfers
-    imply, no guarded account is below zero, and credits are conserved (all balances sum to
-    zero, which is what double entry means).
+    imply (by the same :data:`EFFECTS` table that posted them), no guarded account is below
+    zero, and credits are conserved (all balances sum to zero, which is what double entry
+    means).
     """
     cached: Mapping[str, Account] = {a.code: a for a in accounts}
     fresh: dict[str, Account] = {
@@ -220,42 +308,29 @@ def reconcile(accounts: Iterable[Account], transfers: Iterable[Transfer]) -> lis
         if debit is None or credit is None:
             problems.append(f"transfer {transfer.id} names an unknown account")
             continue
-        amount = transfer.amount
-        kind = transfer.kind
-        pending = debit.debits_pending
-        posted = debit.debits_posted
-        if kind is TransferKind.HOLD:
-            pending += amount
-        elif kind is TransferKind.RELEASE:
-            pending -= amount
-        elif kind is TransferKind.CAPTURE:
-            pending -= amount
-            posted += amount
-        else:
-            posted += amount
-        fresh[debit.code] = attrs.evolve(debit, debits_pending=pending, debits_posted=posted)
+        effect = EFFECTS[transfer.kind]
+        fresh[debit.code] = effect.apply(debit, transfer.amount, side=Side.DEBIT)
         credit = fresh[transfer.credit_account]
-        if kind.posts:
-            fresh[credit.code] = attrs.evolve(credit, credits_posted=credit.credits_posted + amount)
+        fresh[credit.code] = effect.apply(credit, transfer.amount, side=Side.CREDIT)
     for code, account in cached.items():
-        expected = fresh[code]
-        if (account.credits_posted, account.debits_posted, account.debits_pending) != (
-            expected.credits_posted,
-            expected.debits_posted,
-            expected.debits_pending,
-        ):
-            problems.append(
-                f"account {code}: cached ({account.credits_posted}, {account.debits_posted}, "
-                f"{account.debits_pending}) but transfers imply ({expected.credits_posted}, "
-                f"{expected.debits_posted}, {expected.debits_pending})"
-            )
-        if account.kind.guarded and account.available < 0:
-            problems.append(f"account {code} is below zero available: {account.available}")
-        if account.debits_pending < 0:
-            problems.append(f"account {code} has negative pending debits")
+        problems.extend(_mismatches(account, fresh[code]))
     total = sum(a.balance for a in cached.values())
     if total != 0:
         problems.append(f"credits are not conserved: balances sum to {total}")
+    return problems
+
+
+def _mismatches(account: Account, expected: Account) -> list[str]:
+    problems = []
+    if account.totals != expected.totals:
+        problems.append(
+            f"account {account.code}: cached {account.totals} "
+            f"but transfers imply {expected.totals}"
+        )
+    if account.kind.guarded and account.available < 0:
+        problems.append(f"account {account.code} is below zero available: {account.available}")
+    if account.debits_pending < 0:
+        problems.append(f"account {account.code} has negative pending debits")
     return problems
 
 

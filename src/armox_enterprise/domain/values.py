@@ -24,7 +24,18 @@ from armox_enterprise.exceptions import (
 )
 
 __all__ = [
+    "ACCOUNT_CODE_LENGTH",
+    "DOMAIN_LENGTH",
+    "EMAIL_LENGTH",
+    "ID_LENGTH",
     "MAX_CREDITS",
+    "NAME_LENGTH",
+    "NOTE_LENGTH",
+    "REF_LENGTH",
+    "STATE_LENGTH",
+    "STORED_KEY_LENGTH",
+    "TAG_LENGTH",
+    "TOKEN_LENGTH",
     "DomainName",
     "EmailAddress",
     "credits",
@@ -37,10 +48,35 @@ __all__ = [
 #: The largest amount a signed 64-bit ``BIGINT`` column holds.
 MAX_CREDITS = 2**63 - 1
 
+# Field limits, in characters.  The boundary's validation and the SQL tables' column sizes
+# both read these, so the two cannot drift apart.
+#: An id the library makes (time-ordered, opaque).
+ID_LENGTH = 36
+#: A host's user id, or an id or key a caller passes in.
+REF_LENGTH = 128
+#: An idempotency key or reference as stored: a caller's, or one the library makes.
+STORED_KEY_LENGTH = 160
+#: An account code: ``member:`` and a user id, or a fixed code.
+ACCOUNT_CODE_LENGTH = 160
+#: A display name (an organisation's, a member's).
+NAME_LENGTH = 200
+#: A note on a credit request or a decision.
+NOTE_LENGTH = 1000
+#: A usage tag (feature, model).
+TAG_LENGTH = 64
+#: An email address (RFC 5321's path limit).
+EMAIL_LENGTH = 254
+#: A domain name in its ASCII (punycode) form.
+DOMAIN_LENGTH = 253
+#: The value of an enumeration (a status, a role, a kind).
+STATE_LENGTH = 16
+#: A domain's verification token.
+TOKEN_LENGTH = 64
+
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
-_MAX_DOMAIN = 253
-_MAX_EMAIL = 254
+_MAX_DOMAIN = DOMAIN_LENGTH
+_MAX_EMAIL = EMAIL_LENGTH
 _MAX_LOCAL = 64
 
 

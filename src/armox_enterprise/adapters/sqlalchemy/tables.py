@@ -31,6 +31,19 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator
 
+from armox_enterprise.domain.values import (
+    ACCOUNT_CODE_LENGTH,
+    DOMAIN_LENGTH,
+    EMAIL_LENGTH,
+    ID_LENGTH,
+    NAME_LENGTH,
+    REF_LENGTH,
+    STATE_LENGTH,
+    STORED_KEY_LENGTH,
+    TAG_LENGTH,
+    TOKEN_LENGTH,
+)
+
 __all__ = ["NAMING_CONVENTION", "Tables", "UtcDateTime", "make_tables", "metadata", "tables"]
 
 #: Constraint and index names follow this convention so a host's Alembic sees stable names.
@@ -42,15 +55,15 @@ NAMING_CONVENTION: dict[str, str] = {
     "pk": "pk_%(table_name)s",
 }
 
-_ID = 36
-_USER = 128
-_CODE = 160
-_NAME = 200
-_EMAIL = 254
-_DOMAIN = 253
-_KEY = 160
-_TAG = 64
-_STATE = 16
+_ID = ID_LENGTH
+_USER = REF_LENGTH
+_CODE = ACCOUNT_CODE_LENGTH
+_NAME = NAME_LENGTH
+_EMAIL = EMAIL_LENGTH
+_DOMAIN = DOMAIN_LENGTH
+_KEY = STORED_KEY_LENGTH
+_TAG = TAG_LENGTH
+_STATE = STATE_LENGTH
 #: On MySQL/MariaDB, compare strings byte for byte like the other backends do: user ids
 #: ``Bob`` and ``bob`` are two users, not one (the servers' default collations ignore case).
 _MYSQL: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
@@ -164,7 +177,7 @@ def make_tables(
         md,
         Column("domain", String(_DOMAIN), primary_key=True),
         Column("organisation_id", String(_ID), nullable=False),
-        Column("verification_token", String(64), nullable=False),
+        Column("verification_token", String(TOKEN_LENGTH), nullable=False),
         Column("claimed_at", UtcDateTime, nullable=False),
         Column("include_subdomains", Boolean, nullable=False),
         Column("verified_at", UtcDateTime, nullable=True),
@@ -348,7 +361,7 @@ def make_tables(
         md,
         Column("id", String(_ID), primary_key=True),
         Column("organisation_id", String(_ID), nullable=False),
-        Column("name", String(64), nullable=False),
+        Column("name", String(TOKEN_LENGTH), nullable=False),
         Column("actor", String(_USER), nullable=False),
         Column("occurred_at", UtcDateTime, nullable=False),
         Column("payload", Text, nullable=False),
