@@ -324,8 +324,7 @@ def _mismatches(account: Account, expected: Account) -> list[str]:
     problems = []
     if account.totals != expected.totals:
         problems.append(
-            f"account {account.code}: cached {account.totals} "
-            f"but transfers imply {expected.totals}"
+            f"account {account.code}: cached {account.totals} but transfers imply {expected.totals}"
         )
     if account.kind.guarded and account.available < 0:
         problems.append(f"account {account.code} is below zero available: {account.available}")

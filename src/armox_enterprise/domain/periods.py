@@ -8,8 +8,12 @@ from datetime import datetime
 import attrs
 
 from armox_enterprise.domain.values import ensure_utc, months_later
+from armox_enterprise.exceptions import InvalidInput
 
-__all__ = ["BillingPeriod", "period_at", "period_by_index"]
+__all__ = ["MAX_REPORT_PERIODS", "BillingPeriod", "period_at", "period_by_index", "report_range"]
+
+#: The longest range of periods one report or export covers (ten years of months).
+MAX_REPORT_PERIODS = 120
 
 
 @attrs.frozen
@@ -54,3 +58,25 @@ def period_at(anchor: datetime, instant: datetime) -> BillingPeriod:
     while months_later(anchor, guess + 1) <= instant:
         guess += 1
     return period_by_index(anchor, guess)
+
+
+def report_range(current: int, first: int | None, last: int | None) -> tuple[int, int]:
+    """Return the range of periods a report covers: by default the current period, never one
+    that has not begun, at most :data:`MAX_REPORT_PERIODS` long.
+
+    Raises:
+        InvalidInput: the range is reversed, reaches past ``current`` or is too long.
+    """
+    last_index = current if last is None else last
+    first_index = last_index if first is None else first
+    for index in (first_index, last_index):
+        if index > current:
+            raise InvalidInput(f"period {index} has not begun: the current period is {current}")
+    if first_index > last_index:
+        raise InvalidInput(f"first_period {first_index} is after last_period {last_index}")
+    if last_index - first_index + 1 > MAX_REPORT_PERIODS:
+        raise InvalidInput(
+            f"a report covers at most {MAX_REPORT_PERIODS} periods, "
+            f"not {last_index - first_index + 1}"
+        )
+    return first_index, last_index

@@ -11,13 +11,24 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import datetime
 
 import attrs
 
-from armox_enterprise.exceptions import InvalidTransition
+from armox_enterprise.exceptions import InvalidTransition, TooManyOpenRequests
 
-__all__ = ["CreditRequest", "RequestStatus"]
+__all__ = [
+    "REQUEST_BLOCKED_REASON",
+    "CreditRequest",
+    "RequestStatus",
+    "can_request",
+    "ensure_can_request",
+    "expiring",
+]
+
+#: What the profile view says when the request button is disabled.
+REQUEST_BLOCKED_REASON = "a credit request is already pending"
 
 
 class RequestStatus(str, enum.Enum):
@@ -102,3 +113,24 @@ class CreditRequest:
             raise InvalidTransition(
                 f"cannot {action} credit request {self.id}: it is already {self.status.value}"
             )
+
+
+def can_request(pending: int, max_open_requests: int) -> bool:
+    """Return whether a member with ``pending`` open requests may file another one."""
+    return pending < max_open_requests
+
+
+def ensure_can_request(user_id: str, pending: int, max_open_requests: int) -> None:
+    """Refuse a new request from a member who has reached the open-request cap.
+
+    Raises:
+        TooManyOpenRequests: ``pending`` is at (or above) ``max_open_requests``.
+    """
+    if not can_request(pending, max_open_requests):
+        raise TooManyOpenRequests(f"user {user_id} already has {pending} pending request(s)")
+
+
+def expiring(requests: Iterable[CreditRequest], closing_period: int) -> list[CreditRequest]:
+    """Return the requests that expire when period ``closing_period`` closes: those still
+    pending that were made in it (a request lives until the end of its period)."""
+    return [r for r in requests if r.is_pending and r.period_index <= closing_period]

@@ -1,0 +1,159 @@
+"""What turning a billing period over does, as plans of transfers the service applies.
+
+Closing a period sweeps unspent credits by the organisation's :class:`RolloverPolicy`
+(:func:`plan_sweep`); opening the next one re-issues standing allotments from the pool in a
+stable order, reporting every shortfall rather than skipping it or overdrawing
+(:func:`plan_allotments`); credits that come back to a member after their period closed (a
+released hold, a refund) follow the same policy (:func:`late_credit`).  Everything here is
+pure: the plans name movements, the application layer posts them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from armox_enterprise.domain.ledger import (
+    EXPIRED,
+    POOL,
+    Account,
+    TransferKind,
+    member_account,
+)
+from armox_enterprise.domain.organisation import MemberRemainder, Membership, RolloverPolicy
+
+__all__ = [
+    "Allotment",
+    "Movement",
+    "Shortfall",
+    "Sweep",
+    "allotment_order",
+    "late_credit",
+    "plan_allotments",
+    "plan_sweep",
+]
+
+
+@attrs.frozen
+class Movement:
+    """One transfer a plan asks for: ``amount`` credits of ``kind`` from ``debit`` to ``credit``."""
+
+    kind: TransferKind
+    debit: str
+    credit: str
+    amount: int
+
+
+@attrs.frozen
+class Sweep:
+    """What closing a period does with unspent credits.
+
+    Attributes:
+        movements: the transfers, pool first, then members in the order given.
+        expired: credits that lapse (pool and members).
+        carried_over: credits the pool takes into the next period (its kept part and the
+            remainders members return).
+    """
+
+    movements: tuple[Movement, ...]
+    expired: int
+    carried_over: int
+
+
+def plan_sweep(policy: RolloverPolicy, pool: Account, members: Iterable[Account]) -> Sweep:
+    """Return what closing a period does to the pool and to ``members``' accounts.
+
+    The pool lapses first, above the carry-over cap, so remainders that members return reach
+    the next period whatever the cap.  Under the "keep" policy members' accounts are left alone.
+    """
+    movements: list[Movement] = []
+    carried = min(max(pool.available, 0), policy.pool_carry_over_cap)
+    lapsed = pool.available - carried
+    expired = 0
+    if lapsed > 0:
+        expired += lapsed
+        movements.append(Movement(TransferKind.EXPIRE, POOL, EXPIRED, lapsed))
+    if policy.member_remainder is not MemberRemainder.KEEP:
+        for account in members:
+            amount = account.available
+            if amount <= 0:
+                continue
+            if policy.member_remainder is MemberRemainder.EXPIRE:
+                expired += amount
+                movements.append(Movement(TransferKind.EXPIRE, account.code, EXPIRED, amount))
+            else:
+                carried += amount
+                movements.append(Movement(TransferKind.RETURN, account.code, POOL, amount))
+    return Sweep(tuple(movements), expired, carried)
+
+
+@attrs.frozen
+class Allotment:
+    """A standing allotment the pool can cover: post ``movement``."""
+
+    user_id: str
+    movement: Movement
+
+
+@attrs.frozen
+class Shortfall:
+    """A standing allotment the pool cannot cover: report it, post nothing."""
+
+    user_id: str
+    wanted: int
+    available: int
+
+
+def allotment_order(members: Iterable[Membership]) -> list[Membership]:
+    """Return the members with a standing allotment in the order they are served: by join
+    time, then user id, so every store and every run serves them alike."""
+    return sorted(
+        (m for m in members if m.is_active and m.standing_allotment > 0),
+        key=lambda m: (m.joined_at, m.user_id),
+    )
+
+
+def plan_allotments(
+    pool_available: int, members: Sequence[Membership]
+) -> tuple[Allotment | Shortfall, ...]:
+    """Return, member by member, whether the pool covers each standing allotment.
+
+    ``pool_available`` is what the pool holds once the period's grant is in.  A member whose
+    allotment no longer fits gets a :class:`Shortfall` (with what was left at their turn);
+    later, smaller allotments may still fit.
+    """
+    steps: list[Allotment | Shortfall] = []
+    available = pool_available
+    for member in allotment_order(members):
+        wanted = member.standing_allotment
+        if available < wanted:
+            steps.append(Shortfall(member.user_id, wanted, available))
+            continue
+        code = member_account(member.user_id)
+        steps.append(Allotment(member.user_id, Movement(TransferKind.ALLOT, POOL, code, wanted)))
+        available -= wanted
+    return tuple(steps)
+
+
+def late_credit(
+    policy: RolloverPolicy,
+    *,
+    user_id: str,
+    amount: int,
+    period_index: int,
+    current_period_index: int,
+    member_active: bool,
+) -> Movement | None:
+    """Return where credits coming back to a member go, as closing their period would have
+    sent them: a released hold or a refund of a closed period follows ``policy`` (the one in
+    force now); a member who has left gives them to the pool.  ``None``: they stay.
+    """
+    closed = period_index < current_period_index
+    remainder = policy.member_remainder
+    code = member_account(user_id)
+    if closed and remainder is MemberRemainder.EXPIRE:
+        return Movement(TransferKind.EXPIRE, code, EXPIRED, amount)
+    if not member_active or (closed and remainder is MemberRemainder.RETURN_TO_POOL):
+        return Movement(TransferKind.RETURN, code, POOL, amount)
+    return None
