@@ -1,14 +1,13 @@
-"""Credit requests: the state machine, and how members ask and admins decide."""
+"""Credit requests through the service: how members ask and admins decide.
+
+The state machine itself is specified in ``tests/unit/domain/test_requests.py``.
+"""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from datetime import datetime, timezone
 
 import pytest
 
 from armox_enterprise import (
-    CreditRequest,
     CreditRequestNotFound,
     IdempotencyConflict,
     InsufficientPoolCredits,
@@ -24,70 +23,6 @@ from armox_enterprise import (
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.ledger import POOL, member_account
 from armox_enterprise.testing import Scenario
-
-NOW = datetime(2026, 1, 15, 9, 0, tzinfo=timezone.utc)
-PENDING = CreditRequest(
-    id="r1",
-    organisation_id="org",
-    user_id="jane",
-    amount=500,
-    note="launch week",
-    period_index=0,
-    created_at=NOW,
-)
-
-Move = Callable[[CreditRequest], CreditRequest]
-MOVES: dict[str, Move] = {
-    "approve": lambda r: r.approve("boss", NOW, 500),
-    "reject": lambda r: r.reject("boss", NOW),
-    "cancel": lambda r: r.cancel("jane", NOW),
-    "expire": lambda r: r.expire(NOW),
-}
-
-# ---------------------------------------------------------------------------- state machine
-
-
-def test_a_new_request_is_pending() -> None:
-    """Requests start pending, undecided."""
-    assert PENDING.is_pending
-    assert PENDING.status is RequestStatus.PENDING
-    assert (PENDING.decided_by, PENDING.decided_at, PENDING.approved_amount) == (None, None, None)
-
-
-@pytest.mark.parametrize(
-    ("move", "status"),
-    [
-        ("approve", RequestStatus.APPROVED),
-        ("reject", RequestStatus.REJECTED),
-        ("cancel", RequestStatus.CANCELLED),
-        ("expire", RequestStatus.EXPIRED),
-    ],
-)
-def test_pending_moves_to_each_final_state(move: str, status: RequestStatus) -> None:
-    """Each transition leaves pending for its own final state, stamped with when."""
-    decided = MOVES[move](PENDING)
-    assert decided.status is status
-    assert not decided.is_pending
-    assert decided.decided_at == NOW
-
-
-def test_approval_may_be_for_another_amount_than_asked() -> None:
-    """An admin may approve less (or more) than the member asked for, with a note."""
-    approved = PENDING.approve("boss", NOW, 200, "half now")
-    assert (approved.amount, approved.approved_amount) == (500, 200)
-    assert (approved.decided_by, approved.decision_note) == ("boss", "half now")
-
-
-@pytest.mark.parametrize("first", list(MOVES))
-@pytest.mark.parametrize("second", list(MOVES))
-def test_only_a_pending_request_moves(first: str, second: str) -> None:
-    """Once decided, a request refuses every further transition."""
-    decided = MOVES[first](PENDING)
-    with pytest.raises(InvalidTransition, match=decided.status.value):
-        MOVES[second](decided)
-
-
-# ---------------------------------------------------------------------------- service
 
 
 def _pool(s: Scenario) -> int:

@@ -11,28 +11,24 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from armox_enterprise import (
-    Account,
-    Hold,
-    HoldAlreadyResolved,
-    HoldStatus,
-    InsufficientCredits,
-    InvalidAmount,
-    Transfer,
-    TransferKind,
-)
 from armox_enterprise.domain.ledger import (
     EXPIRED,
     GRANT,
     POOL,
     USAGE,
+    Account,
     AccountKind,
+    Hold,
+    HoldStatus,
+    Transfer,
+    TransferKind,
     account_kind,
     apply_transfer,
     member_account,
     member_of,
     reconcile,
 )
+from armox_enterprise.exceptions import HoldAlreadyResolved, InsufficientCredits, InvalidAmount
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=timezone.utc)
 ORG = "org"

@@ -8,22 +8,24 @@ from typing import Any
 import attrs
 import pytest
 
-from armox_enterprise import (
-    DomainClaim,
-    DomainName,
-    EmailAddress,
+from armox_enterprise.domain.enrolment import (
+    FREE_MAIL_PROVIDERS,
     EnrolmentDecision,
     EnrolmentOutcome,
     EnrolmentReason,
     FreeMailList,
-    InvalidDomain,
+    decide_enrolment,
+)
+from armox_enterprise.domain.organisation import (
+    DomainClaim,
     Invitation,
     JoinMode,
     Membership,
     Organisation,
     Role,
 )
-from armox_enterprise.domain.enrolment import FREE_MAIL_PROVIDERS, decide_enrolment
+from armox_enterprise.domain.values import DomainName, EmailAddress
+from armox_enterprise.exceptions import InvalidDomain
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=timezone.utc)
 ORG = Organisation(

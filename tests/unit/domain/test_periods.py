@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from armox_enterprise import BillingPeriod, InvalidInstant, Organisation
-from armox_enterprise.domain.periods import period_at, period_by_index
+from armox_enterprise.domain.organisation import Organisation
+from armox_enterprise.domain.periods import BillingPeriod, period_at, period_by_index
+from armox_enterprise.exceptions import InvalidInstant
 
 UTC = timezone.utc
 ANCHOR = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)

@@ -9,24 +9,24 @@ from fractions import Fraction
 
 import pytest
 
-from armox_enterprise import (
+from armox_enterprise.domain.values import (
     MAX_CREDITS,
-    AmountTypeError,
     DomainName,
     EmailAddress,
-    InvalidAmount,
-    InvalidDomain,
-    InvalidEmail,
-    InvalidInstant,
-    InvalidText,
-)
-from armox_enterprise.domain.values import (
     credits,
     ensure_utc,
     months_later,
     new_id,
     non_negative_credits,
     text,
+)
+from armox_enterprise.exceptions import (
+    AmountTypeError,
+    InvalidAmount,
+    InvalidDomain,
+    InvalidEmail,
+    InvalidInstant,
+    InvalidText,
 )
 
 UTC = timezone.utc

@@ -1,0 +1,1 @@
+"""The executable specification of the pure domain: no store, no service, no clock."""
