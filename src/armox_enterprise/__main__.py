@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line and return its exit code."""
-    from armox_enterprise.cli import run
+    from armox_enterprise.cli import main as run_command_line
 
-    return run(sys.argv[1:] if argv is None else argv)
+    return run_command_line(argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""The command handlers, one module per concern; :mod:`armox_enterprise.cli.parser` wires them."""

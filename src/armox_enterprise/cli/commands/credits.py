@@ -1,0 +1,125 @@
+"""Moving credits (``allocate``, ``reclaim``, ``top-up``) and deciding ``requests`` for more."""
+
+from __future__ import annotations
+
+from armox_enterprise.cli.context import Context
+from armox_enterprise.cli.errors import EXIT_OK
+from armox_enterprise.cli.rendering import credits, request_rows
+from armox_enterprise.domain.requests import RequestStatus
+
+__all__ = [
+    "allocate",
+    "approve_request",
+    "list_requests",
+    "reclaim",
+    "reject_request",
+    "top_up",
+]
+
+
+def allocate(context: Context) -> int:
+    """``allocate``: move credits from the pool to a member."""
+    service = context.service()
+    actor = context.actor()
+    args = context.args
+    transfer = service.allocate_credits(
+        actor,
+        context.organisation(service, actor),
+        args.user,
+        args.amount,
+        idempotency_key=args.key,
+    )
+    context.emit(
+        transfer,
+        [f"Allocated {credits(transfer.amount)} from the pool to {args.user} ({transfer.id})."],
+    )
+    return EXIT_OK
+
+
+def reclaim(context: Context) -> int:
+    """``reclaim``: move credits from a member back to the pool."""
+    service = context.service()
+    actor = context.actor()
+    args = context.args
+    transfer = service.reclaim_credits(
+        actor,
+        context.organisation(service, actor),
+        args.user,
+        args.amount,
+        idempotency_key=args.key,
+    )
+    context.emit(
+        transfer,
+        [f"Reclaimed {credits(transfer.amount)} from {args.user} to the pool ({transfer.id})."],
+    )
+    return EXIT_OK
+
+
+def top_up(context: Context) -> int:
+    """``top-up``: add credits to the pool outside the monthly grant."""
+    service = context.service()
+    actor = context.actor()
+    args = context.args
+    transfer = service.top_up(
+        actor, context.organisation(service, actor), args.amount, idempotency_key=args.key
+    )
+    context.emit(transfer, [f"Added {credits(transfer.amount)} to the pool ({transfer.id})."])
+    return EXIT_OK
+
+
+def list_requests(context: Context) -> int:
+    """``requests list``: credit requests in one status (or all), oldest first."""
+    service = context.service()
+    actor = context.actor()
+    wanted = context.args.status
+    status = None if wanted == "all" else RequestStatus(wanted)
+    requests = service.list_requests(actor, context.organisation(service, actor), status=status)
+    if requests:
+        lines = request_rows(requests)
+    else:
+        lines = ["No credit requests." if status is None else f"No {status.value} credit requests."]
+    context.emit(requests, lines)
+    return EXIT_OK
+
+
+def approve_request(context: Context) -> int:
+    """``requests approve``: grant a pending request, in full or for another amount."""
+    service = context.service()
+    actor = context.actor()
+    args = context.args
+    request = service.approve_request(
+        actor,
+        context.organisation(service, actor),
+        args.request_id,
+        amount=args.amount,
+        note=args.note,
+        idempotency_key=args.key,
+    )
+    approved = request.approved_amount or 0
+    context.emit(
+        request,
+        [
+            f"Approved request {request.id}: {approved:,} of the {credits(request.amount)} "
+            f"{request.user_id} asked for moved from the pool to them."
+        ],
+    )
+    return EXIT_OK
+
+
+def reject_request(context: Context) -> int:
+    """``requests reject``: turn a pending request down."""
+    service = context.service()
+    actor = context.actor()
+    args = context.args
+    request = service.reject_request(
+        actor,
+        context.organisation(service, actor),
+        args.request_id,
+        note=args.note,
+        idempotency_key=args.key,
+    )
+    context.emit(
+        request,
+        [f"Rejected request {request.id}: {request.user_id} asked for {credits(request.amount)}."],
+    )
+    return EXIT_OK

@@ -1,0 +1,171 @@
+"""Organisations, their email domains and their members: ``org``, ``domains``, ``members``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from armox_enterprise.cli.context import Context
+from armox_enterprise.cli.errors import EXIT_OK, ConfigurationError
+from armox_enterprise.cli.rendering import claim_data, credits, organisation_data, table, when
+from armox_enterprise.domain.organisation import JoinMode, Role
+from armox_enterprise.domain.values import DomainName
+from armox_enterprise.ports import DnsResolver
+
+__all__ = [
+    "add_domain",
+    "create_organisation",
+    "list_domains",
+    "list_members",
+    "remove_domain",
+    "set_role",
+    "verify_domain",
+]
+
+
+def create_organisation(context: Context) -> int:
+    """``org create``: an organisation with its first admin."""
+    args = context.args
+    org = context.service().create_organisation(
+        name=args.name,
+        admin_user_id=args.admin,
+        admin_email=args.admin_email,
+        admin_display_name=args.admin_name,
+        monthly_allowance=args.allowance,
+        join_mode=JoinMode(args.join_mode),
+        seat_limit=args.seat_limit,
+    )
+    period = org.current_period
+    seats = "no seat limit" if org.seat_limit is None else f"seat limit {org.seat_limit:,}"
+    context.emit(
+        organisation_data(org),
+        [
+            f"Created organisation {org.name!r}: {org.id}",
+            f"First admin: {args.admin} <{args.admin_email}>",
+            f"Monthly allowance: {credits(org.monthly_allowance)}, granted each period",
+            f"Join mode: {org.join_mode.value}; {seats}",
+            f"Period {period.index}: {when(period.start)} to {when(period.end)}",
+        ],
+    )
+    return EXIT_OK
+
+
+def add_domain(context: Context) -> int:
+    """``domains add``: claim a domain and print the TXT record that verifies it."""
+    service = context.service()
+    actor = context.actor()
+    org = context.organisation(service, actor)
+    args = context.args
+    claim = service.claim_domain(
+        actor, org, args.domain, include_subdomains=args.include_subdomains
+    )
+    scope = " and its subdomains" if claim.include_subdomains else ""
+    if claim.is_verified:
+        lines = [f"{claim.domain}{scope} is already claimed and verified by the organisation."]
+    else:
+        lines = [
+            f"Claimed {claim.domain}{scope} for organisation {org}.",
+            "It enrols nobody until it is verified. Publish this DNS TXT record on it:",
+            f"  {claim.txt_record}",
+            f"then run: armox-enterprise domains verify {claim.domain}",
+        ]
+    context.emit(claim_data(claim), lines)
+    return EXIT_OK
+
+
+def _dns_resolver(timeout: float, nameservers: Sequence[str] | None) -> DnsResolver:
+    """The dnspython resolver, which only the ``dns`` extra brings."""
+    try:
+        from armox_enterprise.adapters.dns import DnsPythonResolver
+
+        return DnsPythonResolver(lifetime=timeout, nameservers=nameservers)
+    except ImportError as exc:
+        raise ConfigurationError(
+            "'domains verify' looks up DNS with dnspython, which is not installed; install the "
+            "'dns' extra: pip install 'armox-enterprise[dns]'"
+        ) from exc
+
+
+def verify_domain(context: Context) -> int:
+    """``domains verify``: look up the domain's TXT record and verify the claim."""
+    args = context.args
+    actor = context.actor()
+    resolver = context.dns or _dns_resolver(args.dns_timeout, args.nameserver)
+    service = context.service(dns=resolver)
+    org = context.organisation(service, actor)
+    claim = service.verify_domain(actor, org, args.domain)
+    context.emit(
+        claim_data(claim),
+        [
+            f"{claim.domain} is verified (since {when(claim.verified_at)}): users who sign up "
+            "with a verified address at it join the organisation."
+        ],
+    )
+    return EXIT_OK
+
+
+def remove_domain(context: Context) -> int:
+    """``domains remove``: give up a domain, keeping the members it enrolled."""
+    service = context.service()
+    actor = context.actor()
+    org = context.organisation(service, actor)
+    service.remove_domain(actor, org, context.args.domain)
+    domain = str(DomainName.parse(context.args.domain))
+    context.emit(
+        {"domain": domain, "removed": True},
+        [f"Removed {domain}: it enrols nobody from now on; its members stay."],
+    )
+    return EXIT_OK
+
+
+def list_domains(context: Context) -> int:
+    """``domains list``: the organisation's claims, verified or not."""
+    service = context.service()
+    actor = context.actor()
+    claims = service.list_domains(actor, context.organisation(service, actor))
+    rows = [
+        (
+            str(claim.domain),
+            "verified" if claim.is_verified else "unverified",
+            "yes" if claim.include_subdomains else "no",
+            when(claim.claimed_at),
+            claim.txt_record,
+        )
+        for claim in claims
+    ]
+    header = ("domain", "status", "subdomains", "claimed", "TXT record")
+    lines = table(header, rows) if rows else ["No domains are claimed."]
+    context.emit([claim_data(claim) for claim in claims], lines)
+    return EXIT_OK
+
+
+def list_members(context: Context) -> int:
+    """``members list``: the active members."""
+    service = context.service()
+    actor = context.actor()
+    members = service.list_members(actor, context.organisation(service, actor))
+    rows = [
+        (
+            member.user_id,
+            member.role.value,
+            f"{member.standing_allotment:,}",
+            member.display_name,
+            str(member.email),
+            when(member.joined_at),
+        )
+        for member in members
+    ]
+    header = ("user", "role", "monthly", "name", "email", "joined")
+    count = f"{len(members):,} active member{'' if len(members) == 1 else 's'}."
+    context.emit(members, [*table(header, rows, right=(2,)), count])
+    return EXIT_OK
+
+
+def set_role(context: Context) -> int:
+    """``members set-role``: make a member an admin, or an admin a member."""
+    service = context.service()
+    actor = context.actor()
+    org = context.organisation(service, actor)
+    member = service.change_role(actor, org, context.args.user, Role(context.args.role))
+    role = "an admin" if member.role is Role.ADMIN else "a member"
+    context.emit(member, [f"{member.user_id} is now {role} of organisation {org}."])
+    return EXIT_OK

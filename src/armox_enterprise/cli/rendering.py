@@ -1,0 +1,313 @@
+"""What the commands print: tables, numbers and instants for people, JSON for programs."""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, TextIO
+
+import attrs
+
+from armox_enterprise.domain.organisation import DomainClaim, Organisation
+from armox_enterprise.domain.requests import CreditRequest
+from armox_enterprise.domain.values import DomainName, EmailAddress
+from armox_enterprise.ports import StoredEvent
+from armox_enterprise.views import Dashboard, EnterpriseCredits, ProfileView
+
+__all__ = [
+    "PROGRESS_INTERVAL",
+    "Progress",
+    "claim_data",
+    "credits",
+    "credits_line",
+    "dashboard_lines",
+    "event_data",
+    "isatty",
+    "jsonable",
+    "member_summary",
+    "organisation_data",
+    "profile_lines",
+    "request_rows",
+    "table",
+    "when",
+]
+
+#: The most often a progress line is redrawn, in seconds.
+PROGRESS_INTERVAL = 0.1
+
+
+# ---------------------------------------------------------------------- numbers and instants
+
+
+def when(instant: datetime | None) -> str:
+    """Return ``instant`` to the minute in UTC, or ``-`` for none."""
+    return "-" if instant is None else instant.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def credits(amount: int) -> str:
+    """Return ``amount`` with thousands separators and ``credit`` or ``credits``."""
+    return f"{amount:,} credit" if amount == 1 else f"{amount:,} credits"
+
+
+def credits_line(section: EnterpriseCredits) -> str:
+    """Return a member's four figures on one line, as the profile page shows them."""
+    return (
+        f"allocated {section.allocated:,} | used {section.used:,} | "
+        f"remaining {section.remaining:,} | on hold {section.on_hold:,}"
+    )
+
+
+# ---------------------------------------------------------------------- JSON
+
+
+def _record_data(value: Any) -> object:
+    fields = attrs.asdict(value, recurse=False)
+    return {name: jsonable(field) for name, field in fields.items()}
+
+
+#: How each kind of value becomes JSON, tried in order (the first that applies wins): the value
+#: types are attrs classes too, so they come before the rule for records.
+_JSON_RULES: tuple[tuple[Callable[[object], bool], Callable[[Any], object]], ...] = (
+    (lambda value: isinstance(value, enum.Enum), lambda value: jsonable(value.value)),
+    (lambda value: isinstance(value, (type(None), bool, int, float, str)), lambda value: value),
+    (
+        lambda value: isinstance(value, datetime),
+        lambda value: value.astimezone(timezone.utc).isoformat(),
+    ),
+    (lambda value: isinstance(value, timedelta), lambda value: value.total_seconds()),
+    (lambda value: isinstance(value, (DomainName, EmailAddress)), str),
+    (lambda value: attrs.has(type(value)), _record_data),
+    (
+        lambda value: isinstance(value, Mapping),
+        lambda value: {str(key): jsonable(item) for key, item in value.items()},
+    ),
+    (
+        lambda value: isinstance(value, (list, tuple, set, frozenset)),
+        lambda value: [jsonable(item) for item in value],
+    ),
+)
+
+
+def jsonable(value: object) -> object:
+    """Return ``value`` as JSON-compatible data: records as objects, instants in ISO 8601."""
+    for applies, convert in _JSON_RULES:
+        if applies(value):
+            return convert(value)
+    return str(value)
+
+
+def organisation_data(org: Organisation) -> dict[str, object]:
+    """Return ``org`` as JSON data, with its current period."""
+    data = jsonable(org)
+    assert isinstance(data, dict)
+    return {**data, "current_period": jsonable(org.current_period)}
+
+
+def claim_data(claim: DomainClaim) -> dict[str, object]:
+    """Return ``claim`` as JSON data, with whether it is verified and the TXT record to publish."""
+    data = jsonable(claim)
+    assert isinstance(data, dict)
+    return {**data, "verified": claim.is_verified, "txt_record": claim.txt_record}
+
+
+def event_data(event: StoredEvent) -> dict[str, object]:
+    """Return a stored event as the JSON object ``events relay`` prints."""
+    return {
+        "id": event.id,
+        "organisation_id": event.organisation_id,
+        "name": event.name,
+        "actor": event.actor,
+        "occurred_at": jsonable(event.occurred_at),
+        "payload": jsonable(event.payload),
+    }
+
+
+# ---------------------------------------------------------------------- tables
+
+
+def table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], *, right: Collection[int] = ()
+) -> list[str]:
+    """Lay ``rows`` out in columns under ``header``; the ``right`` columns are right-aligned."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            cell.rjust(width) if i in right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return [line(header), *(line(row) for row in rows)]
+
+
+def request_rows(requests: Sequence[CreditRequest]) -> list[str]:
+    """Return credit requests as a table, one row each."""
+    return table(
+        ("request", "user", "amount", "approved", "status", "asked", "note"),
+        [
+            (
+                request.id,
+                request.user_id,
+                f"{request.amount:,}",
+                "-" if request.approved_amount is None else f"{request.approved_amount:,}",
+                request.status.value,
+                when(request.created_at),
+                request.note,
+            )
+            for request in requests
+        ],
+        right=(2, 3),
+    )
+
+
+def member_summary(board: Dashboard) -> list[str]:
+    """Return the dashboard's member table without ids and activity, as the demo shows it."""
+    header = ("member", "role", "allocated", "used", "remaining", "on hold", "monthly")
+    rows = [
+        (
+            row.display_name,
+            row.role.value,
+            f"{row.allocated:,}",
+            f"{row.used:,}",
+            f"{row.remaining:,}",
+            f"{row.on_hold:,}",
+            f"{row.standing_allotment:,}",
+        )
+        for row in board.members
+    ]
+    return table(header, rows, right=range(2, 7))
+
+
+# ---------------------------------------------------------------------- views
+
+
+def profile_lines(view: ProfileView) -> list[str]:
+    """Return what a user's profile page shows, as ``profile`` prints it."""
+    section = view.credits
+    if not view.is_enterprise or section is None:
+        return [f"{view.user_id} is not an Enterprise member: the host shows its usual page."]
+    role = "member" if view.role is None else view.role.value
+    carried = f" | carried in {section.carried_in:,}" if section.carried_in else ""
+    button = "enabled" if section.can_request else f"disabled ({section.request_blocked_reason})"
+    lines = [
+        f"{view.user_id}: Enterprise badge {view.badge!r} ({role} of {view.organisation_id})",
+        f"Enterprise Credits, {when(section.period_start)} to {when(section.resets_at)}:",
+        f"  {credits_line(section)}{carried}",
+        f"  request button {button}",
+    ]
+    pending = section.pending_request
+    if pending is not None:
+        lines.append(
+            f"  pending request {pending.id}: {credits(pending.amount)}, "
+            f"asked {when(pending.created_at)}"
+        )
+    hidden = "hidden" if view.subscription_management_hidden else "shown"
+    lines.append(f"Subscription management: {hidden}")
+    return lines
+
+
+_DASHBOARD_HEADER = (
+    "member",
+    "user",
+    "role",
+    "allocated",
+    "used",
+    "remaining",
+    "on hold",
+    "monthly",
+    "last activity",
+)
+
+
+def dashboard_lines(board: Dashboard) -> list[str]:
+    """Return the admin dashboard (pool, one page of members, pending requests) as lines."""
+    pool = board.pool
+    lines = [
+        f"{board.name} ({board.organisation_id})",
+        f"Period {pool.period_index}: {when(pool.period_start)} to {when(pool.resets_at)}",
+        f"Pool: granted {pool.granted:,} | topped up {pool.topped_up:,} | carried over "
+        f"{pool.carried_over:,} | allocated {pool.allocated:,} | unallocated "
+        f"{pool.unallocated:,} | used {pool.used:,} ({pool.utilisation:.0%})",
+        "",
+    ]
+    page = board.page
+    rows = [
+        (
+            row.display_name,
+            row.user_id,
+            row.role.value,
+            f"{row.allocated:,}",
+            f"{row.used:,}",
+            f"{row.remaining:,}",
+            f"{row.on_hold:,}",
+            f"{row.standing_allotment:,}",
+            when(row.last_activity),
+        )
+        for row in board.members
+    ]
+    order = "descending" if page.descending else "ascending"
+    if rows:
+        lines += table(_DASHBOARD_HEADER, rows, right=range(3, 8))
+        first, last = page.offset + 1, page.offset + len(rows)
+        shown = f"Members {first:,}-{last:,} of {board.total_members:,}"
+    else:
+        shown = f"No members on this page ({board.total_members:,} in all)"
+    lines.append(f"{shown}, sorted by {page.sort} ({order}).")
+    if page.offset + len(rows) < board.total_members:
+        lines.append(f"Next page: --page {page.offset // page.limit + 2}")
+    lines.append("")
+    if board.pending_requests:
+        lines.append(f"Pending requests ({len(board.pending_requests)}):")
+        lines += [f"  {line}" for line in request_rows(board.pending_requests)]
+    else:
+        lines.append("No pending requests.")
+    return lines
+
+
+# ---------------------------------------------------------------------- progress
+
+
+def isatty(stream: TextIO) -> bool:
+    """Whether ``stream`` is a terminal (a stream without a descriptor is not)."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Progress:
+    """A counter on one line of a terminal, redrawn at most every ``PROGRESS_INTERVAL``."""
+
+    def __init__(
+        self, stream: TextIO, label: str, unit: str, *, total: int | None, enabled: bool
+    ) -> None:
+        self.count = 0
+        self._stream = stream
+        self._label = label
+        self._unit = unit
+        self._total = total
+        self._enabled = enabled
+        self._drawn_at: float | None = None
+
+    def advance(self, step: int = 1) -> None:
+        """Count ``step`` more, redrawing the line if it was not drawn just now."""
+        self.count += step
+        if self._enabled:
+            now = time.monotonic()
+            if self._drawn_at is None or now - self._drawn_at >= PROGRESS_INTERVAL:
+                self._draw(now)
+
+    def finish(self) -> None:
+        """Draw the final count and end the line."""
+        if self._enabled:
+            self._draw(time.monotonic())
+            self._stream.write("\n")
+            self._stream.flush()
+
+    def _draw(self, now: float) -> None:
+        of = "" if self._total is None else f"/{self._total:,}"
+        self._stream.write(f"\r{self._label}: {self.count:,}{of} {self._unit}")
+        self._stream.flush()
+        self._drawn_at = now
