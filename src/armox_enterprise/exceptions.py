@@ -52,7 +52,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from armox_enterprise.domain.enrolment import EnrolmentReason
+    from armox_enterprise.domain.reasons import EnrolmentReason
 
 __all__ = [
     "AccountClosed",

@@ -13,8 +13,11 @@ from typing import get_args
 import attrs
 
 from armox_enterprise.domain.ledger import (
+    ALLOCATED_KINDS,
     EXPIRED,
     POOL,
+    REFUND_KINDS,
+    SPENT_KINDS,
     USAGE,
     Account,
     TransferKind,
@@ -22,7 +25,12 @@ from armox_enterprise.domain.ledger import (
 )
 from armox_enterprise.domain.organisation import MemberRemainder, Membership, Organisation, Role
 from armox_enterprise.domain.periods import period_by_index
-from armox_enterprise.domain.requests import CreditRequest, RequestStatus
+from armox_enterprise.domain.requests import (
+    REQUEST_BLOCKED_REASON,
+    CreditRequest,
+    RequestStatus,
+    can_request,
+)
 from armox_enterprise.exceptions import InvalidInput
 from armox_enterprise.ports import MemberFigures, MemberSort, PeriodTotals, UnitOfWork
 
@@ -45,8 +53,6 @@ __all__ = [
 _SORTS: tuple[str, ...] = get_args(MemberSort)
 _MAX_PAGE = 500
 
-_ALLOCATING = (TransferKind.ALLOCATE, TransferKind.ALLOT, TransferKind.APPROVE)
-_SPENDING = (TransferKind.SPEND, TransferKind.CAPTURE)
 _POSTED_KINDS = tuple(k for k in TransferKind if k.posts)
 
 
@@ -199,7 +205,7 @@ def _carried_in(account: Account, totals: PeriodTotals) -> int:
 def _used(totals: PeriodTotals) -> int:
     # Refunds count in the period they are made; one of an earlier period's spend must not
     # show this period's usage below zero.
-    return max(0, totals.debited(*_SPENDING) - totals.credited(TransferKind.REFUND))
+    return max(0, totals.debited(*SPENT_KINDS) - totals.credited(*REFUND_KINDS))
 
 
 def build_profile(uow: UnitOfWork, org: Organisation, membership: Membership) -> ProfileView:
@@ -208,10 +214,10 @@ def build_profile(uow: UnitOfWork, org: Organisation, membership: Membership) ->
     account = uow.ledger.get_account(org.id, code) or Account(org.id, code)
     totals = uow.ledger.period_totals(org.id, code, org.current_period_index)
     pending = uow.requests.list(org.id, status=RequestStatus.PENDING, user_id=membership.user_id)
-    can_request = len(pending) < org.max_open_requests
+    allowed = can_request(len(pending), org.max_open_requests)
     period = org.current_period
     section = EnterpriseCredits(
-        allocated=totals.credited(*_ALLOCATING),
+        allocated=totals.credited(*ALLOCATED_KINDS),
         carried_in=(
             max(0, _carried_in(account, totals))
             if org.rollover.member_remainder is MemberRemainder.KEEP
@@ -222,8 +228,8 @@ def build_profile(uow: UnitOfWork, org: Organisation, membership: Membership) ->
         on_hold=account.debits_pending,
         period_start=period.start,
         resets_at=period.end,
-        can_request=can_request,
-        request_blocked_reason=None if can_request else "a credit request is already pending",
+        can_request=allowed,
+        request_blocked_reason=None if allowed else REQUEST_BLOCKED_REASON,
         pending_request=pending[0] if pending else None,
     )
     return ProfileView(
@@ -290,7 +296,7 @@ def pool_history(uow: UnitOfWork, org: Organisation, first: int, last: int) -> l
         topped_up = totals.credited(TransferKind.TOP_UP)
         carried = balance_at_end[index] - _net(totals)
         total = carried + granted + topped_up
-        used = max(0, usage.credited(*_SPENDING) - usage.debited(TransferKind.REFUND))
+        used = max(0, usage.credited(*SPENT_KINDS) - usage.debited(*REFUND_KINDS))
         period = period_by_index(org.cycle_anchor, index)
         closed = index < current
         figures.append(
@@ -302,7 +308,7 @@ def pool_history(uow: UnitOfWork, org: Organisation, first: int, last: int) -> l
                 carried_over=carried,
                 granted=granted,
                 topped_up=topped_up,
-                allocated=totals.debited(*_ALLOCATING),
+                allocated=totals.debited(*ALLOCATED_KINDS),
                 reclaimed=totals.credited(TransferKind.RECLAIM),
                 returned=totals.credited(TransferKind.RETURN),
                 unallocated=balance_at_end[index] if closed else pool.available,

@@ -6,7 +6,6 @@ a policy outcome, it says what happened and why in an :class:`EnrolmentDecision`
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 
 import attrs
@@ -18,6 +17,7 @@ from armox_enterprise.domain.organisation import (
     Membership,
     Organisation,
 )
+from armox_enterprise.domain.reasons import EnrolmentOutcome, EnrolmentReason
 from armox_enterprise.domain.values import DomainName, EmailAddress
 
 __all__ = [
@@ -156,30 +156,6 @@ class FreeMailList:
         return any(n.value in FREE_MAIL_PROVIDERS or n.value in self.extra for n in names)
 
 
-class EnrolmentOutcome(str, enum.Enum):
-    """What a sign-up led to."""
-
-    ENROLLED = "enrolled"
-    JOIN_REQUESTED = "join_requested"
-    NOT_ENROLLED = "not_enrolled"
-
-
-class EnrolmentReason(str, enum.Enum):
-    """Why a sign-up was, or was not, enrolled."""
-
-    DOMAIN_MATCH = "domain_match"
-    INVITED = "invited"
-    ALREADY_MEMBER = "already_member"
-    JOIN_APPROVAL_REQUIRED = "join_approval_required"
-    NO_ORGANISATION = "no_organisation"
-    FREE_MAIL_PROVIDER = "free_mail_provider"
-    DOMAIN_NOT_VERIFIED = "domain_not_verified"
-    EMAIL_NOT_VERIFIED = "email_not_verified"
-    SEAT_LIMIT_REACHED = "seat_limit_reached"
-    INVITATION_REQUIRED = "invitation_required"
-    MEMBER_OF_ANOTHER_ORGANISATION = "member_of_another_organisation"
-
-
 @attrs.frozen
 class EnrolmentDecision:
     """The result of a sign-up: what happened, why, and in which organisation."""
@@ -217,35 +193,69 @@ def decide_enrolment(
         invitation: an open invitation of the address to ``organisation``, if any.
         free_mail: the providers that never enrol by domain.
     """
-    org_id = organisation.id if organisation is not None else None
     if existing is not None:
-        if org_id is not None and existing.organisation_id != org_id:
-            return _no(EnrolmentReason.MEMBER_OF_ANOTHER_ORGANISATION, org_id)
-        return EnrolmentDecision(
-            EnrolmentOutcome.ENROLLED, EnrolmentReason.ALREADY_MEMBER, existing.organisation_id
-        )
+        return _already_member(existing, organisation)
     if organisation is None:
-        if email.domain in free_mail:
-            return _no(EnrolmentReason.FREE_MAIL_PROVIDER, None)
-        return _no(EnrolmentReason.NO_ORGANISATION, None)
+        free = email.domain in free_mail
+        return _no(
+            EnrolmentReason.FREE_MAIL_PROVIDER if free else EnrolmentReason.NO_ORGANISATION, None
+        )
+    refusal = _refusal(
+        email=email,
+        email_verified=email_verified,
+        claim=claim,
+        organisation=organisation,
+        active_seats=active_seats,
+        invitation=invitation,
+        free_mail=free_mail,
+    )
+    if refusal is not None:
+        return refusal
+    if invitation is not None:
+        return EnrolmentDecision(
+            EnrolmentOutcome.ENROLLED, EnrolmentReason.INVITED, organisation.id
+        )
+    if organisation.join_mode is JoinMode.REQUEST:
+        return EnrolmentDecision(
+            EnrolmentOutcome.JOIN_REQUESTED, EnrolmentReason.JOIN_APPROVAL_REQUIRED, organisation.id
+        )
+    return EnrolmentDecision(
+        EnrolmentOutcome.ENROLLED, EnrolmentReason.DOMAIN_MATCH, organisation.id
+    )
+
+
+def _already_member(existing: Membership, organisation: Organisation | None) -> EnrolmentDecision:
+    """A user with an active membership stays where they are."""
+    if organisation is not None and existing.organisation_id != organisation.id:
+        return _no(EnrolmentReason.MEMBER_OF_ANOTHER_ORGANISATION, organisation.id)
+    return EnrolmentDecision(
+        EnrolmentOutcome.ENROLLED, EnrolmentReason.ALREADY_MEMBER, existing.organisation_id
+    )
+
+
+def _refusal(
+    *,
+    email: EmailAddress,
+    email_verified: bool,
+    claim: DomainClaim | None,
+    organisation: Organisation,
+    active_seats: int,
+    invitation: Invitation | None,
+    free_mail: FreeMailList,
+) -> EnrolmentDecision | None:
+    """Why a sign-up the organisation could take is refused, or ``None`` if it is not."""
     if not email_verified:
-        return _no(EnrolmentReason.EMAIL_NOT_VERIFIED, org_id)
+        return _no(EnrolmentReason.EMAIL_NOT_VERIFIED, organisation.id)
     if invitation is None:
         if claim is None or email.domain in free_mail:
             return _no(EnrolmentReason.NO_ORGANISATION, None)
         if not claim.is_verified:
-            return _no(EnrolmentReason.DOMAIN_NOT_VERIFIED, org_id)
+            return _no(EnrolmentReason.DOMAIN_NOT_VERIFIED, organisation.id)
         if organisation.join_mode is JoinMode.INVITE_ONLY:
-            return _no(EnrolmentReason.INVITATION_REQUIRED, org_id)
+            return _no(EnrolmentReason.INVITATION_REQUIRED, organisation.id)
     if organisation.seat_limit is not None and active_seats >= organisation.seat_limit:
-        return _no(EnrolmentReason.SEAT_LIMIT_REACHED, org_id)
-    if invitation is not None:
-        return EnrolmentDecision(EnrolmentOutcome.ENROLLED, EnrolmentReason.INVITED, org_id)
-    if organisation.join_mode is JoinMode.REQUEST:
-        return EnrolmentDecision(
-            EnrolmentOutcome.JOIN_REQUESTED, EnrolmentReason.JOIN_APPROVAL_REQUIRED, org_id
-        )
-    return EnrolmentDecision(EnrolmentOutcome.ENROLLED, EnrolmentReason.DOMAIN_MATCH, org_id)
+        return _no(EnrolmentReason.SEAT_LIMIT_REACHED, organisation.id)
+    return None
 
 
 def _no(reason: EnrolmentReason, org_id: str | None) -> EnrolmentDecision:

@@ -6,23 +6,24 @@ from datetime import datetime, timedelta
 
 from armox_enterprise.domain.ledger import TransferKind
 
-__all__ = ["MAX_HOLD_LIFETIME", "hold_expiry", "pool_shortfall"]
+__all__ = ["MAX_HOLD_LIFETIME", "draws_on_pool", "hold_expiry", "pool_shortfall"]
 
 #: The longest a hold may stay pending, whatever the organisation's setting.
 MAX_HOLD_LIFETIME = timedelta(days=31)
 
 
-def pool_shortfall(
-    kind: TransferKind, *, allow_pool_spend: bool, member_available: int, amount: int
-) -> int | None:
-    """Return what the pool should allocate so a member short of credits can spend ``amount``.
+def draws_on_pool(kind: TransferKind, *, allow_pool_spend: bool) -> bool:
+    """Return whether a member short of credits may have the pool cover a ``kind`` debit.
 
     Only a plain spend draws on the pool, and only where the organisation allows it (off by
-    default); a hold never does.  The shortfall is allocated to the member first, so the
-    member's figures show everything they used.  ``None``: the spend is refused.
+    default); a hold never does.
     """
-    if kind is not TransferKind.SPEND or not allow_pool_spend:
-        return None
+    return kind is TransferKind.SPEND and allow_pool_spend
+
+
+def pool_shortfall(member_available: int, amount: int) -> int:
+    """Return what the pool allocates to the member first so they can spend ``amount``: the
+    member's figures then show everything they used."""
     return amount - max(0, member_available)
 
 

@@ -1,0 +1,127 @@
+"""Use cases: listing members, changing roles, removing members, standing allotments."""
+
+from __future__ import annotations
+
+import attrs
+
+from armox_enterprise.application import arguments as args
+from armox_enterprise.application.base import UseCases, active_member
+from armox_enterprise.application.context import Context
+from armox_enterprise.domain import events as ev
+from armox_enterprise.domain.access import AdminChange, Permission, ensure_an_admin_remains
+from armox_enterprise.domain.ledger import POOL, TransferKind, member_account
+from armox_enterprise.domain.organisation import Membership, MemberStatus, Role
+from armox_enterprise.domain.requests import RequestStatus
+from armox_enterprise.domain.values import non_negative_credits
+
+__all__ = ["MemberUseCases"]
+
+
+class MemberUseCases(UseCases):
+    """An organisation's members: who they are, their roles, their standing allotments."""
+
+    def list_members(self, actor: str, organisation_id: str) -> list[Membership]:
+        """Return the active members, by join time (admins only).
+
+        Raises:
+            PermissionDenied: ``actor`` is not an admin.
+        """
+        actor = args.user(actor, "actor")
+        return self._runner.as_member(
+            actor,
+            organisation_id,
+            Permission.MANAGE_MEMBERS,
+            lambda ctx: ctx.uow.memberships.list(ctx.org.id),
+        )
+
+    def change_role(self, actor: str, organisation_id: str, user_id: str, role: Role) -> Membership:
+        """Make a member an admin or an admin a member.
+
+        Raises:
+            LastAdminError: the change would leave no active admin.
+            MemberNotFound: ``user_id`` is not an active member.
+            PermissionDenied: ``actor`` is not an admin.
+        """
+        actor = args.user(actor, "actor")
+        target_id = args.user(user_id)
+        wanted = args.role(role)
+
+        def work(ctx: Context) -> Membership:
+            uow = ctx.uow
+            uow.organisations.get(ctx.org.id, for_update=True)
+            target = active_member(ctx, target_id)
+            if target.role is wanted:
+                return target
+            admins = uow.memberships.count_active(ctx.org.id, admins_only=True)
+            ensure_an_admin_remains(target, admins, AdminChange.DEMOTE)
+            changed = attrs.evolve(target, role=wanted)
+            uow.memberships.update(changed)
+            ctx.record(ev.RoleChanged, user_id=target_id, role=wanted.value)
+            return changed
+
+        return self._runner.as_member(actor, organisation_id, Permission.MANAGE_MEMBERS, work)
+
+    def remove_member(self, actor: str, organisation_id: str, user_id: str) -> Membership:
+        """Remove a member: unused credits return to the pool, pending requests are cancelled.
+
+        Pending holds keep their reservation and can still be captured or released; what they
+        release returns to the pool.  The user sees their personal profile again.
+
+        Raises:
+            LastAdminError: the member is the last active admin.
+            MemberNotFound: ``user_id`` is not an active member.
+            PermissionDenied: ``actor`` is not an admin.
+        """
+        actor = args.user(actor, "actor")
+        target_id = args.user(user_id)
+
+        def work(ctx: Context) -> Membership:
+            uow, org = ctx.uow, ctx.org
+            uow.organisations.get(org.id, for_update=True)
+            target = active_member(ctx, target_id)
+            admins = uow.memberships.count_active(org.id, admins_only=True)
+            ensure_an_admin_remains(target, admins, AdminChange.REMOVE)
+            for request in uow.requests.list(
+                org.id, status=RequestStatus.PENDING, user_id=target_id
+            ):
+                uow.requests.decide(request.cancel(actor, ctx.now))
+                ctx.record(
+                    ev.CreditRequestDecided,
+                    request_id=request.id,
+                    user_id=target_id,
+                    status=RequestStatus.CANCELLED.value,
+                    amount=0,
+                )
+            code = member_account(target_id)
+            account = uow.ledger.get_account(org.id, code, for_update=True)
+            returned = 0 if account is None else account.available
+            if returned > 0:
+                ctx.post(ctx.transfer(TransferKind.RETURN, code, POOL, returned))
+            removed = attrs.evolve(target, status=MemberStatus.REMOVED, removed_at=ctx.now)
+            uow.memberships.update(removed)
+            uow.ledger.set_closed(org.id, code, True)
+            ctx.record(ev.MemberRemoved, user_id=target_id, returned=returned)
+            return removed
+
+        return self._runner.as_member(actor, organisation_id, Permission.MANAGE_MEMBERS, work)
+
+    def set_standing_allotment(
+        self, actor: str, organisation_id: str, user_id: str, amount: int
+    ) -> Membership:
+        """Set the credits a member receives from the pool at every period opening (0: none).
+
+        Raises:
+            MemberNotFound: ``user_id`` is not an active member.
+            PermissionDenied: ``actor`` is not an admin.
+            InvalidAmount: ``amount`` is negative, not an int, or too large.
+        """
+        actor = args.user(actor, "actor")
+        target_id = args.user(user_id)
+        allotment = non_negative_credits(amount, name="amount")
+
+        def work(ctx: Context) -> Membership:
+            changed = attrs.evolve(active_member(ctx, target_id), standing_allotment=allotment)
+            ctx.uow.memberships.update(changed)
+            return changed
+
+        return self._runner.as_member(actor, organisation_id, Permission.MANAGE_MEMBERS, work)

@@ -1,0 +1,210 @@
+"""Use cases: members' credit requests and admins' decisions on them."""
+
+from __future__ import annotations
+
+from armox_enterprise.application import arguments as args
+from armox_enterprise.application.base import UseCases, load_request, record_id
+from armox_enterprise.application.context import Context
+from armox_enterprise.application.runner import Replay
+from armox_enterprise.domain import events as ev
+from armox_enterprise.domain.access import Permission, can
+from armox_enterprise.domain.ledger import POOL, TransferKind, member_account
+from armox_enterprise.domain.requests import CreditRequest, RequestStatus, ensure_can_request
+from armox_enterprise.domain.values import credits, new_id
+from armox_enterprise.exceptions import CreditRequestNotFound
+
+__all__ = ["RequestUseCases"]
+
+
+def _record_decision(ctx: Context, request: CreditRequest, amount: int = 0) -> None:
+    ctx.record(
+        ev.CreditRequestDecided,
+        request_id=request.id,
+        user_id=request.user_id,
+        status=request.status.value,
+        amount=amount,
+    )
+
+
+def _request_replay(
+    operation: str, key: str | None, parameters: tuple[object, ...]
+) -> Replay[CreditRequest]:
+    return Replay(operation, key, parameters, load_request, record_id)
+
+
+class RequestUseCases(UseCases):
+    """Credit requests: members ask, admins approve (credits move) or reject."""
+
+    def request_credits(
+        self,
+        actor: str,
+        organisation_id: str,
+        amount: int,
+        *,
+        note: str = "",
+        idempotency_key: str | None = None,
+    ) -> CreditRequest:
+        """Ask the organisation's admins for more credits.
+
+        Raises:
+            TooManyOpenRequests: the member already has the allowed number of pending requests.
+            IdempotencyConflict: the key was used with other parameters.
+        """
+        actor = args.user(actor, "actor")
+        value = credits(amount)
+        message = args.note(note)
+        key = args.optional_key(idempotency_key)
+
+        def work(ctx: Context) -> CreditRequest:
+            uow, org = ctx.uow, ctx.org
+            # Serialise a member's requests so the open-request cap holds under races.
+            uow.organisations.get(org.id, for_update=True)
+            pending = uow.requests.list(org.id, status=RequestStatus.PENDING, user_id=actor)
+            ensure_can_request(actor, len(pending), org.max_open_requests)
+            request = CreditRequest(
+                id=new_id(ctx.now),
+                organisation_id=org.id,
+                user_id=actor,
+                amount=value,
+                note=message,
+                period_index=org.current_period_index,
+                created_at=ctx.now,
+            )
+            uow.requests.add(request)
+            ctx.record(
+                ev.CreditRequestSubmitted, request_id=request.id, user_id=actor, amount=value
+            )
+            return request
+
+        return self._runner.as_member(
+            actor,
+            organisation_id,
+            Permission.REQUEST_CREDITS,
+            work,
+            replay=_request_replay("request", key, (actor, value, message)),
+        )
+
+    def list_requests(
+        self,
+        actor: str,
+        organisation_id: str,
+        *,
+        status: RequestStatus | None = RequestStatus.PENDING,
+    ) -> list[CreditRequest]:
+        """Return credit requests, oldest first: all of them for an admin, own for a member.
+
+        Raises:
+            OrganisationNotFound: ``actor`` is not a member.
+        """
+        actor = args.user(actor, "actor")
+        wanted = args.request_status(status)
+
+        def work(ctx: Context) -> list[CreditRequest]:
+            user = None if can(ctx.membership, Permission.DECIDE_REQUESTS) else actor
+            return ctx.uow.requests.list(ctx.org.id, status=wanted, user_id=user)
+
+        return self._runner.as_member(actor, organisation_id, Permission.REQUEST_CREDITS, work)
+
+    def approve_request(
+        self,
+        actor: str,
+        organisation_id: str,
+        request_id: str,
+        *,
+        amount: int | None = None,
+        note: str = "",
+        idempotency_key: str | None = None,
+    ) -> CreditRequest:
+        """Approve a pending request, for the amount asked or another; the credits move from
+        the pool to the member in the same unit of work.
+
+        Raises:
+            InvalidTransition: the request is no longer pending (another admin decided it).
+            InsufficientPoolCredits: the pool cannot cover it; the request stays pending.
+            CreditRequestNotFound: no such request in the organisation.
+            PermissionDenied: ``actor`` is not an admin.
+            IdempotencyConflict: the key was used with other parameters.
+        """
+        actor = args.user(actor, "actor")
+        value = args.optional_amount(amount)
+        message = args.note(note)
+        key = args.optional_key(idempotency_key)
+        request_ref = args.ref(request_id, "request_id")
+
+        def work(ctx: Context) -> CreditRequest:
+            request = load_request(ctx, request_ref)
+            approved = request.approve(actor, ctx.now, value or request.amount, message)
+            ctx.uow.requests.decide(approved)
+            assert approved.approved_amount is not None
+            given = approved.approved_amount
+            code = member_account(request.user_id)
+            ctx.from_pool(
+                ctx.transfer(TransferKind.APPROVE, POOL, code, given, reference=request.id)
+            )
+            _record_decision(ctx, approved, given)
+            ctx.record(ev.CreditsAllocated, user_id=request.user_id, amount=given, kind="approve")
+            return approved
+
+        return self._runner.as_member(
+            actor,
+            organisation_id,
+            Permission.DECIDE_REQUESTS,
+            work,
+            replay=_request_replay("approve", key, (actor, request_ref, value, message)),
+        )
+
+    def reject_request(
+        self,
+        actor: str,
+        organisation_id: str,
+        request_id: str,
+        *,
+        note: str = "",
+        idempotency_key: str | None = None,
+    ) -> CreditRequest:
+        """Reject a pending request.
+
+        Raises:
+            InvalidTransition: the request is no longer pending.
+            CreditRequestNotFound: no such request in the organisation.
+            PermissionDenied: ``actor`` is not an admin.
+            IdempotencyConflict: the key was used with other parameters.
+        """
+        actor = args.user(actor, "actor")
+        message = args.note(note)
+        key = args.optional_key(idempotency_key)
+        request_ref = args.ref(request_id, "request_id")
+
+        def work(ctx: Context) -> CreditRequest:
+            rejected = load_request(ctx, request_ref).reject(actor, ctx.now, message)
+            ctx.uow.requests.decide(rejected)
+            _record_decision(ctx, rejected)
+            return rejected
+
+        return self._runner.as_member(
+            actor,
+            organisation_id,
+            Permission.DECIDE_REQUESTS,
+            work,
+            replay=_request_replay("reject", key, (actor, request_ref, message)),
+        )
+
+    def cancel_request(self, actor: str, organisation_id: str, request_id: str) -> CreditRequest:
+        """Withdraw one's own pending request.
+
+        Raises:
+            InvalidTransition: the request is no longer pending.
+            CreditRequestNotFound: no such request of ``actor``'s.
+        """
+        actor = args.user(actor, "actor")
+
+        def work(ctx: Context) -> CreditRequest:
+            request = load_request(ctx, args.user(request_id, "request_id"))
+            if request.user_id != actor:
+                raise CreditRequestNotFound(f"credit request {request_id} does not exist")
+            cancelled = request.cancel(actor, ctx.now)
+            ctx.uow.requests.decide(cancelled)
+            _record_decision(ctx, cancelled)
+            return cancelled
+
+        return self._runner.as_member(actor, organisation_id, Permission.REQUEST_CREDITS, work)

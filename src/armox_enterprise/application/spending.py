@@ -1,0 +1,355 @@
+"""Use cases: members spending credits, in one step or two (holds), and releasing stale holds."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from armox_enterprise.application import arguments as args
+from armox_enterprise.application.base import UseCases, load_hold, record_id
+from armox_enterprise.application.context import Context
+from armox_enterprise.application.holds import release_stale, resolve_hold
+from armox_enterprise.application.runner import Replay
+from armox_enterprise.application.turnover import bring_current
+from armox_enterprise.domain import events as ev
+from armox_enterprise.domain.access import Permission, can
+from armox_enterprise.domain.idempotency import check_generation_replay
+from armox_enterprise.domain.ledger import (
+    POOL,
+    USAGE,
+    Hold,
+    HoldStatus,
+    Transfer,
+    TransferKind,
+    member_account,
+)
+from armox_enterprise.domain.requests import RequestStatus, can_request
+from armox_enterprise.domain.spending import draws_on_pool, hold_expiry, pool_shortfall
+from armox_enterprise.domain.values import credits, new_id
+from armox_enterprise.exceptions import (
+    ArmoxError,
+    HoldAlreadyResolved,
+    HoldNotFound,
+    InsufficientCredits,
+    InvalidAmount,
+    OrganisationNotFound,
+)
+from armox_enterprise.ports import UnitOfWork
+
+__all__ = ["SpendingUseCases"]
+
+_Tags = tuple[str | None, str | None]
+
+
+def _replayed(
+    ctx: Context, key: str, kind: TransferKind, amount: int, tags: _Tags
+) -> Transfer | None:
+    """Return the spend or hold already made under generation id ``key``, if any.
+
+    Raises:
+        IdempotencyConflict: the generation id was used for another call.
+    """
+    first = ctx.uow.ledger.transfer_by_key(ctx.org.id, key)
+    if first is not None:
+        check_generation_replay(
+            first, kind=kind, actor=ctx.actor, amount=amount, feature=tags[0], model=tags[1]
+        )
+    return first
+
+
+def _debit_member(ctx: Context, kind: TransferKind, amount: int, key: str, tags: _Tags) -> Transfer:
+    """Debit the acting member for a spend or hold, or refuse with the precise reason.
+
+    Raises:
+        InsufficientCredits: the member cannot cover ``amount``, even after releasing their
+            stale holds and (where allowed) drawing on the pool.
+    """
+    uow, org, user = ctx.uow, ctx.org, ctx.actor
+    account = member_account(user)
+    transfer = ctx.transfer(
+        kind, account, USAGE, amount, key=key, reference=key, feature=tags[0], model=tags[1]
+    )
+    try:
+        return ctx.post(transfer)
+    except InsufficientCredits:
+        pass
+    # Holds past their lifetime still reserve credits until someone releases them; release
+    # them now rather than refuse a spend they would have allowed.
+    if release_stale(ctx, user):
+        try:
+            return ctx.post(transfer)
+        except InsufficientCredits:
+            pass
+    if draws_on_pool(kind, allow_pool_spend=org.allow_pool_spend):
+        held = uow.ledger.get_account(org.id, account, for_update=True)
+        shortfall = pool_shortfall(0 if held is None else held.available, amount)
+        system = ctx.as_system()
+        try:
+            system.post(
+                system.transfer(TransferKind.ALLOCATE, POOL, account, shortfall, reference=key)
+            )
+        except InsufficientCredits:
+            pass
+        else:
+            system.record(ev.CreditsAllocated, user_id=user, amount=shortfall, kind="pool_spend")
+            return ctx.post(transfer)
+    current = uow.ledger.get_account(org.id, account)
+    available = 0 if current is None else current.available
+    pending = len(uow.requests.list(org.id, status=RequestStatus.PENDING, user_id=user))
+    raise InsufficientCredits(
+        f"{available} credits available, {amount} needed",
+        available=available,
+        requested=amount,
+        can_request=can_request(pending, org.max_open_requests),
+    ) from None
+
+
+class SpendingUseCases(UseCases):
+    """Members spend their credits: a spend, or a hold that is captured or released."""
+
+    def spend(
+        self,
+        actor: str,
+        organisation_id: str,
+        amount: int,
+        *,
+        generation_id: str,
+        feature: str | None = None,
+        model: str | None = None,
+    ) -> Transfer:
+        """Spend a member's credits on one generation; idempotent by ``generation_id``.
+
+        Sending the same generation id again returns the first transfer and spends nothing.
+
+        Raises:
+            InsufficientCredits: the member has fewer credits available; the error carries
+                ``available`` and whether a request can be made (``can_request``).
+            IdempotencyConflict: the generation id was used with other parameters.
+            OrganisationNotFound: ``actor`` is not an active member.
+        """
+        actor = args.user(actor, "actor")
+        value = credits(amount)
+        key = args.key(generation_id)
+        tags = (args.tag(feature, "feature"), args.tag(model, "model"))
+        fast = self._fast_spend(organisation_id, actor, value, key, tags)
+        if fast is not None:
+            return fast
+
+        def work(ctx: Context) -> Transfer:
+            replayed = _replayed(ctx, key, TransferKind.SPEND, value, tags)
+            if replayed is not None:
+                return replayed
+            transfer = _debit_member(ctx, TransferKind.SPEND, value, key, tags)
+            ctx.record(ev.CreditsSpent, user_id=actor, amount=value, reference=key)
+            return transfer
+
+        return self._runner.as_member(actor, organisation_id, Permission.SPEND, work)
+
+    def _fast_spend(
+        self, organisation_id: str, actor: str, amount: int, key: str, tags: _Tags
+    ) -> Transfer | None:
+        """Try the common spend in one short unit of work: no reads, three writes.
+
+        It works from the period remembered for the organisation (valid until the period's
+        end, whoever turns it over) and relies on the store to refuse what a full check would
+        refuse: a closed or missing account, too few credits, a reused generation id.  Any
+        refusal sends the call down the full path, which finds the precise answer.
+        """
+        runner = self._runner
+        if not runner.retry_transient:
+            return None  # joined to a host's transaction: keep to the full path
+        known = runner.periods.get(organisation_id)
+        if known is None:
+            return None
+        index, end = known
+        now = runner.now()
+        if now >= end:
+            return None
+        transfer = Transfer(
+            id=new_id(now),
+            organisation_id=organisation_id,
+            kind=TransferKind.SPEND,
+            debit_account=member_account(actor),
+            credit_account=USAGE,
+            amount=amount,
+            period_index=index,
+            actor=actor,
+            created_at=now,
+            idempotency_key=key,
+            reference=key,
+            feature=tags[0],
+            model=tags[1],
+        )
+        try:
+            with runner.store.unit_of_work() as uow:
+                uow.ledger.post(transfer)
+                uow.record(
+                    ev.CreditsSpent(
+                        organisation_id=organisation_id,
+                        actor=actor,
+                        occurred_at=now,
+                        user_id=actor,
+                        amount=amount,
+                        reference=key,
+                    )
+                )
+                uow.commit()
+                events = uow.collect_events()
+        except ArmoxError:
+            return None
+        runner.dispatch(events)
+        return transfer
+
+    def reserve(
+        self,
+        actor: str,
+        organisation_id: str,
+        amount: int,
+        *,
+        generation_id: str,
+        lifetime: timedelta | None = None,
+        feature: str | None = None,
+        model: str | None = None,
+    ) -> Hold:
+        """Reserve credits for a generation that takes time (the first phase of a spend).
+
+        Capture the hold when the generation finishes, or release it if it fails; one left
+        pending is released after ``lifetime`` (at most the organisation's hold lifetime).
+        Idempotent by ``generation_id``.
+
+        Raises:
+            InsufficientCredits: the member has fewer credits available.
+            IdempotencyConflict: the generation id was used with other parameters.
+        """
+        actor = args.user(actor, "actor")
+        value = credits(amount)
+        key = args.key(generation_id)
+        tags = (args.tag(feature, "feature"), args.tag(model, "model"))
+        if lifetime is not None:
+            args.duration(lifetime, "lifetime")
+
+        def work(ctx: Context) -> Hold:
+            replayed = _replayed(ctx, key, TransferKind.HOLD, value, tags)
+            if replayed is not None:
+                return load_hold(ctx, replayed.id)
+            transfer = _debit_member(ctx, TransferKind.HOLD, value, key, tags)
+            hold = Hold(
+                id=transfer.id,
+                organisation_id=ctx.org.id,
+                user_id=actor,
+                amount=value,
+                period_index=ctx.org.current_period_index,
+                created_at=ctx.now,
+                expires_at=hold_expiry(ctx.now, lifetime, ctx.org.hold_lifetime),
+                reference=key,
+                feature=tags[0],
+                model=tags[1],
+            )
+            ctx.uow.holds.add(hold)
+            return hold
+
+        return self._runner.as_member(actor, organisation_id, Permission.SPEND, work)
+
+    def capture_hold(
+        self,
+        actor: str,
+        organisation_id: str,
+        hold_id: str,
+        amount: int | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Hold:
+        """Post all or part of a hold as spent; the rest is released.
+
+        The hold's owner may capture it (even after leaving the organisation), and so may
+        an admin.
+
+        Raises:
+            HoldAlreadyResolved: the hold was already captured, released or expired, or its
+                lifetime has passed.
+            InvalidAmount: ``amount`` is more than the hold reserved.
+            HoldNotFound: no such hold visible to ``actor``.
+            IdempotencyConflict: the key was used with other parameters.
+        """
+        actor = args.user(actor, "actor")
+        value = args.optional_amount(amount)
+        return self._finish_hold(actor, organisation_id, hold_id, value, idempotency_key)
+
+    def release_hold(
+        self,
+        actor: str,
+        organisation_id: str,
+        hold_id: str,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Hold:
+        """Void a hold: its credits are available again.
+
+        If the period it was reserved in has closed, the released credits are treated as the
+        organisation's rollover policy treats a remainder (they expire, return to the pool or
+        stay); if its owner has left, they return to the pool.
+
+        Raises:
+            HoldAlreadyResolved: the hold was already captured, released or expired.
+            HoldNotFound: no such hold visible to ``actor``.
+            IdempotencyConflict: the key was used with other parameters.
+        """
+        actor = args.user(actor, "actor")
+        return self._finish_hold(actor, organisation_id, hold_id, 0, idempotency_key)
+
+    def _finish_hold(
+        self,
+        actor: str,
+        organisation_id: str,
+        hold_id: str,
+        amount: int | None,
+        idempotency_key: str | None,
+    ) -> Hold:
+        hold_ref = args.ref(hold_id, "hold_id")
+        key = args.optional_key(idempotency_key)
+        capture = amount != 0
+        runner = self._runner
+
+        def act(ctx: Context) -> Hold:
+            current = load_hold(ctx, hold_ref)
+            if capture and current.status is HoldStatus.PENDING and current.expires_at <= ctx.now:
+                # Past its lifetime a hold counts as expired whether or not a job released it.
+                raise HoldAlreadyResolved(f"hold {current.id} expired at {current.expires_at}")
+            wanted = current.amount if amount is None else amount
+            if capture and wanted > current.amount:
+                raise InvalidAmount(
+                    f"cannot capture {wanted} credits from a hold of {current.amount}"
+                )
+            return resolve_hold(ctx, current, wanted)
+
+        replay = Replay(
+            "capture" if capture else "release",
+            key,
+            (actor, hold_ref, amount),
+            load_hold,
+            record_id,
+        )
+
+        def work(uow: UnitOfWork, now: datetime) -> Hold:
+            org = runner.organisation(uow, organisation_id)
+            hold = uow.holds.get(org.id, hold_ref)
+            membership = uow.memberships.get(org.id, actor)
+            # The owner may resolve their hold after leaving; nobody else outside may.
+            if membership is None or (not membership.is_active and hold is None):
+                raise OrganisationNotFound(f"organisation {organisation_id} does not exist")
+            if hold is None or (
+                hold.user_id != actor and not can(membership, Permission.RESOLVE_ANY_HOLD)
+            ):
+                raise HoldNotFound(f"hold {hold_ref} does not exist")
+            ctx = Context(uow, now, org, actor, membership)
+            bring_current(ctx)
+            return replay.apply(ctx, act)
+
+        return runner.run(work)
+
+    def release_expired_holds(self, organisation_id: str) -> int:
+        """Release the organisation's holds whose lifetime has passed: a job for the host.
+
+        Returns:
+            How many holds were released.
+        """
+        return self._runner.as_system(organisation_id, release_stale)

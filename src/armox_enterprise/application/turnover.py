@@ -1,0 +1,118 @@
+"""Turning a billing period over: close the old one by its rollover plan, open the next.
+
+It happens lazily, in the unit of work of the first call that touches an organisation after
+its boundary, and in the period job; both lock the organisation row first, so it happens once.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from armox_enterprise.application.context import Context
+from armox_enterprise.application.holds import release_stale
+from armox_enterprise.domain import events as ev
+from armox_enterprise.domain.idempotency import internal_key
+from armox_enterprise.domain.ledger import GRANT, POOL, Account, TransferKind, member_account
+from armox_enterprise.domain.organisation import MemberRemainder
+from armox_enterprise.domain.periods import period_at
+from armox_enterprise.domain.requests import RequestStatus, expiring
+from armox_enterprise.domain.rollover import Shortfall, plan_allotments, plan_sweep
+from armox_enterprise.ports import IdempotencyRecord
+
+__all__ = ["bring_current", "open_period"]
+
+
+def bring_current(ctx: Context) -> None:
+    """Turn the organisation's periods over until its current period holds ``ctx.now``."""
+    if ctx.now < ctx.org.current_period.end:
+        return
+    locked = ctx.uow.organisations.get(ctx.org.id, for_update=True)
+    assert locked is not None
+    ctx.org = locked
+    target = period_at(locked.cycle_anchor, ctx.now).index
+    while ctx.org.current_period_index < target:
+        _close_and_open(ctx)
+
+
+def _close_and_open(ctx: Context) -> None:
+    org = ctx.org
+    closing = org.current_period_index
+    system = ctx.as_system(max(ctx.now, org.current_period.end))
+    uow = ctx.uow
+    pending = uow.requests.list(org.id, status=RequestStatus.PENDING, period_index=closing)
+    for request in expiring(pending, closing):
+        expired = request.expire(system.now)
+        uow.requests.decide(expired)
+        system.record(
+            ev.CreditRequestDecided,
+            request_id=request.id,
+            user_id=request.user_id,
+            status=expired.status.value,
+            amount=0,
+        )
+    release_stale(system)
+    # Balances are read under a row lock: a spend committing in between cannot make the
+    # sweep ask for more than is there.
+    pool = uow.ledger.get_account(org.id, POOL, for_update=True)
+    assert pool is not None
+    members: list[Account] = []
+    if org.rollover.member_remainder is not MemberRemainder.KEEP:
+        for member in uow.memberships.list(org.id):
+            code = member_account(member.user_id)
+            account = uow.ledger.get_account(org.id, code, for_update=True)
+            if account is not None:
+                members.append(account)
+    sweep = plan_sweep(org.rollover, pool, members)
+    for movement in sweep.movements:
+        system.move(movement)
+    system.record(
+        ev.PeriodClosed,
+        period_index=closing,
+        expired=sweep.expired,
+        carried_over=sweep.carried_over,
+    )
+    uow.ledger.seal_period(org.id, closing)
+    opened = attrs.evolve(org, current_period_index=closing + 1)
+    uow.organisations.update(opened)
+    ctx.org = system.org = opened
+    open_period(system)
+
+
+def open_period(ctx: Context) -> None:
+    """Open the organisation's current period: grant the allowance once, issue allotments.
+
+    The idempotency record makes "one grant per organisation and period" a unique key the
+    store enforces, whatever the allowance.
+    """
+    system = ctx.as_system()
+    org, uow = system.org, system.uow
+    index = org.current_period_index
+    grant = system.transfer(
+        TransferKind.GRANT, GRANT, POOL, org.monthly_allowance, reference=f"period:{index}"
+    )
+    uow.idempotency.add(
+        IdempotencyRecord(
+            org.id, internal_key("grant", index), "grant", str(index), grant.id, system.now
+        )
+    )
+    if org.monthly_allowance > 0:
+        system.post(grant)
+    system.record(ev.PeriodOpened, period_index=index, granted=org.monthly_allowance)
+    pool = uow.ledger.get_account(org.id, POOL)
+    assert pool is not None
+    for step in plan_allotments(pool.available, uow.memberships.list(org.id)):
+        if isinstance(step, Shortfall):
+            system.record(
+                ev.AllotmentShortfall,
+                user_id=step.user_id,
+                wanted=step.wanted,
+                available=step.available,
+            )
+            continue
+        system.move(step.movement)
+        system.record(
+            ev.CreditsAllocated,
+            user_id=step.user_id,
+            amount=step.movement.amount,
+            kind="allot",
+        )
