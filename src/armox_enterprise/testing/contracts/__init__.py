@@ -1,0 +1,79 @@
+"""The storage contract, one test-case class per port: subclass the ones your store passes.
+
+Each class holds the cases of one port, and names in its docstring the repositories it needs,
+so a store that implements only those can run it (a host that proves its adapter one
+repository at a time composes the rest from another store with
+:class:`~armox_enterprise.testing.ComposedStore`).  :class:`StoreContract` is all of them.
+Every class has one abstract method, ``make_store()``, which returns a store holding no data.
+
+==========================  ============================================================
+contract                    needs
+==========================  ============================================================
+``OrganisationContract``    organisations
+``MembershipContract``      organisations, memberships
+``DomainClaimContract``     organisations, domains
+``InvitationContract``      organisations, invitations
+``JoinRequestContract``     organisations, join requests
+``LedgerContract``          organisations, ledger
+``HoldContract``            organisations, holds
+``CreditRequestContract``   organisations, credit requests
+``IdempotencyContract``     organisations, idempotency
+``EventContract``           organisations, events
+``ReportContract``          organisations, ledger, reports
+``ViewContract``            organisations, memberships, ledger, views
+``TransactionContract``     every repository but reports and views
+``RepositoryRaceContract``  organisations and, in each case, the repository it races on
+``ServiceRaceContract``     every repository
+``ConcurrencyContract``     every repository (both race contracts)
+``ServiceContract``         every repository
+``StoreContract``           every repository (every contract above)
+==========================  ============================================================
+
+The modules import ``pytest``; the library itself does not need it.
+"""
+
+from __future__ import annotations
+
+from armox_enterprise.testing.contracts.base import ContractBase
+from armox_enterprise.testing.contracts.concurrency import (
+    ConcurrencyContract,
+    RepositoryRaceContract,
+    ServiceRaceContract,
+)
+from armox_enterprise.testing.contracts.domains import DomainClaimContract
+from armox_enterprise.testing.contracts.events import EventContract
+from armox_enterprise.testing.contracts.holds import HoldContract
+from armox_enterprise.testing.contracts.idempotency import IdempotencyContract
+from armox_enterprise.testing.contracts.invitations import InvitationContract
+from armox_enterprise.testing.contracts.join_requests import JoinRequestContract
+from armox_enterprise.testing.contracts.ledger import LedgerContract
+from armox_enterprise.testing.contracts.memberships import MembershipContract
+from armox_enterprise.testing.contracts.organisations import OrganisationContract
+from armox_enterprise.testing.contracts.reports import ReportContract
+from armox_enterprise.testing.contracts.requests import CreditRequestContract
+from armox_enterprise.testing.contracts.service import ServiceContract
+from armox_enterprise.testing.contracts.store import StoreContract
+from armox_enterprise.testing.contracts.transactions import TransactionContract
+from armox_enterprise.testing.contracts.views import ViewContract
+
+__all__ = [
+    "ConcurrencyContract",
+    "ContractBase",
+    "CreditRequestContract",
+    "DomainClaimContract",
+    "EventContract",
+    "HoldContract",
+    "IdempotencyContract",
+    "InvitationContract",
+    "JoinRequestContract",
+    "LedgerContract",
+    "MembershipContract",
+    "OrganisationContract",
+    "ReportContract",
+    "RepositoryRaceContract",
+    "ServiceContract",
+    "ServiceRaceContract",
+    "StoreContract",
+    "TransactionContract",
+    "ViewContract",
+]
