@@ -174,7 +174,8 @@ def role(value: object) -> Role:
     try:
         return Role(value)
     except ValueError:
-        raise InvalidInput(f"role must be 'admin' or 'member', got {value!r}") from None
+        choices = " or ".join(repr(r.value) for r in Role)
+        raise InvalidInput(f"role must be {choices}, got {value!r}") from None
 
 
 def request_status(value: object) -> RequestStatus | None:

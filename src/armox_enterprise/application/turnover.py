@@ -6,6 +6,8 @@ its boundary, and in the period job; both lock the organisation row first, so it
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import attrs
 
 from armox_enterprise.application.context import Context
@@ -19,7 +21,7 @@ from armox_enterprise.domain.requests import RequestStatus, expiring
 from armox_enterprise.domain.rollover import Shortfall, plan_allotments, plan_sweep
 from armox_enterprise.ports import IdempotencyRecord
 
-__all__ = ["bring_current", "open_period"]
+__all__ = ["bring_current", "expire_requests", "open_period"]
 
 
 def bring_current(ctx: Context) -> None:
@@ -34,22 +36,34 @@ def bring_current(ctx: Context) -> None:
         _close_and_open(ctx)
 
 
-def _close_and_open(ctx: Context) -> None:
-    org = ctx.org
-    closing = org.current_period_index
-    system = ctx.as_system(max(ctx.now, org.current_period.end))
-    uow = ctx.uow
-    pending = uow.requests.list(org.id, status=RequestStatus.PENDING, period_index=closing)
-    for request in expiring(pending, closing):
-        expired = request.expire(system.now)
-        uow.requests.decide(expired)
-        system.record(
+def expire_requests(ctx: Context, period_end: datetime) -> int:
+    """Expire the organisation's pending requests that have lapsed by ``ctx.now``, given the
+    end of the period they were made in (see :func:`~armox_enterprise.domain.requests.expiring`).
+
+    Returns:
+        How many expired.
+    """
+    pending = ctx.uow.requests.list(ctx.org.id, status=RequestStatus.PENDING)
+    lapsed = expiring(pending, at=ctx.now, period_end=period_end)
+    for request in lapsed:
+        expired = request.expire(ctx.now)
+        ctx.uow.requests.decide(expired)
+        ctx.record(
             ev.CreditRequestDecided,
             request_id=request.id,
             user_id=request.user_id,
             status=expired.status.value,
             amount=0,
         )
+    return len(lapsed)
+
+
+def _close_and_open(ctx: Context) -> None:
+    org = ctx.org
+    closing = org.current_period_index
+    system = ctx.as_system(max(ctx.now, org.current_period.end))
+    uow = ctx.uow
+    expire_requests(system, org.current_period.end)
     release_stale(system)
     # Balances are read under a row lock: a spend committing in between cannot make the
     # sweep ask for more than is there.

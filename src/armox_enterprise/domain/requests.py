@@ -24,6 +24,7 @@ __all__ = [
     "RequestStatus",
     "can_request",
     "ensure_can_request",
+    "expires_at",
     "expiring",
 ]
 
@@ -130,7 +131,15 @@ def ensure_can_request(user_id: str, pending: int, max_open_requests: int) -> No
         raise TooManyOpenRequests(f"user {user_id} already has {pending} pending request(s)")
 
 
-def expiring(requests: Iterable[CreditRequest], closing_period: int) -> list[CreditRequest]:
-    """Return the requests that expire when period ``closing_period`` closes: those still
-    pending that were made in it (a request lives until the end of its period)."""
-    return [r for r in requests if r.is_pending and r.period_index <= closing_period]
+def expires_at(request: CreditRequest, period_end: datetime) -> datetime:
+    """Return when ``request`` lapses unless decided: at ``period_end``, the end of the period
+    it was made in."""
+    return period_end
+
+
+def expiring(
+    requests: Iterable[CreditRequest], *, at: datetime, period_end: datetime
+) -> list[CreditRequest]:
+    """Return the pending requests that have lapsed by ``at`` (:func:`expires_at`), given the
+    end of the period they were made in."""
+    return [r for r in requests if r.is_pending and expires_at(r, period_end) <= at]
