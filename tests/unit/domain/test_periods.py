@@ -11,8 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from armox_enterprise.domain.organisation import Organisation
-from armox_enterprise.domain.periods import BillingPeriod, period_at, period_by_index
-from armox_enterprise.exceptions import InvalidInstant
+from armox_enterprise.domain.periods import (
+    MAX_REPORT_PERIODS,
+    BillingPeriod,
+    period_at,
+    period_by_index,
+    report_range,
+)
+from armox_enterprise.exceptions import InvalidInput, InvalidInstant
 
 UTC = timezone.utc
 ANCHOR = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
@@ -122,3 +128,54 @@ def test_consecutive_periods_tile_time_without_gaps(anchor: datetime, index: int
     last_day = calendar.monthrange(period.start.year, period.start.month)[1]
     assert period.start.day == min(anchor.day, last_day)
     assert period.start.timetz() == anchor.timetz()
+
+
+# ---------------------------------------------------------------------------- report ranges
+
+
+def test_a_report_covers_the_current_period_by_default() -> None:
+    """No first or last period: the report is about the period the organisation is in."""
+    assert report_range(7, None, None) == (7, 7)
+
+
+def test_a_report_from_a_first_period_runs_to_the_current_one() -> None:
+    """Only a first period: the range ends at the current period."""
+    assert report_range(7, 3, None) == (3, 7)
+
+
+def test_a_report_up_to_a_last_period_covers_that_period_alone() -> None:
+    """Only a last period: the range is that one period."""
+    assert report_range(7, None, 4) == (4, 4)
+
+
+@pytest.mark.parametrize(("first", "last"), [(2, 5), (5, 5), (0, 7), (-3, -1)])
+def test_a_report_covers_the_range_asked_for(first: int, last: int) -> None:
+    """Any range of begun periods, including periods before the anchor, is reported as asked."""
+    assert report_range(7, first, last) == (first, last)
+
+
+@pytest.mark.parametrize(
+    ("first", "last"), [(None, 8), (8, None), (8, 9), (3, 8)], ids=["last", "first", "both", "end"]
+)
+def test_a_report_never_covers_a_period_that_has_not_begun(
+    first: int | None, last: int | None
+) -> None:
+    """A first or last period after the current one is refused, naming both."""
+    with pytest.raises(InvalidInput, match="period 8 has not begun: the current period is 7"):
+        report_range(7, first, last)
+
+
+def test_a_reversed_range_is_refused() -> None:
+    """The first period may not come after the last."""
+    with pytest.raises(InvalidInput, match="first_period 5 is after last_period 4"):
+        report_range(7, 5, 4)
+
+
+def test_a_report_covers_at_most_ten_years_of_periods() -> None:
+    """MAX_REPORT_PERIODS (120 months) is accepted exactly; one more is refused."""
+    assert MAX_REPORT_PERIODS == 120
+    current = 200
+    first = current - MAX_REPORT_PERIODS + 1
+    assert report_range(current, first, None) == (first, current)
+    with pytest.raises(InvalidInput, match=f"at most 120 periods, not {MAX_REPORT_PERIODS + 1}"):
+        report_range(current, first - 1, None)

@@ -13,6 +13,7 @@ from armox_enterprise.domain.requests import (
     RequestStatus,
     can_request,
     ensure_can_request,
+    expires_at,
     expiring,
 )
 from armox_enterprise.exceptions import Conflict, InvalidTransition, TooManyOpenRequests
@@ -160,38 +161,47 @@ def test_ensure_can_request_refuses_at_or_over_the_cap(pending: int, cap: int) -
 
 # ---------------------------------------------------------------------------- expiry
 
-
-def _request(rid: str, period: int, status: RequestStatus = RequestStatus.PENDING) -> CreditRequest:
-    return attrs.evolve(PENDING, id=rid, period_index=period, status=status)
+END = datetime(2026, 2, 15, 9, 0, tzinfo=timezone.utc)
 
 
-def test_pending_requests_of_the_closing_period_expire() -> None:
-    """Closing a period expires the requests still pending that were made in it."""
-    made = [_request("a", 3), _request("b", 3)]
-    assert expiring(made, 3) == made
+def _request(rid: str, status: RequestStatus = RequestStatus.PENDING) -> CreditRequest:
+    return attrs.evolve(PENDING, id=rid, status=status)
+
+
+def test_a_request_lapses_at_the_end_of_the_period_it_was_made_in() -> None:
+    """A request lives until its period ends, unless decided before."""
+    assert expires_at(PENDING, END) == END
+
+
+@pytest.mark.parametrize(
+    ("at", "lapsed"),
+    [
+        (END - timedelta(microseconds=1), False),
+        (END, True),
+        (END + timedelta(days=40), True),
+    ],
+    ids=["just-before-the-end", "at-the-end", "long-after"],
+)
+def test_pending_requests_expire_once_their_period_has_ended(at: datetime, lapsed: bool) -> None:
+    """At the instant the period ends (it is half-open) its pending requests have lapsed;
+    a turnover that runs late still expires them."""
+    made = [_request("a"), _request("b")]
+    assert expiring(made, at=at, period_end=END) == (made if lapsed else [])
 
 
 @pytest.mark.parametrize("status", [s for s in RequestStatus if s is not RequestStatus.PENDING])
 def test_decided_requests_do_not_expire(status: RequestStatus) -> None:
     """A request that was already decided is left alone."""
-    assert expiring([_request("a", 3, status)], 3) == []
+    assert expiring([_request("a", status)], at=END, period_end=END) == []
 
 
-def test_requests_of_a_later_period_do_not_expire() -> None:
-    """A request made in the new period lives until that period closes."""
-    assert expiring([_request("a", 4)], 3) == []
-
-
-def test_a_pending_request_left_over_from_an_earlier_period_expires_too() -> None:
-    """A request that should have expired before (a missed turnover) expires at the next one."""
-    assert [r.id for r in expiring([_request("old", 1), _request("new", 3)], 3)] == [
-        "old",
-        "new",
+def test_expiring_picks_the_pending_and_keeps_the_order_it_was_given() -> None:
+    """Only pending requests come back, in the order listed, so expiry events are stable."""
+    made = [
+        _request("c"),
+        _request("x", RequestStatus.APPROVED),
+        _request("a"),
+        _request("y", RequestStatus.CANCELLED),
+        _request("b"),
     ]
-
-
-def test_expiring_keeps_the_order_it_was_given() -> None:
-    """The requests come back in the order they were listed, so expiry events are stable."""
-    made = [_request(rid, 0) for rid in ("c", "a", "b")]
-    made[1] = attrs.evolve(made[1], created_at=NOW + timedelta(seconds=1))
-    assert [r.id for r in expiring(made, 0)] == ["c", "a", "b"]
+    assert [r.id for r in expiring(made, at=END, period_end=END)] == ["c", "a", "b"]

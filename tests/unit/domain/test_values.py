@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -9,8 +10,29 @@ from fractions import Fraction
 
 import pytest
 
+from armox_enterprise.domain.idempotency import internal_key
+from armox_enterprise.domain.ledger import HoldStatus, TransferKind, member_account
+from armox_enterprise.domain.organisation import (
+    JoinMode,
+    JoinRequestStatus,
+    MemberRemainder,
+    MemberStatus,
+    Role,
+)
+from armox_enterprise.domain.requests import RequestStatus
 from armox_enterprise.domain.values import (
+    ACCOUNT_CODE_LENGTH,
+    DOMAIN_LENGTH,
+    EMAIL_LENGTH,
+    ID_LENGTH,
     MAX_CREDITS,
+    NAME_LENGTH,
+    NOTE_LENGTH,
+    REF_LENGTH,
+    STATE_LENGTH,
+    STORED_KEY_LENGTH,
+    TAG_LENGTH,
+    TOKEN_LENGTH,
     DomainName,
     EmailAddress,
     credits,
@@ -342,3 +364,86 @@ def test_months_later_clamps_the_day_without_drifting(
 ) -> None:
     """The anchor's day is clamped to short months but comes back where the month allows."""
     assert months_later(anchor, months) == expected
+
+
+# ---------------------------------------------------------------------------- field limits
+
+LIMITS = {
+    "ID_LENGTH": ID_LENGTH,
+    "REF_LENGTH": REF_LENGTH,
+    "STORED_KEY_LENGTH": STORED_KEY_LENGTH,
+    "ACCOUNT_CODE_LENGTH": ACCOUNT_CODE_LENGTH,
+    "NAME_LENGTH": NAME_LENGTH,
+    "NOTE_LENGTH": NOTE_LENGTH,
+    "TAG_LENGTH": TAG_LENGTH,
+    "EMAIL_LENGTH": EMAIL_LENGTH,
+    "DOMAIN_LENGTH": DOMAIN_LENGTH,
+    "STATE_LENGTH": STATE_LENGTH,
+    "TOKEN_LENGTH": TOKEN_LENGTH,
+}
+
+
+def test_the_field_limits_are_the_documented_sizes() -> None:
+    """The limits the boundary checks and the tables size their columns by."""
+    assert LIMITS == {
+        "ID_LENGTH": 36,
+        "REF_LENGTH": 128,
+        "STORED_KEY_LENGTH": 160,
+        "ACCOUNT_CODE_LENGTH": 160,
+        "NAME_LENGTH": 200,
+        "NOTE_LENGTH": 1000,
+        "TAG_LENGTH": 64,
+        "EMAIL_LENGTH": 254,
+        "DOMAIN_LENGTH": 253,
+        "STATE_LENGTH": 16,
+        "TOKEN_LENGTH": 64,
+    }
+
+
+@pytest.mark.parametrize("limit", LIMITS.values(), ids=LIMITS.keys())
+def test_text_accepts_exactly_the_limit_and_refuses_one_more(limit: int) -> None:
+    """A field limit is inclusive: ``limit`` characters pass, ``limit + 1`` are refused."""
+    assert text("x" * limit, name="field", max_length=limit) == "x" * limit
+    with pytest.raises(InvalidText, match=f"at most {limit} characters, got {limit + 1}"):
+        text("x" * (limit + 1), name="field", max_length=limit)
+
+
+def test_text_limits_count_characters_not_bytes() -> None:
+    """A name of NAME_LENGTH non-ASCII characters fits, though it takes more bytes in UTF-8."""
+    name = "é" * NAME_LENGTH
+    assert text(name, name="name", max_length=NAME_LENGTH) == name
+
+
+def test_a_library_id_fills_its_column_exactly() -> None:
+    """The ids the library makes are ID_LENGTH characters long."""
+    assert len(new_id(datetime(2026, 1, 1, tzinfo=UTC))) == ID_LENGTH
+
+
+def test_every_user_id_fits_an_account_code() -> None:
+    """An account code of the longest user id a caller may pass fits its column."""
+    assert len(member_account("u" * REF_LENGTH)) <= ACCOUNT_CODE_LENGTH
+
+
+def test_every_key_the_library_or_a_caller_makes_fits_the_stored_key_column() -> None:
+    """A caller's key or reference (REF_LENGTH) and the library's own keys fit STORED_KEY_LENGTH."""
+    assert REF_LENGTH <= STORED_KEY_LENGTH
+    assert len(internal_key("refund", "x" * ID_LENGTH)) <= STORED_KEY_LENGTH
+    assert len(internal_key("alert", "f" * 40)) <= STORED_KEY_LENGTH
+
+
+STORED_ENUMS: list[type[enum.Enum]] = [
+    TransferKind,
+    HoldStatus,
+    RequestStatus,
+    Role,
+    MemberStatus,
+    JoinMode,
+    JoinRequestStatus,
+    MemberRemainder,
+]
+
+
+@pytest.mark.parametrize("kind", STORED_ENUMS, ids=lambda e: e.__name__)
+def test_every_stored_state_fits_the_state_column(kind: type[enum.Enum]) -> None:
+    """Kinds, statuses, roles, join modes and remainder rules fit STATE_LENGTH characters."""
+    assert max(len(member.value) for member in kind) <= STATE_LENGTH
