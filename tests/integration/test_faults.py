@@ -12,6 +12,7 @@ from sqlalchemy.pool import NullPool
 from armox_enterprise import EnterpriseService, Event, RequestStatus, TransferKind
 from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore
 from armox_enterprise.adapters.sqlalchemy import store as store_module
+from armox_enterprise.adapters.sqlalchemy.ledger import SqlLedger
 from armox_enterprise.domain.ledger import POOL, Transfer, member_account
 from armox_enterprise.domain.organisation import MemberStatus
 from armox_enterprise.testing import Scenario, enterprise
@@ -27,7 +28,7 @@ class InjectedFault(Exception):
 @pytest.fixture
 def inject(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Callable[[Any], None]], None]]:
     """Run ``fault(ledger)`` once, right after the next transfer a unit of work writes."""
-    original = store_module._Ledger.post
+    original = SqlLedger.post
 
     def arm(fault: Callable[[Any], None]) -> None:
         armed = [True]
@@ -38,10 +39,10 @@ def inject(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Callable[[Any]
                 armed[0] = False
                 fault(self)
 
-        monkeypatch.setattr(store_module._Ledger, "post", post)
+        monkeypatch.setattr(SqlLedger, "post", post)
 
     yield arm
-    monkeypatch.setattr(store_module._Ledger, "post", original)
+    monkeypatch.setattr(SqlLedger, "post", original)
 
 
 def _raise(_ledger: Any) -> None:
@@ -118,10 +119,10 @@ def _kill_own_connection(backend: Backend, admin: Engine) -> Callable[[Any], Non
 
     def fault(ledger: Any) -> None:
         if backend.name == "postgresql":
-            pid = ledger._b.c.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            pid = ledger._db.connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
             kill = text("SELECT pg_terminate_backend(:pid)")
         else:
-            pid = ledger._b.c.execute(text("SELECT CONNECTION_ID()")).scalar_one()
+            pid = ledger._db.connection.execute(text("SELECT CONNECTION_ID()")).scalar_one()
             kill = text(f"KILL {int(pid)}")
         with admin.begin() as connection:
             connection.execute(kill, {"pid": pid})

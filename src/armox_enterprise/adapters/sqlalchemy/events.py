@@ -5,37 +5,22 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Row, Table, insert, select, update
+from sqlalchemy import Table, insert, select, update
 
+from armox_enterprise.adapters.sqlalchemy.connection import BoundConnection
+from armox_enterprise.adapters.sqlalchemy.records import stored_event_from_row
 from armox_enterprise.ports import StoredEvent
-
-if TYPE_CHECKING:
-    from armox_enterprise.adapters.sqlalchemy.store import _Base
 
 __all__ = ["SqlEvents", "insert_events"]
 
 
-def _row(row: Row[Any]) -> StoredEvent:
-    m = row._mapping
-    return StoredEvent(
-        id=m["id"],
-        organisation_id=m["organisation_id"],
-        name=m["name"],
-        actor=m["actor"],
-        occurred_at=m["occurred_at"],
-        payload=json.loads(m["payload"]),
-        published_at=m["published_at"],
-    )
-
-
-def insert_events(base: _Base, events: Sequence[StoredEvent]) -> None:
-    """Store ``events`` in the unit of work's transaction (one statement for all)."""
+def insert_events(db: BoundConnection, events: Sequence[StoredEvent]) -> None:
+    """Store ``events`` in the unit of work's transaction (one statement for all), unpublished."""
     if not events:
         return
-    base.write(
-        insert(base.t.events),
+    db.write(
+        insert(db.tables.events),
         [
             {
                 "id": e.id,
@@ -54,13 +39,19 @@ def insert_events(base: _Base, events: Sequence[StoredEvent]) -> None:
 class SqlEvents:
     """The :class:`~armox_enterprise.ports.EventRepository` of the SQLAlchemy store."""
 
-    def __init__(self, base: _Base) -> None:
-        self._b = base
-        self._t: Table = base.t.events
+    def __init__(self, db: BoundConnection) -> None:
+        self._db = db
+        self._t: Table = db.tables.events
 
     def claim(self, *, limit: int) -> list[StoredEvent]:
+        """Return up to ``limit`` unpublished events of organisations no other relay holds.
+
+        Each organisation's relay-lock row is locked (``SKIP LOCKED``) until the unit of work
+        ends, so concurrent relays take different organisations and each organisation's
+        events go out in order.
+        """
         t = self._t
-        locks = self._b.t.relay_locks
+        locks = self._db.tables.relay_locks
         pending = select(t.c.organisation_id).where(t.c.published_at.is_(None)).distinct()
         lock = (
             select(locks.c.organisation_id)
@@ -68,9 +59,9 @@ class SqlEvents:
             .order_by(locks.c.organisation_id)
             .limit(limit)
         )
-        if self._b.dialect != "sqlite":  # SQLite's writers are serialised already
+        if self._db.dialect != "sqlite":  # SQLite's writers are serialised already
             lock = lock.with_for_update(skip_locked=True)
-        organisations = [row[0] for row in self._b.rows(lock)]
+        organisations = [row[0] for row in self._db.rows(lock)]
         if not organisations:
             return []
         query = (
@@ -79,13 +70,14 @@ class SqlEvents:
             .order_by(t.c.organisation_id, t.c.id)
             .limit(limit)
         )
-        return [_row(row) for row in self._b.rows(query)]
+        return [stored_event_from_row(row) for row in self._db.rows(query)]
 
     def mark_published(self, event_ids: Sequence[str], at: datetime) -> None:
+        """Record that the events were handed to the host at ``at``."""
         if not event_ids:
             return
         t = self._t
-        self._b.write(update(t).where(t.c.id.in_(list(event_ids))).values(published_at=at))
+        self._db.write(update(t).where(t.c.id.in_(list(event_ids))).values(published_at=at))
 
     def list(
         self,
@@ -98,6 +90,7 @@ class SqlEvents:
         offset: int = 0,
         limit: int = 50,
     ) -> list[StoredEvent]:
+        """Return the organisation's events (the audit log), newest first, filtered and paged."""
         t = self._t
         query = select(t).where(t.c.organisation_id == organisation_id)
         if names is not None:
@@ -109,4 +102,4 @@ class SqlEvents:
         if until is not None:
             query = query.where(t.c.occurred_at < until)
         query = query.order_by(t.c.occurred_at.desc(), t.c.id.desc()).offset(offset).limit(limit)
-        return [_row(row) for row in self._b.rows(query)]
+        return [stored_event_from_row(row) for row in self._db.rows(query)]

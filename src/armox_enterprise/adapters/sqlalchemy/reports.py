@@ -15,8 +15,8 @@ date groupings, so PostgreSQL answers them from the index alone.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
-from typing import TYPE_CHECKING, Any
+from datetime import date, datetime, timezone
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -33,19 +33,26 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 
+from armox_enterprise.adapters.sqlalchemy.connection import BoundConnection
 from armox_enterprise.adapters.sqlalchemy.errors import translate
-from armox_enterprise.domain.ledger import Transfer, TransferKind, member_account, member_of
+from armox_enterprise.adapters.sqlalchemy.records import transfer_from_row
+from armox_enterprise.domain.ledger import (
+    REFUND_KINDS,
+    SPENT_KINDS,
+    Transfer,
+    TransferKind,
+    member_account,
+    member_of,
+)
+from armox_enterprise.domain.usage import USAGE_GROUPINGS, UsageGrouping, date_bucket
 from armox_enterprise.exceptions import InvalidInput, StorageError
-from armox_enterprise.ports import UsageGrouping, UsageRow
-
-if TYPE_CHECKING:
-    from armox_enterprise.adapters.sqlalchemy.store import _Base
+from armox_enterprise.ports import UsageRow
 
 __all__ = ["SqlReports"]
 
-_SPENT = (TransferKind.SPEND.value, TransferKind.CAPTURE.value)
-_REFUND = TransferKind.REFUND.value
-_GROUPINGS = ("member", "feature", "model", "day", "week", "month")
+# The domain's kind sets as stored, in a fixed order (a set's order changes between processes).
+_SPENT = sorted(kind.value for kind in SPENT_KINDS)
+_REFUND = sorted(kind.value for kind in REFUND_KINDS)
 #: Rows fetched per round trip while streaming transfers.
 STREAM_BATCH = 2_000
 
@@ -62,10 +69,10 @@ def _sql_int(value: int) -> ColumnElement[int]:
     return literal_column(str(int(value)), Integer)
 
 
-def _date_bucket(dialect: str, column: Any, by: str) -> ColumnElement[Any]:
-    """The UTC day (``2026-01-15``), ISO week (``2026-W03``) or month (``2026-01``) of a
-    naive UTC timestamp column, computed by the database: as that string, or (PostgreSQL) as
-    the ``date`` the bucket starts on, which :func:`_key` formats."""
+def _date_bucket(dialect: str, column: Any, by: UsageGrouping) -> ColumnElement[Any]:
+    """The bucket :func:`~armox_enterprise.domain.usage.date_bucket` gives a naive UTC
+    timestamp column (UTC day, ISO week or month), computed by the database: as that string,
+    or (PostgreSQL) as the ``date`` the bucket starts on, which :func:`_key` formats."""
     if dialect == "postgresql":
         if by == "day":
             return cast(column, Date)
@@ -98,17 +105,16 @@ def _exact(dialect: str, column: Any) -> ColumnElement[Any]:
     return column  # type: ignore[no-any-return]
 
 
-def _key(value: object, by: str) -> str:
+def _key(value: object, by: UsageGrouping) -> str:
     """A group's key as the report gives it, from what the database returned."""
     if value is None:
         return ""
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).decode("utf-8")
     if isinstance(value, date):
-        if by == "week":
-            year, week, _ = value.isocalendar()
-            return f"{year:04d}-W{week:02d}"
-        return value.isoformat() if by == "day" else f"{value.year:04d}-{value.month:02d}"
+        # The first day of the bucket: its bucket is the domain's to name.
+        start = datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+        return date_bucket(by, start)
     return str(value)
 
 
@@ -116,9 +122,9 @@ class SqlReports:
     """The report queries of one unit of work: a
     :class:`~armox_enterprise.ports.ReportRepository`."""
 
-    def __init__(self, base: _Base) -> None:
-        self._b = base
-        self._t = base.t
+    def __init__(self, db: BoundConnection) -> None:
+        self._db = db
+        self._t = db.tables
 
     def usage(
         self,
@@ -130,22 +136,22 @@ class SqlReports:
         user_id: str | None = None,
     ) -> list[UsageRow]:
         """Return usage in the periods grouped ``by`` one key, ordered by key."""
-        if by not in _GROUPINGS:
+        if by not in USAGE_GROUPINGS:
             raise InvalidInput(f"unknown usage grouping {by!r}")
         t = self._t.transfers
-        dialect = self._b.dialect
+        dialect = self._db.dialect
         conditions: list[ColumnElement[bool]] = [
             t.c.organisation_id == organisation_id,
             t.c.period_index >= first_period,
             t.c.period_index <= last_period,
-            t.c.kind.in_([*_SPENT, _REFUND]),
+            t.c.kind.in_([*_SPENT, *_REFUND]),
         ]
         if user_id is not None:
             code = member_account(user_id)
             conditions.append(
                 or_(
                     and_(t.c.kind.in_(_SPENT), t.c.debit_account == code),
-                    and_(t.c.kind == _REFUND, t.c.credit_account == code),
+                    and_(t.c.kind.in_(_REFUND), t.c.credit_account == code),
                 )
             )
         keys: list[ColumnElement[Any]]
@@ -167,10 +173,10 @@ class SqlReports:
             .group_by(t.c.kind, *keys)
         )
         sums: dict[str, tuple[int, int, int]] = {}
-        for row in self._b.rows(query):
+        for row in self._db.rows(query):
             m = row._mapping
             amount, count = int(m["amount"]), int(m["count"])
-            refund = m["kind"] == _REFUND
+            refund = TransferKind(m["kind"]) in REFUND_KINDS
             if by == "member":
                 code = m["key_1"] if refund else m["key_0"]
                 key = member_of(code) or code
@@ -191,9 +197,6 @@ class SqlReports:
     ) -> Iterator[Transfer]:
         """Yield the periods' transfers oldest first, through a server-side cursor where the
         driver has one, ``STREAM_BATCH`` rows at a time."""
-        # Imported here: the store module imports this one.
-        from armox_enterprise.adapters.sqlalchemy.store import _transfer
-
         t = self._t.transfers
         query = (
             select(t)
@@ -206,10 +209,10 @@ class SqlReports:
             .execution_options(stream_results=True, yield_per=STREAM_BATCH)
         )
         try:
-            result = self._b.c.execute(query)
+            result = self._db.connection.execute(query)
             try:
                 for row in result:
-                    yield _transfer(row)
+                    yield transfer_from_row(row)
             finally:
                 result.close()
         except sa_exc.SQLAlchemyError as exc:

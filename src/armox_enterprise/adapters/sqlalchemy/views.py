@@ -8,7 +8,7 @@ rows and this period's totals) and a count of the active members.  The figures a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -26,18 +26,25 @@ from sqlalchemy import (
     type_coerce,
 )
 
+from armox_enterprise.adapters.sqlalchemy.connection import BoundConnection
+from armox_enterprise.adapters.sqlalchemy.records import membership_from_row
 from armox_enterprise.adapters.sqlalchemy.tables import UtcDateTime
-from armox_enterprise.domain.ledger import TransferKind, member_account
+from armox_enterprise.domain.ledger import (
+    ALLOCATED_KINDS,
+    REFUND_KINDS,
+    SPENT_KINDS,
+    Side,
+    member_account,
+)
 from armox_enterprise.domain.organisation import MemberStatus
 from armox_enterprise.ports import MemberFigures, MemberSort
 
-if TYPE_CHECKING:
-    from armox_enterprise.adapters.sqlalchemy.store import _Base
-
 __all__ = ["SqlViews"]
 
-_ALLOCATING = [k.value for k in (TransferKind.ALLOCATE, TransferKind.ALLOT, TransferKind.APPROVE)]
-_SPENDING = [k.value for k in (TransferKind.SPEND, TransferKind.CAPTURE)]
+# The domain's kind sets as stored, in a fixed order (a set's order changes between processes).
+_ALLOCATED = sorted(kind.value for kind in ALLOCATED_KINDS)
+_SPENT = sorted(kind.value for kind in SPENT_KINDS)
+_REFUND = sorted(kind.value for kind in REFUND_KINDS)
 _MEMBER_PREFIX = member_account("")
 
 
@@ -65,15 +72,17 @@ def _later(first: ColumnElement[Any], second: ColumnElement[Any]) -> ColumnEleme
 
 
 def _allocated(pt: Table) -> ColumnElement[Any]:
-    """Per period_totals row: what it credited the account by allocation, allotment or approval."""
-    return case((and_(pt.c.side == "c", pt.c.kind.in_(_ALLOCATING)), pt.c.amount), else_=0)
+    """Per period_totals row: what it credited the account by the allocated kinds."""
+    return case(
+        (and_(pt.c.side == Side.CREDIT.value, pt.c.kind.in_(_ALLOCATED)), pt.c.amount), else_=0
+    )
 
 
 def _net_used(pt: Table) -> ColumnElement[Any]:
-    """Per period_totals row: what it spent (spends, captures) less what it refunded."""
+    """Per period_totals row: what it spent (the spent kinds) less what it refunded."""
     return case(
-        (and_(pt.c.side == "d", pt.c.kind.in_(_SPENDING)), pt.c.amount),
-        (and_(pt.c.side == "c", pt.c.kind == TransferKind.REFUND.value), -pt.c.amount),
+        (and_(pt.c.side == Side.DEBIT.value, pt.c.kind.in_(_SPENT)), pt.c.amount),
+        (and_(pt.c.side == Side.CREDIT.value, pt.c.kind.in_(_REFUND)), -pt.c.amount),
         else_=0,
     )
 
@@ -108,8 +117,8 @@ def _figures(
 class SqlViews:
     """The :class:`~armox_enterprise.ports.ViewRepository` of the SQLAlchemy store."""
 
-    def __init__(self, base: _Base) -> None:
-        self._b = base
+    def __init__(self, db: BoundConnection) -> None:
+        self._db = db
 
     def member_page(
         self,
@@ -128,11 +137,9 @@ class SqlViews:
         grouped by account for the other figures); the outer query adds the page's own
         figures from their account rows and period totals.  A second statement counts.
         """
-        from armox_enterprise.adapters.sqlalchemy.store import _membership
-
-        t = self._b.t
+        t = self._db.tables
         m, pt = t.memberships, t.period_totals
-        dialect = self._b.dialect
+        dialect = self._db.dialect
         active = and_(
             m.c.organisation_id == organisation_id, m.c.status == MemberStatus.ACTIVE.value
         )
@@ -233,11 +240,11 @@ class SqlViews:
             .order_by(*ordering([page.c[f"k{i}"] for i in range(len(keys))], page.c.user_id))
         )
         found = []
-        for row in self._b.rows(query):
+        for row in self._db.rows(query):
             f = row._mapping
             found.append(
                 MemberFigures(
-                    membership=_membership(row),
+                    membership=membership_from_row(row),
                     allocated=int(f["fig_allocated"]),
                     used=int(f["fig_used"]),
                     remaining=int(f["fig_remaining"]),
@@ -245,5 +252,5 @@ class SqlViews:
                     last_activity=f["fig_last_activity"],
                 )
             )
-        count = self._b.one(select(func.count()).select_from(m).where(active))
+        count = self._db.one(select(func.count()).select_from(m).where(active))
         return found, 0 if count is None else int(count[0])

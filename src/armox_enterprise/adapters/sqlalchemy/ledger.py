@@ -1,0 +1,282 @@
+"""The ledger on SQL: accounts, transfers, and the period totals the read side sums.
+
+A transfer is posted by the conditional statements of
+:mod:`~armox_enterprise.adapters.sqlalchemy.postings` (derived from the domain's
+:data:`~armox_enterprise.domain.ledger.EFFECTS`), then inserted, then counted in
+``period_totals``; a member's spend to the usage sink takes the two-statement fast path
+instead, its counts kept on the member's row until the period is sealed.  When a guarded
+statement matches no row, the row is read once to say why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+from sqlalchemy import Executable, and_, func, insert, or_, select, update
+from sqlalchemy import exc as sa_exc
+
+from armox_enterprise.adapters.sqlalchemy.connection import Repository
+from armox_enterprise.adapters.sqlalchemy.errors import translate
+from armox_enterprise.adapters.sqlalchemy.period_totals import SqlPeriodTotals
+from armox_enterprise.adapters.sqlalchemy.postings import (
+    credit_update,
+    debit_update,
+    spend_statements,
+)
+from armox_enterprise.adapters.sqlalchemy.records import (
+    account_from_row,
+    transfer_from_row,
+    transfer_values,
+)
+from armox_enterprise.domain.ledger import (
+    EFFECTS,
+    USAGE,
+    Account,
+    AccountKind,
+    Side,
+    Transfer,
+    TransferKind,
+    account_kind,
+)
+from armox_enterprise.exceptions import (
+    AccountClosed,
+    DuplicateIdempotencyKey,
+    InsufficientCredits,
+    NotFound,
+    StorageError,
+)
+from armox_enterprise.ports import PeriodTotals
+
+__all__ = ["SqlLedger"]
+
+
+class SqlLedger(Repository):
+    """The :class:`~armox_enterprise.ports.Ledger` of the SQLAlchemy store."""
+
+    # -- accounts ---------------------------------------------------------------------
+
+    def open_account(self, account: Account) -> None:
+        """Create ``account`` unless it exists."""
+        t = self._t.accounts
+        where = and_(t.c.organisation_id == account.organisation_id, t.c.code == account.code)
+        if self._db.one(select(t.c.code).where(where)) is not None:
+            return
+        orgs = self._t.organisations
+        self._db.write(
+            insert(t).values(
+                organisation_id=account.organisation_id,
+                code=account.code,
+                guarded=account.kind.guarded,
+                credits_posted=account.credits_posted,
+                debits_posted=account.debits_posted,
+                debits_pending=account.debits_pending,
+                closed=account.closed,
+                spent=0,
+                # Start at the organisation's current period, so that a spend stamped with
+                # an already closed period (a process whose clock lags) is refused.
+                spend_period=select(orgs.c.current_period_index)
+                .where(orgs.c.id == account.organisation_id)
+                .scalar_subquery(),
+                spend_total=0,
+                spend_at=None,
+            )
+        )
+
+    def _members_spent(self, organisation_id: str, code: str) -> int:
+        """The usage account's credits from spends: the sum of what its members spent."""
+        if code != USAGE:
+            return 0
+        t = self._t.accounts
+        row = self._db.one(
+            select(func.coalesce(func.sum(t.c.spent), 0)).where(
+                t.c.organisation_id == organisation_id
+            )
+        )
+        return 0 if row is None else int(row[0])
+
+    def get_account(
+        self, organisation_id: str, code: str, *, for_update: bool = False
+    ) -> Account | None:
+        """Return the account (locked with ``for_update``), or ``None``."""
+        t = self._t.accounts
+        query = select(t).where(t.c.organisation_id == organisation_id, t.c.code == code)
+        row = self._db.one(query.with_for_update() if for_update else query)
+        if row is None:
+            return None
+        account = account_from_row(row)
+        extra = self._members_spent(organisation_id, code)
+        return attrs.evolve(account, credits_posted=account.credits_posted + extra)
+
+    def accounts(self, organisation_id: str) -> list[Account]:
+        """Return the organisation's accounts ordered by code."""
+        t = self._t.accounts
+        query = select(t).where(t.c.organisation_id == organisation_id).order_by(t.c.code)
+        found = [account_from_row(row) for row in self._db.rows(query)]
+        extra = self._members_spent(organisation_id, USAGE)
+        return [
+            attrs.evolve(a, credits_posted=a.credits_posted + extra) if a.code == USAGE else a
+            for a in found
+        ]
+
+    def set_closed(self, organisation_id: str, code: str, closed: bool) -> None:
+        """Close an account to new spending, or open it again."""
+        t = self._t.accounts
+        count = self._db.write(
+            update(t)
+            .where(t.c.organisation_id == organisation_id, t.c.code == code)
+            .values(closed=closed)
+        )
+        if not count:
+            raise NotFound(f"account {code} does not exist in organisation {organisation_id}")
+
+    # -- posting ----------------------------------------------------------------------
+
+    def post(self, transfer: Transfer) -> None:
+        """Apply ``transfer`` to both accounts and record it, atomically in the database."""
+        if (
+            transfer.kind is TransferKind.SPEND
+            and transfer.credit_account == USAGE
+            and account_kind(transfer.debit_account) is AccountKind.MEMBER
+        ):
+            self._post_spend(transfer)
+        else:
+            self._post_any(transfer)
+
+    def _insert_transfer(self, transfer: Transfer, statement: Executable | None = None) -> None:
+        try:
+            if statement is None:
+                self._db.run(insert(self._t.transfers).values(**transfer_values(transfer)))
+            else:
+                self._db.run(statement, transfer_values(transfer))
+        except sa_exc.IntegrityError as exc:
+            message = str(exc.orig).lower()
+            if "foreign key" in message:
+                raise NotFound(
+                    f"account {transfer.debit_account} or {transfer.credit_account} "
+                    f"does not exist in {transfer.organisation_id}"
+                ) from exc
+            if "idempotency_key" in message:
+                raise DuplicateIdempotencyKey(
+                    f"generation id {transfer.idempotency_key!r} was already used"
+                ) from exc
+            raise translate(exc) from exc
+
+    def _post_spend(self, transfer: Transfer) -> None:
+        """A spend in two statements: the member's row, and the transfer.
+
+        The member's row carries the debit, what the member spent in all (the usage
+        account's side of the spend) and this period's spend total.
+        """
+        statements = spend_statements(self._t, self._db.dialect)
+        params = {
+            "o": transfer.organisation_id,
+            "c": transfer.debit_account,
+            "a": transfer.amount,
+            "p": transfer.period_index,
+            "t": transfer.created_at,
+        }
+        # The row first: InnoDB's foreign-key check on the transfer would otherwise take a
+        # shared lock on it that two concurrent spends then both try to upgrade (a deadlock).
+        if self._db.write(statements.debit, params) != 1:
+            self._refuse(transfer)
+        self._insert_transfer(transfer, statements.insert)
+
+    def _refuse(self, transfer: Transfer) -> None:
+        """Raise why ``transfer``'s guarded debit matched no row."""
+        t = self._t.accounts
+        row = self._db.one(
+            select(t).where(
+                t.c.organisation_id == transfer.organisation_id,
+                t.c.code == transfer.debit_account,
+            )
+        )
+        if row is None:
+            raise NotFound(
+                f"account {transfer.debit_account} does not exist in {transfer.organisation_id}"
+            )
+        account = account_from_row(row)
+        if account.closed and EFFECTS[transfer.kind].starts_spending:
+            raise AccountClosed(f"account {account.code} is closed to new spending")
+        if row._mapping["spend_period"] > transfer.period_index:
+            raise StorageError(
+                f"transfer {transfer.id} belongs to closed period {transfer.period_index}"
+            )
+        raise InsufficientCredits(
+            f"account {account.code} has {account.available} credits available, "
+            f"{transfer.amount} were asked for",
+            available=account.available,
+            requested=transfer.amount,
+        )
+
+    def _post_any(self, transfer: Transfer) -> None:
+        t = self._t.accounts
+        # A CHECK constraint refusing the row is the same refusal as the guard's.
+        insufficient = InsufficientCredits(
+            f"account {transfer.debit_account} has too few credits available",
+            available=0,
+            requested=transfer.amount,
+        )
+        if self._db.write(debit_update(t, transfer), error=insufficient) != 1:
+            self._refuse(transfer)
+        credit = credit_update(t, transfer)
+        if credit is not None and self._db.write(credit) != 1:
+            raise NotFound(
+                f"account {transfer.credit_account} does not exist in {transfer.organisation_id}"
+            )
+        self._insert_transfer(transfer)
+        totals = SqlPeriodTotals(self._db)
+        totals.count(transfer, transfer.debit_account, Side.DEBIT)
+        if transfer.kind.posts:
+            totals.count(transfer, transfer.credit_account, Side.CREDIT)
+
+    # -- period totals ----------------------------------------------------------------
+
+    def seal_period(self, organisation_id: str, period_index: int) -> None:
+        """Move the period's spend totals from the account rows into ``period_totals``."""
+        SqlPeriodTotals(self._db).seal(organisation_id, period_index)
+
+    def period_totals(self, organisation_id: str, account: str, period_index: int) -> PeriodTotals:
+        """Return what each kind credited and debited ``account`` in the period."""
+        return SqlPeriodTotals(self._db).read(organisation_id, account, period_index)
+
+    # -- transfers --------------------------------------------------------------------
+
+    def get_transfer(self, organisation_id: str, transfer_id: str) -> Transfer | None:
+        """Return the transfer, or ``None``."""
+        t = self._t.transfers
+        row = self._db.one(
+            select(t).where(t.c.organisation_id == organisation_id, t.c.id == transfer_id)
+        )
+        return None if row is None else transfer_from_row(row)
+
+    def transfer_by_key(self, organisation_id: str, key: str) -> Transfer | None:
+        """Return the transfer posted with idempotency key ``key``, or ``None``."""
+        t = self._t.transfers
+        row = self._db.one(
+            select(t).where(t.c.organisation_id == organisation_id, t.c.idempotency_key == key)
+        )
+        return None if row is None else transfer_from_row(row)
+
+    def transfers(
+        self,
+        organisation_id: str,
+        *,
+        account: str | None = None,
+        period_index: int | None = None,
+        kinds: Sequence[TransferKind] | None = None,
+        reference: str | None = None,
+    ) -> list[Transfer]:
+        """Return the matching transfers, oldest first."""
+        t = self._t.transfers
+        query = select(t).where(t.c.organisation_id == organisation_id)
+        if account is not None:
+            query = query.where(or_(t.c.debit_account == account, t.c.credit_account == account))
+        if period_index is not None:
+            query = query.where(t.c.period_index == period_index)
+        if kinds is not None:
+            query = query.where(t.c.kind.in_([k.value for k in kinds]))
+        if reference is not None:
+            query = query.where(t.c.reference == reference)
+        query = query.order_by(t.c.created_at, t.c.id)
+        return [transfer_from_row(row) for row in self._db.rows(query)]

@@ -1,0 +1,194 @@
+"""Per-period totals of each account on SQL: what the read side sums instead of the history.
+
+Every transfer but a member's spend adds its amount to one ``period_totals`` row per side
+(organisation, account, period, side, kind), upserted.  A member's spend, the hot path, counts
+on the member's own account row instead (``spend_total`` of ``spend_period``), so that spends
+never queue on a shared row; sealing a period moves those counts into ``period_totals``, and
+reading a period's totals adds the counts still on the rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Executable, Table, func, select, update
+
+from armox_enterprise.adapters.sqlalchemy.connection import Repository
+from armox_enterprise.domain.ledger import USAGE, Side, Transfer, TransferKind
+from armox_enterprise.exceptions import StorageError
+from armox_enterprise.ports import PeriodTotals
+
+__all__ = ["SqlPeriodTotals", "upsert_add"]
+
+
+def upsert_add(dialect: str, table: Table, values: dict[str, Any]) -> Executable:
+    """An INSERT that, on a primary-key clash, adds ``amount`` and keeps the later activity.
+
+    Raises:
+        StorageError: the dialect is not one the store supports.
+    """
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        pg = pg_insert(table).values(**values)
+        return pg.on_conflict_do_update(
+            index_elements=list(table.primary_key.columns),
+            set_={
+                "amount": table.c.amount + pg.excluded.amount,
+                "last_activity": func.greatest(table.c.last_activity, pg.excluded.last_activity),
+            },
+        )
+    if dialect in ("mysql", "mariadb"):
+        from sqlalchemy.dialects.mysql import insert as my_insert
+
+        my = my_insert(table).values(**values)
+        return my.on_duplicate_key_update(
+            amount=table.c.amount + my.inserted.amount,
+            last_activity=func.greatest(table.c.last_activity, my.inserted.last_activity),
+        )
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as lite_insert
+
+        lite = lite_insert(table).values(**values)
+        return lite.on_conflict_do_update(
+            index_elements=list(table.primary_key.columns),
+            set_={
+                "amount": table.c.amount + lite.excluded.amount,
+                "last_activity": func.max(table.c.last_activity, lite.excluded.last_activity),
+            },
+        )
+    raise StorageError(f"the {dialect} dialect is not supported (PostgreSQL, MySQL, SQLite are)")
+
+
+class SqlPeriodTotals(Repository):
+    """The period totals of one unit of work: counted, sealed and read."""
+
+    def count(self, transfer: Transfer, account: str, side: Side) -> None:
+        """Add ``transfer`` to ``account``'s totals of its period on ``side``."""
+        self._add(
+            transfer.organisation_id,
+            account,
+            transfer.period_index,
+            side,
+            transfer.kind,
+            transfer.amount,
+            transfer.created_at,
+        )
+
+    def _add(
+        self,
+        organisation_id: str,
+        account: str,
+        period_index: int,
+        side: Side,
+        kind: TransferKind,
+        amount: int,
+        at: datetime,
+    ) -> None:
+        values = {
+            "organisation_id": organisation_id,
+            "account": account,
+            "period_index": period_index,
+            "side": side.value,
+            "kind": kind.value,
+            "amount": amount,
+            "last_activity": at,
+        }
+        self._db.write(upsert_add(self._db.dialect, self._t.period_totals, values))
+
+    def seal(self, organisation_id: str, period_index: int) -> None:
+        """Move the period's spend counts from the account rows into ``period_totals``, and
+        start the rows on the next period."""
+        accounts = self._t.accounts
+        spent = self._db.rows(
+            select(accounts.c.code, accounts.c.spend_total, accounts.c.spend_at).where(
+                accounts.c.organisation_id == organisation_id,
+                accounts.c.spend_period == period_index,
+                accounts.c.spend_total > 0,
+            )
+        )
+        for row in spent:
+            m = row._mapping
+            self._add(
+                organisation_id,
+                m["code"],
+                period_index,
+                Side.DEBIT,
+                TransferKind.SPEND,
+                m["spend_total"],
+                m["spend_at"],
+            )
+        total, at = self._members_spend(organisation_id, period_index)
+        if total:
+            assert at is not None
+            self._add(
+                organisation_id, USAGE, period_index, Side.CREDIT, TransferKind.SPEND, total, at
+            )
+        self._db.write(
+            update(accounts)
+            .where(
+                accounts.c.organisation_id == organisation_id,
+                accounts.c.spend_period <= period_index,
+            )
+            .values(spend_period=period_index + 1, spend_total=0)
+        )
+
+    def _members_spend(
+        self, organisation_id: str, period_index: int
+    ) -> tuple[int, datetime | None]:
+        """What the organisation's members spent in the period, still on their rows, and when
+        they last did."""
+        accounts = self._t.accounts
+        row = self._db.one(
+            select(
+                func.sum(accounts.c.spend_total).label("total"),
+                func.max(accounts.c.spend_at).label("at"),
+            ).where(
+                accounts.c.organisation_id == organisation_id,
+                accounts.c.spend_period == period_index,
+            )
+        )
+        if row is None:
+            return 0, None
+        total = row._mapping["total"]
+        return (int(total) if total else 0), row._mapping["at"]
+
+    def read(self, organisation_id: str, account: str, period_index: int) -> PeriodTotals:
+        """Return what each kind credited and debited ``account`` in the period."""
+        t = self._t.period_totals
+        query = select(t.c.side, t.c.kind, t.c.amount, t.c.last_activity).where(
+            t.c.organisation_id == organisation_id,
+            t.c.account == account,
+            t.c.period_index == period_index,
+        )
+        credits: dict[TransferKind, int] = {}
+        debits: dict[TransferKind, int] = {}
+        last: datetime | None = None
+        for row in self._db.rows(query):
+            m = row._mapping
+            side, kind, amount, at = m["side"], m["kind"], m["amount"], m["last_activity"]
+            (credits if side == Side.CREDIT.value else debits)[TransferKind(kind)] = int(amount)
+            if at is not None and (last is None or at > last):
+                last = at
+        # This period's spends are still on the account rows.
+        if account == USAGE:
+            side_totals = credits
+            amount, at = self._members_spend(organisation_id, period_index)
+        else:
+            accounts = self._t.accounts
+            live = self._db.one(
+                select(accounts.c.spend_total, accounts.c.spend_at).where(
+                    accounts.c.organisation_id == organisation_id,
+                    accounts.c.code == account,
+                    accounts.c.spend_period == period_index,
+                )
+            )
+            side_totals = debits
+            amount = 0 if live is None else int(live._mapping["spend_total"])
+            at = None if live is None else live._mapping["spend_at"]
+        if amount:
+            side_totals[TransferKind.SPEND] = side_totals.get(TransferKind.SPEND, 0) + int(amount)
+            if at is not None and (last is None or at > last):
+                last = at
+        return PeriodTotals(credits, debits, last)
