@@ -1,11 +1,14 @@
 """The domain is pure: importing all of it loads nothing of the package but the domain and the
-exceptions, no SQLAlchemy, and no third-party code but attrs and typing-extensions."""
+exceptions, no SQLAlchemy, and no third-party code but attrs and typing-extensions; and this
+specification tests it through the domain alone."""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +38,13 @@ print(json.dumps({
 ALLOWED_THIRD_PARTY = {"attr", "attrs", "typing_extensions"}
 
 
+def _in_the_domain_or_its_errors(name: str) -> bool:
+    """Whether module ``name`` is part of the domain, or the exceptions module."""
+    return name in ("armox_enterprise.domain", "armox_enterprise.exceptions") or name.startswith(
+        "armox_enterprise.domain."
+    )
+
+
 @pytest.fixture(scope="module")
 def probe() -> dict[str, Any]:
     """What a fresh interpreter loads when it imports every module of the domain."""
@@ -57,13 +67,10 @@ def test_the_domain_imports_nothing_of_the_package_but_itself_and_the_exceptions
 ) -> None:
     """No service, store, port, adapter, view or testing module is loaded by the domain."""
     ours = [m for m in probe["loaded"] if m.split(".")[0] == "armox_enterprise"]
-    outside = [
-        m
-        for m in ours
-        if m not in ("armox_enterprise", "armox_enterprise.exceptions")
-        and not (m == "armox_enterprise.domain" or m.startswith("armox_enterprise.domain."))
-    ]
-    assert outside == []
+    # The stand-in for the top-level package is loaded; nothing in it runs.
+    assert [
+        m for m in ours if m != "armox_enterprise" and not _in_the_domain_or_its_errors(m)
+    ] == []
 
 
 def test_the_domain_does_not_import_sqlalchemy(probe: dict[str, Any]) -> None:
@@ -77,3 +84,28 @@ def test_the_domain_needs_no_third_party_code_but_attrs(probe: dict[str, Any]) -
     tops = {m.split(".")[0] for m in probe["loaded"]}
     third_party = {t for t in tops if t not in stdlib and t != "armox_enterprise"}
     assert third_party <= ALLOWED_THIRD_PARTY
+
+
+SPECIFICATION = sorted(Path(__file__).parent.glob("*.py"))
+TEST_IMPORTS = {"pytest", "hypothesis", "attrs"}
+
+
+def _imported(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("path", SPECIFICATION, ids=lambda p: p.name)
+def test_the_specification_imports_only_the_domain_and_its_errors(path: Path) -> None:
+    """No test here reaches a store, the service, the ports, the adapters or the testing kit:
+    each rule is proved on the domain alone (plus pytest, Hypothesis and the standard library)."""
+    names = _imported(path)
+    ours = {n for n in names if n.split(".")[0] == "armox_enterprise"}
+    assert {n for n in ours if not _in_the_domain_or_its_errors(n)} == set()
+    others = {n.split(".")[0] for n in names - ours}
+    assert others - set(sys.stdlib_module_names) - TEST_IMPORTS - {"__future__"} == set()
