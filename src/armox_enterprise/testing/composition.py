@@ -74,8 +74,8 @@ class ComposedStore(Generic[U]):
     repository is first used.  The other repositories, ``record()`` and ``collect_events()``
     are the base unit of work's::
 
-        table = CreditRequestTable()  # your adapter's storage, shared by its units of work
-        store = ComposedStore(MemoryStore(), requests=lambda uow: TableRequests(table))
+        table = IdempotencyTable()  # the adapter's storage, shared by its units of work
+        store = ComposedStore(MemoryStore(), idempotency=lambda uow: TableIdempotency(table))
 
     A replacement keeps its data where it likes.  If it has ``commit()`` and ``rollback()``
     (:class:`TransactionalRepository`), the unit of work calls them, so that the replacement

@@ -6,28 +6,26 @@ repository at a time composes the rest from another store with
 :class:`~armox_enterprise.testing.ComposedStore`).  :class:`StoreContract` is all of them.
 Every class has one abstract method, ``make_store()``, which returns a store holding no data.
 
-==========================  ============================================================
-contract                    needs
-==========================  ============================================================
-``OrganisationContract``    organisations
-``MembershipContract``      organisations, memberships
-``DomainClaimContract``     organisations, domains
-``InvitationContract``      organisations, invitations
-``JoinRequestContract``     organisations, join requests
-``LedgerContract``          organisations, ledger
-``HoldContract``            organisations, holds
-``CreditRequestContract``   organisations, credit requests
-``IdempotencyContract``     organisations, idempotency
-``EventContract``           organisations, events
-``ReportContract``          organisations, ledger, reports
-``ViewContract``            organisations, memberships, ledger, views
-``TransactionContract``     every repository but reports and views
-``RepositoryRaceContract``  organisations and, in each case, the repository it races on
-``ServiceRaceContract``     every repository
-``ConcurrencyContract``     every repository (both race contracts)
-``ServiceContract``         every repository
-``StoreContract``           every repository (every contract above)
-==========================  ============================================================
+The repositories each contract needs:
+
+* ``OrganisationContract``: organisations
+* ``MembershipContract``: organisations, memberships
+* ``DomainClaimContract``: organisations, domains
+* ``InvitationContract``: organisations, invitations
+* ``JoinRequestContract``: organisations, join requests
+* ``LedgerContract``: organisations, ledger
+* ``HoldContract``: organisations, holds
+* ``CreditRequestContract``: organisations, credit requests
+* ``IdempotencyContract``: organisations, idempotency
+* ``EventContract``: organisations, events
+* ``ReportContract``: organisations, ledger, reports
+* ``ViewContract``: organisations, memberships, ledger, views
+* ``TransactionContract``: every repository but reports and views
+* ``RepositoryRaceContract``: organisations and, in each case, the repository it races on
+* ``ServiceRaceContract``: every repository
+* ``ConcurrencyContract``: every repository (both race contracts)
+* ``ServiceContract``: every repository
+* ``StoreContract``: every repository (every contract above)
 
 The modules import ``pytest``; the library itself does not need it.
 """
