@@ -76,8 +76,7 @@ def due(
 def test_crossed_means_at_least_the_threshold_of_a_positive_whole(
     part: int, whole: int, threshold: int, result: bool
 ) -> None:
-    """The comparison is exact integer arithmetic and includes the edge; a whole of zero or
-    less never crosses anything."""
+    """Exact integer comparison, edge included; a whole of zero or less never crosses."""
     assert crossed(part, whole, threshold) is result
 
 

@@ -68,8 +68,7 @@ def test_the_verification_window_is_seven_days() -> None:
     ids=["new", "three-days", "just-inside", "exactly-seven-days", "just-after", "long-ago"],
 )
 def test_an_unverified_claim_binds_only_within_the_window(age: timedelta, binding: bool) -> None:
-    """An unverified claim keeps others off while younger than seven days; at exactly seven
-    days it no longer binds."""
+    """An unverified claim binds while younger than 7 days; at exactly 7 days it does not."""
     assert is_binding(claim(), CLAIMED + age) is binding
 
 

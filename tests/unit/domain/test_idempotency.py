@@ -85,8 +85,7 @@ def test_replaying_the_same_call_is_fine() -> None:
     ids=["other-parameters", "other-operation", "both"],
 )
 def test_replaying_a_key_for_another_call_is_a_conflict(overrides: dict[str, Any]) -> None:
-    """Other parameters or another operation under one key is an IdempotencyConflict naming
-    the key and the call it was first used for."""
+    """Another operation or other parameters under one key: a conflict naming the first call."""
     with pytest.raises(IdempotencyConflict, match="'key-1' was used for another call") as caught:
         _replay(**overrides)
     assert "(allocate)" in str(caught.value)

@@ -137,8 +137,7 @@ def test_every_kind_conserves_posted_credits(kind: TransferKind) -> None:
 
 
 def test_every_kind_but_capture_and_release_draws_on_its_debit_account() -> None:
-    """Only settling a reservation leaves the debit's available balance where it was (or raises
-    it), so only those two escape the guard."""
+    """Every kind draws on its debit account except the two that settle a reservation."""
     assert {k for k in TransferKind if EFFECTS[k].draws} == set(DRAWING)
 
 
@@ -216,8 +215,7 @@ def test_a_hold_starts_spending_but_is_not_spent() -> None:
 
 @pytest.mark.parametrize("kind", list(TransferKind))
 def test_apply_transfer_moves_each_total_by_the_kinds_row(kind: TransferKind) -> None:
-    """Every kind changes the debit's posted and pending and the credit's posted totals by its
-    row of the table times the amount, and nothing else."""
+    """Each kind moves each cached total by its table row times the amount, nothing else."""
     debit_code, credit_code = ROUTES[kind]
     debit = account(debit_code, credits_posted=100, pending=30)
     credit = account(credit_code, credits_posted=5, debits_posted=1, pending=2)
@@ -473,8 +471,7 @@ steps = st.lists(
 def test_any_sequence_of_valid_transfers_reconciles_and_conserves_credits(
     steps: list[tuple[TransferKind, str, str, int]],
 ) -> None:
-    """Apply whatever apply_transfer accepts (settling no more than is pending): the ledger
-    reconciles clean, guarded accounts stay at or above zero, and balances sum to zero."""
+    """Any accepted sequence reconciles clean, keeps guards and conserves credits."""
     accounts = {c: account(c) for c in CODES}
     posted: list[Transfer] = []
     for kind, debit_code, credit_code, amount in steps:

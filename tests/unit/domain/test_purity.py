@@ -102,8 +102,7 @@ def _imported(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("path", SPECIFICATION, ids=lambda p: p.name)
 def test_the_specification_imports_only_the_domain_and_its_errors(path: Path) -> None:
-    """No test here reaches a store, the service, the ports, the adapters or the testing kit:
-    each rule is proved on the domain alone (plus pytest, Hypothesis and the standard library)."""
+    """Each test module imports only the domain, its errors, pytest, Hypothesis, stdlib."""
     names = _imported(path)
     ours = {n for n in names if n.split(".")[0] == "armox_enterprise"}
     assert {n for n in ours if not _in_the_domain_or_its_errors(n)} == set()

@@ -183,8 +183,7 @@ def test_a_request_lapses_at_the_end_of_the_period_it_was_made_in() -> None:
     ids=["just-before-the-end", "at-the-end", "long-after"],
 )
 def test_pending_requests_expire_once_their_period_has_ended(at: datetime, lapsed: bool) -> None:
-    """At the instant the period ends (it is half-open) its pending requests have lapsed;
-    a turnover that runs late still expires them."""
+    """Pending requests lapse at the instant their period ends (half-open), or any time after."""
     made = [_request("a"), _request("b")]
     assert expiring(made, at=at, period_end=END) == (made if lapsed else [])
 

@@ -173,8 +173,7 @@ member_accounts = st.lists(
 def test_a_sweep_accounts_for_every_available_credit_and_never_overdraws(
     rollover: RolloverPolicy, pool_available: int, members: list[Account]
 ) -> None:
-    """Under every policy each credit available is expired, carried over or (under 'keep')
-    left with its member; and posting the plan never overdraws an account."""
+    """Every available credit is expired, carried or kept, and the plan never overdraws."""
     the_pool = pool(pool_available)
     sweep = plan_sweep(rollover, the_pool, members)
     swept = 0 if rollover.member_remainder is R.KEEP else sum(m.available for m in members)
@@ -291,8 +290,7 @@ def test_inactive_members_and_zero_allotments_are_ignored() -> None:
 def test_allotments_never_overdraw_and_report_every_member_served_or_short(
     pool_available: int, rows: list[tuple[int, int, bool]]
 ) -> None:
-    """Every eligible member appears once, allotted or short; the allotments fit the pool; a
-    shortfall is reported only when the allotment really did not fit at that turn."""
+    """Each eligible member is allotted or reported short, never overdrawing the pool."""
     members = [
         membership(f"u{i}", allotment, joined=joined, active=active)
         for i, (allotment, joined, active) in enumerate(rows)
@@ -346,8 +344,7 @@ def test_late_credits_go_where_closing_their_period_would_have_sent_them(
     active: bool,
     where: Callable[[str, int], Movement] | None,
 ) -> None:
-    """Of a closed period: expire or return by the policy, stay under 'keep' unless the member
-    left; of the current period: stay with an active member, go to the pool from one who left."""
+    """Late credits follow the policy of a closed period; a leaver's go to the pool."""
     movement = late_credit(
         policy(0, remainder),
         user_id="alice",

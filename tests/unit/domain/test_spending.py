@@ -39,8 +39,7 @@ def test_no_other_kind_ever_draws_on_the_pool(kind: TransferKind, allowed: bool)
     ("available", "shortfall"), [(30, 20), (0, 50), (49, 1), (-10, 50)], ids=str
 )
 def test_the_pool_allocates_what_the_member_lacks(available: int, shortfall: int) -> None:
-    """The member is given the missing part first (so their figures show all they used); a
-    negative available counts as nothing, never as a debt the pool makes up."""
+    """The pool gives the member what they lack; a negative available counts as nothing."""
     assert pool_shortfall(available, 50) == shortfall
 
 
