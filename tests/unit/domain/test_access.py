@@ -68,37 +68,26 @@ def test_the_table_cannot_be_changed_at_run_time() -> None:
 
 @pytest.mark.parametrize("permission", list(Permission))
 @pytest.mark.parametrize("role", list(Role))
-def test_can_follows_the_table_for_every_role_and_permission(
-    role: Role, permission: Permission
-) -> None:
-    """The whole matrix: an active member holds a permission exactly when the table says so."""
-    assert can(membership(role), permission) is expected(role, permission)
-
-
-@pytest.mark.parametrize("permission", list(Permission))
-@pytest.mark.parametrize("role", list(Role))
-def test_authorise_follows_the_table_for_every_role_and_permission(
-    role: Role, permission: Permission
-) -> None:
-    """authorise passes silently where can is true and raises PermissionDenied where not."""
-    if expected(role, permission):
+def test_every_role_and_permission_follows_the_table(role: Role, permission: Permission) -> None:
+    """The whole matrix: can is true, and authorise silent, exactly where the table says."""
+    allowed = expected(role, permission)
+    assert can(membership(role), permission) is allowed
+    if allowed:
         authorise(membership(role), permission)
     else:
         with pytest.raises(PermissionDenied, match="jane"):
             authorise(membership(role), permission)
 
 
-@pytest.mark.parametrize("permission", list(Permission))
-def test_an_outsider_holds_no_permission(permission: Permission) -> None:
+def test_an_outsider_holds_no_permission() -> None:
     """Someone with no membership (``None``) may do nothing."""
-    assert can(None, permission) is False
+    assert [p for p in Permission if can(None, p)] == []
 
 
-@pytest.mark.parametrize("permission", list(Permission))
 @pytest.mark.parametrize("role", list(Role))
-def test_a_removed_membership_holds_no_permission(role: Role, permission: Permission) -> None:
+def test_a_removed_membership_holds_no_permission(role: Role) -> None:
     """Leaving the organisation takes every permission away, an admin's too."""
-    assert can(membership(role, active=False), permission) is False
+    assert [p for p in Permission if can(membership(role, active=False), p)] == []
 
 
 @pytest.mark.parametrize("role", list(Role))

@@ -38,6 +38,7 @@ from armox_enterprise.domain.rollover import (
 from armox_enterprise.domain.values import EmailAddress
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=timezone.utc)
+EMAIL = EmailAddress.parse("someone@acme.example")  # allotments never look at the address
 ALICE, BOB, CAROL = member_account("alice"), member_account("bob"), member_account("carol")
 K = TransferKind
 R = MemberRemainder
@@ -207,7 +208,7 @@ def membership(
     return Membership(
         "org",
         user_id,
-        EmailAddress.parse(f"{user_id}@acme.example"),
+        EMAIL,
         user_id.title(),
         Role.MEMBER,
         NOW + timedelta(days=joined),
