@@ -113,25 +113,23 @@ class DecisionIn(BaseModel):
 # ---------------------------------------------------------------- errors
 
 
+#: Library errors and the HTTP status each answers with, the most specific first; the other
+#: refusals (an unclaimable domain, a failed DNS check ...) answer 400.
+STATUSES: tuple[tuple[type[ArmoxError], int], ...] = (
+    (InsufficientPoolCredits, 409),  # an admin's approval or allocation the pool cannot cover
+    (InsufficientCredits, 402),
+    (NotFound, 404),
+    (PermissionDenied, 403),
+    (InvalidInput, 422),
+    (Conflict, 409),
+    (TransientStorageError, 503),  # the host's transaction failed; the client may try again
+    (StorageError, 500),
+)
+
+
 def status_for(error: ArmoxError) -> int:
     """The HTTP status a library error answers with."""
-    if isinstance(error, InsufficientPoolCredits):
-        return 409  # an admin's approval or allocation the pool cannot cover
-    if isinstance(error, InsufficientCredits):
-        return 402
-    if isinstance(error, NotFound):
-        return 404
-    if isinstance(error, PermissionDenied):
-        return 403
-    if isinstance(error, InvalidInput):
-        return 422
-    if isinstance(error, Conflict):
-        return 409
-    if isinstance(error, TransientStorageError):
-        return 503  # the host's transaction failed; the client may try again
-    if isinstance(error, StorageError):
-        return 500
-    return 400  # the other refusals: an unclaimable domain, a failed DNS check ...
+    return next((status for kind, status in STATUSES if isinstance(error, kind)), 400)
 
 
 def error_body(error: ArmoxError) -> dict[str, Any]:
@@ -151,6 +149,10 @@ def to_json(value: object) -> Any:
         return {field.name: to_json(getattr(value, field.name)) for field in attrs.fields(kind)}
     if isinstance(value, list | tuple):
         return [to_json(item) for item in value]
+    return _scalar(value)
+
+
+def _scalar(value: object) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, datetime):

@@ -243,20 +243,22 @@ class LedgerMachine(RuleBasedStateMachine):
         """Repeat a keyed call from its remembered parameters."""
         service, org = self.service, self.org_id
         operation, *args = params
-        if operation == "allocate":
-            return service.allocate_credits("admin", org, args[0], args[1], idempotency_key=key)
-        if operation == "reclaim":
-            return service.reclaim_credits("admin", org, args[0], args[1], idempotency_key=key)
-        if operation == "top_up":
-            return service.top_up("admin", org, args[0], idempotency_key=key)
-        if operation == "spend":
-            return service.spend(args[0], org, args[1], generation_id=key)
-        if operation == "reserve":
-            return service.reserve(args[0], org, args[1], generation_id=key, lifetime=args[2])
-        if operation == "refund":
-            return service.refund(args[0], org, args[1], args[2], idempotency_key=key)
-        assert operation == "request"
-        return service.request_credits(args[0], org, args[1], idempotency_key=key)
+        calls: dict[str, Callable[[], Any]] = {
+            "allocate": lambda: service.allocate_credits(
+                "admin", org, args[0], args[1], idempotency_key=key
+            ),
+            "reclaim": lambda: service.reclaim_credits(
+                "admin", org, args[0], args[1], idempotency_key=key
+            ),
+            "top_up": lambda: service.top_up("admin", org, args[0], idempotency_key=key),
+            "spend": lambda: service.spend(args[0], org, args[1], generation_id=key),
+            "reserve": lambda: service.reserve(
+                args[0], org, args[1], generation_id=key, lifetime=args[2]
+            ),
+            "refund": lambda: service.refund(args[0], org, args[1], args[2], idempotency_key=key),
+            "request": lambda: service.request_credits(args[0], org, args[1], idempotency_key=key),
+        }
+        return calls[operation]()
 
     # ------------------------------------------------------------------ pool and allocation
 
