@@ -34,7 +34,8 @@ exception a Python user would expect (``ValueError`` or ``TypeError``).
     │   ├── LastAdminError
     │   ├── InvalidTransition
     │   │   └── HoldAlreadyResolved
-    │   └── TooManyOpenRequests
+    │   ├── TooManyOpenRequests
+    │   └── LimitExceeded
     ├── InsufficientCredits
     │   └── InsufficientPoolCredits
     ├── DomainNotClaimable
@@ -42,6 +43,7 @@ exception a Python user would expect (``ValueError`` or ``TypeError``).
     ├── EnrolmentRefused
     └── StorageError
         └── TransientStorageError
+            └── CommitOutcomeUnknown
 
 ``NotFound`` is also what a caller gets for an organisation it does not belong to: the library
 answers as if the organisation did not exist, so ids of other organisations leak nothing.
@@ -60,6 +62,7 @@ __all__ = [
     "AlreadyMember",
     "AmountTypeError",
     "ArmoxError",
+    "CommitOutcomeUnknown",
     "Conflict",
     "CreditRequestNotFound",
     "DomainAlreadyClaimed",
@@ -83,6 +86,7 @@ __all__ = [
     "InvitationNotFound",
     "JoinRequestNotFound",
     "LastAdminError",
+    "LimitExceeded",
     "MemberNotFound",
     "NotFound",
     "OrganisationNotFound",
@@ -218,6 +222,11 @@ class TooManyOpenRequests(Conflict):
     """The member already has as many pending credit requests as the organisation allows."""
 
 
+class LimitExceeded(Conflict):
+    """The operation would take a balance, counter or total past what the store can hold
+    (a signed 64-bit integer); nothing was written."""
+
+
 class InsufficientCredits(ArmoxError):
     """An account does not hold enough available credits.
 
@@ -266,3 +275,9 @@ class StorageError(ArmoxError):
 
 class TransientStorageError(StorageError):
     """A serialization failure, deadlock or lost connection; the operation may be retried."""
+
+
+class CommitOutcomeUnknown(TransientStorageError):
+    """The connection failed while COMMIT was in flight: the server may or may not have
+    committed.  The store has discarded the connection; the service resolves the outcome
+    (by the call's idempotency record) before it runs the call again."""
