@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import re
 import threading
+import unicodedata
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import attrs
+import idna
 
 from armox_enterprise.exceptions import (
     AmountTypeError,
@@ -120,7 +122,18 @@ def text(value: object, *, name: str, max_length: int, allow_empty: bool = False
         raise InvalidText(f"{name} must be at most {max_length} characters, got {len(stripped)}")
     if any(ch in stripped for ch in "\x00\r\n"):
         raise InvalidText(f"{name} must not contain NUL or line breaks")
+    if not _encodes(stripped):
+        raise InvalidText(f"{name} must be valid Unicode text: it holds a lone surrogate")
     return stripped
+
+
+def _encodes(value: str) -> bool:
+    """Whether ``value`` encodes as UTF-8 (lone surrogates do not, and no store takes them)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def ensure_utc(value: object, *, name: str = "instant") -> datetime:
@@ -168,13 +181,9 @@ def _normalise_domain(value: object) -> str:
     raw = value.strip().rstrip(".").lower()
     if not raw:
         raise InvalidDomain("a domain must not be empty")
-    if len(raw) > 1000:
-        raise InvalidDomain("a domain must be at most 253 characters")
-    try:
-        ascii_name = raw.encode("idna").decode("ascii") if not raw.isascii() else raw
-    except UnicodeError as exc:
-        raise InvalidDomain(f"{value!r} is not a valid internationalised domain name") from exc
-    ascii_name = ascii_name.lower()
+    if len(raw) > 1000 or not _encodes(raw):
+        raise InvalidDomain("a domain must be at most 253 characters of valid Unicode text")
+    ascii_name = _to_ascii(raw, value)
     if len(ascii_name) > _MAX_DOMAIN:
         raise InvalidDomain(f"a domain must be at most {_MAX_DOMAIN} characters")
     labels = ascii_name.split(".")
@@ -186,6 +195,58 @@ def _normalise_domain(value: object) -> str:
     if labels[-1].isdigit():
         raise InvalidDomain(f"{value!r} looks like an IP address, not a domain")
     return ascii_name
+
+
+def _to_ascii(raw: str, value: object) -> str:
+    """The name's ASCII form by UTS 46 and IDNA 2008, every label checked.
+
+    A plain ASCII name without A-labels (``xn--``) is already its own form.  Any other name is
+    mapped (UTS 46, non-transitional: ``faß.de`` stays ``faß.de``, it is not folded into
+    ``fass.de``), encoded, then decoded again, which refuses malformed punycode; a label that
+    mixes scripts is refused as a look-alike (:func:`_ensure_one_script`).
+    """
+    if raw.isascii() and not any(label.startswith("xn--") for label in raw.split(".")):
+        return raw
+    try:
+        ascii_name = idna.encode(raw, uts46=True, transitional=False).decode("ascii")
+        unicode_name = idna.decode(ascii_name)
+    except (idna.IDNAError, UnicodeError) as exc:
+        raise InvalidDomain(f"{value!r} is not a valid internationalised domain name") from exc
+    for label in unicode_name.split("."):
+        _ensure_one_script(label, value)
+    return ascii_name.lower()
+
+
+#: Scripts that may share a label (UTS 39's "highly restrictive" combinations).
+_COMPATIBLE_SCRIPTS = (
+    frozenset({"LATIN", "CJK", "HIRAGANA", "KATAKANA"}),
+    frozenset({"LATIN", "CJK", "BOPOMOFO"}),
+    frozenset({"LATIN", "CJK", "HANGUL"}),
+)
+
+
+#: First words of Unicode names that belong to another script's word.
+_SCRIPT_ALIASES = {"IDEOGRAPHIC": "CJK", "KATAKANA-HIRAGANA": "KATAKANA"}
+
+
+def _script(char: str) -> str | None:
+    """The script of a letter, by the first word of its Unicode name; ``None`` for what is
+    not a letter (digits, the hyphen, marks, the Catalan middle dot)."""
+    if not unicodedata.category(char).startswith("L"):
+        return None
+    word = unicodedata.name(char, "").split(" ", 1)[0]
+    return _SCRIPT_ALIASES.get(word, word) or None
+
+
+def _ensure_one_script(label: str, value: object) -> None:
+    """Refuse a label that mixes scripts (a Cyrillic letter among Latin ones): a look-alike."""
+    scripts = {s for s in map(_script, label) if s is not None}
+    if len(scripts) <= 1 or any(scripts <= allowed for allowed in _COMPATIBLE_SCRIPTS):
+        return
+    raise InvalidDomain(
+        f"{value!r} mixes scripts in the label {label!r} ({', '.join(sorted(scripts))}): "
+        "a look-alike of another name"
+    )
 
 
 @attrs.frozen(order=True)

@@ -1,5 +1,5 @@
 """The domain is pure: importing all of it loads nothing of the package but the domain and the
-exceptions, no SQLAlchemy, and no third-party code but attrs and typing-extensions; and this
+exceptions, no SQLAlchemy, and no third-party code but attrs, typing-extensions and idna; and this
 specification tests it through the domain alone."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ print(json.dumps({
 }))
 """
 
-ALLOWED_THIRD_PARTY = {"attr", "attrs", "typing_extensions"}
+ALLOWED_THIRD_PARTY = {"attr", "attrs", "idna", "typing_extensions"}
 
 
 def _in_the_domain_or_its_errors(name: str) -> bool:
@@ -78,8 +78,8 @@ def test_the_domain_does_not_import_sqlalchemy(probe: dict[str, Any]) -> None:
     assert not [m for m in probe["loaded"] if m.split(".")[0] == "sqlalchemy"]
 
 
-def test_the_domain_needs_no_third_party_code_but_attrs(probe: dict[str, Any]) -> None:
-    """Besides the standard library, only attrs (and typing-extensions) may be loaded."""
+def test_the_domain_needs_no_third_party_code_but_attrs_and_idna(probe: dict[str, Any]) -> None:
+    """Besides the standard library, only attrs, typing-extensions and idna may be loaded."""
     stdlib = set(probe["stdlib"])
     tops = {m.split(".")[0] for m in probe["loaded"]}
     third_party = {t for t in tops if t not in stdlib and t != "armox_enterprise"}
