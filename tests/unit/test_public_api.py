@@ -185,7 +185,7 @@ def test_importing_the_package_does_not_import_sqlalchemy() -> None:
 
 def test_the_domain_imports_only_the_stdlib_attrs_and_itself() -> None:
     """The pure core depends on nothing but the stdlib, attrs, typing-extensions and exceptions."""
-    allowed_third_party = {"attrs", "typing_extensions"}
+    allowed_third_party = {"attrs", "idna", "typing_extensions"}
     own = ("armox_enterprise.domain", "armox_enterprise.exceptions")
     domain = Path(inspect.getfile(armox_enterprise)).parent / "domain"
     sources = sorted(domain.glob("*.py"))

@@ -6,7 +6,7 @@ opens a unit of work, so bad input is refused with a specific error and nothing 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TypedDict
 
@@ -36,10 +36,12 @@ __all__ = [
     "NoSeatLimit",
     "Settings",
     "UserEntry",
+    "collection",
     "duration",
     "event_names",
     "existing_users",
     "flag",
+    "handler",
     "instant",
     "int_between",
     "key",
@@ -157,12 +159,28 @@ def instant(value: object, field: str) -> datetime | None:
     return None if value is None else ensure_utc(value, name=field)
 
 
-def event_names(values: Iterable[object] | None) -> list[str] | None:
+def collection(values: object, field: str) -> list[object]:
+    """A list, tuple, set or other iterable of values (a string or a mapping is not one)."""
+    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+        raise InvalidInput(
+            f"{field} must be a list or another iterable of values, not {type(values).__name__}"
+        )
+    return list(values)
+
+
+def handler(value: object, field: str) -> Callable[..., object]:
+    """A callable (an event handler, a publisher)."""
+    if not callable(value):
+        raise InvalidInput(f"{field} must be callable, not {type(value).__name__}")
+    return value
+
+
+def event_names(values: object) -> list[str] | None:
     """Event type names (``"CreditsAllocated"`` ...), or ``None`` for all."""
     if values is None:
         return None
     names = []
-    for value in values:
+    for value in collection(values, "names"):
         if not isinstance(value, str) or value not in ev.EVENT_TYPES:
             raise InvalidInput(f"unknown event name {value!r}")
         names.append(value)
@@ -214,10 +232,10 @@ class UserEntry:
     display_name: str
 
 
-def existing_users(values: Iterable[object]) -> list[UserEntry]:
+def existing_users(values: object) -> list[UserEntry]:
     """A batch of :class:`ExistingUser` values, each field checked."""
     entries = []
-    for value in values:
+    for value in collection(values, "users"):
         if not isinstance(value, ExistingUser):
             raise InvalidInput(f"users must be ExistingUser values, not {type(value).__name__}")
         entries.append(

@@ -265,15 +265,16 @@ class EnrolmentUseCases(UseCases):
             PermissionDenied: ``actor`` is not an admin.
         """
         actor = args.user(actor, "actor")
+        request_ref = args.ref(request_id, "request_id")
         approving = args.flag(approve, "approve")
 
         def work(ctx: Context) -> JoinRequest:
             uow = ctx.uow
-            request = uow.join_requests.get(ctx.org.id, request_id)
+            request = uow.join_requests.get(ctx.org.id, request_ref)
             if request is None:
-                raise JoinRequestNotFound(f"join request {request_id} does not exist")
+                raise JoinRequestNotFound(f"join request {request_ref} does not exist")
             if request.status is not JoinRequestStatus.PENDING:
-                raise InvalidTransition(f"join request {request_id} is already decided")
+                raise InvalidTransition(f"join request {request_ref} is already decided")
             status = JoinRequestStatus.APPROVED if approving else JoinRequestStatus.REJECTED
             decided = attrs.evolve(request, status=status, decided_by=actor, decided_at=ctx.now)
             uow.join_requests.update(decided)

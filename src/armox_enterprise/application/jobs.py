@@ -132,6 +132,7 @@ class JobUseCases(UseCases):
         Returns:
             How many events were handed over (0 when there was nothing to relay).
         """
+        args.handler(publish, "publish")
         count = args.int_between(limit, "limit", 1, 10_000)
 
         def work(uow: UnitOfWork, now: datetime) -> int:

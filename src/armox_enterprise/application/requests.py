@@ -197,11 +197,12 @@ class RequestUseCases(UseCases):
             CreditRequestNotFound: no such request of ``actor``'s.
         """
         actor = args.user(actor, "actor")
+        request_ref = args.ref(request_id, "request_id")
 
         def work(ctx: Context) -> CreditRequest:
-            request = load_request(ctx, args.user(request_id, "request_id"))
+            request = load_request(ctx, request_ref)
             if request.user_id != actor:
-                raise CreditRequestNotFound(f"credit request {request_id} does not exist")
+                raise CreditRequestNotFound(f"credit request {request_ref} does not exist")
             cancelled = request.cancel(actor, ctx.now)
             ctx.uow.requests.decide(cancelled)
             _record_decision(ctx, cancelled)

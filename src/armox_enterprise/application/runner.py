@@ -162,6 +162,8 @@ class Runner:
             PermissionDenied: the member's role does not hold ``permission``.
         """
 
+        organisation_id = args.ref(organisation_id, "organisation_id")
+
         def unit(uow: UnitOfWork, now: datetime) -> _T:
             ctx = self.enter(uow, now, organisation_id, actor, permission, lock=lock)
             return work(ctx) if replay is None else replay.apply(ctx, work)
@@ -170,6 +172,8 @@ class Runner:
 
     def as_system(self, organisation_id: str, work: Callable[[Context], _T]) -> _T:
         """Run ``work`` as the system (a job) on the organisation, in its current period."""
+
+        organisation_id = args.ref(organisation_id, "organisation_id")
 
         def unit(uow: UnitOfWork, now: datetime) -> _T:
             ctx = Context(uow, now, self.organisation(uow, organisation_id), SYSTEM)

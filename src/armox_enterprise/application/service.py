@@ -79,11 +79,20 @@ class EnterpriseService(
         max_attempts: int = 8,
         request_alert_after: timedelta = timedelta(hours=24),
     ) -> None:
-        if max_attempts < 1:
-            raise InvalidInput("max_attempts must be at least 1")
+        attempts = args.int_between(max_attempts, "max_attempts", 1, 1000)
+        if not callable(getattr(store, "unit_of_work", None)):
+            raise InvalidInput("store must have a unit_of_work() method")
+        for collaborator, field, method in (
+            (clock, "clock", "now"),
+            (dns, "dns", "txt_records"),
+        ):
+            if collaborator is not None and not callable(getattr(collaborator, method, None)):
+                raise InvalidInput(f"{field} must have a {method}() method")
+        if free_mail is not None and not isinstance(free_mail, FreeMailList):
+            raise InvalidInput("free_mail must be a FreeMailList")
         self._request_alert_after = args.duration(request_alert_after, "request_alert_after")
         self._store = store
-        self._runner = Runner(store, clock if clock is not None else SystemClock(), max_attempts)
+        self._runner = Runner(store, clock if clock is not None else SystemClock(), attempts)
         self._dns = dns
         self._free_mail = free_mail if free_mail is not None else FreeMailList()
 
@@ -92,4 +101,5 @@ class EnterpriseService(
 
         A handler that raises is logged and does not stop the others; the change stays made.
         """
+        args.handler(handler, "handler")
         self._runner.handlers.append(handler)

@@ -127,6 +127,7 @@ class SpendingUseCases(UseCases):
             OrganisationNotFound: ``actor`` is not an active member.
         """
         actor = args.user(actor, "actor")
+        organisation_id = args.ref(organisation_id, "organisation_id")
         value = credits(amount)
         key = args.key(generation_id)
         tags = (args.tag(feature, "feature"), args.tag(model, "model"))
