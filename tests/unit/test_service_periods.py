@@ -533,3 +533,23 @@ def test_pool_figures_restart_each_period(acme: Scenario) -> None:
     pool = acme.service.dashboard(acme.admin, acme.org_id).pool
     assert (pool.allocated, pool.used, pool.topped_up, pool.expired) == (0, 0, 0, 0)
     assert pool.resets_at == datetime(2026, 3, 15, 9, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "lag", [timedelta(microseconds=1), timedelta(seconds=2), timedelta(hours=1)]
+)
+def test_a_late_instant_is_booked_at_the_start_of_the_period_it_lands_in(
+    acme: Scenario, lag: timedelta
+) -> None:
+    """A call whose instant was read before another writer turned the period over (a lagging
+    clock, a wait for the store's lock) books its transfers in the new period, never with an
+    instant before that period's start."""
+    boundary = acme.service.get_organisation("admin", acme.org_id).current_period.end
+    acme.clock.set(boundary + timedelta(minutes=1))
+    assert acme.service.close_due_periods() == [acme.org_id]
+    lagging = EnterpriseService(acme.store, clock=FrozenClock(boundary - lag))
+    transfer = lagging.top_up("admin", acme.org_id, 5)
+    allocation = lagging.allocate_credits("admin", acme.org_id, "member-1", 3)
+    for booked in (transfer, allocation):
+        assert booked.period_index == 1
+        assert booked.created_at >= boundary

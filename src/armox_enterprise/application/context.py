@@ -46,6 +46,12 @@ class Context:
     actor: str
     membership: Membership | None = None
 
+    def __attrs_post_init__(self) -> None:
+        # A unit of work that waited for a lock (SQLite's BEGIN IMMEDIATE) may find the
+        # period turned over by another writer after its instant was read: what it books
+        # belongs to the period it sees, so its instant is that period's at the earliest.
+        self.now = max(self.now, self.org.current_period.start)
+
     def as_system(self, at: datetime | None = None) -> Context:
         """Return a context on the same unit of work in which the system acts (at ``at``)."""
         return Context(self.uow, self.now if at is None else at, self.org, SYSTEM)
