@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, CursorResult, Executable, Row
 from sqlalchemy import exc as sa_exc
 
-from armox_enterprise.adapters.sqlalchemy.errors import translate
+from armox_enterprise.adapters.sqlalchemy.errors import describe, translate
 from armox_enterprise.adapters.sqlalchemy.tables import Tables
 from armox_enterprise.exceptions import ArmoxError
 
@@ -38,8 +38,11 @@ class BoundConnection:
         """The backend's dialect name (``sqlite``, ``postgresql``, ``mysql``, ``mariadb``)."""
         return self.connection.dialect.name
 
-    def run(self, statement: Executable, params: Any = None) -> Any:
+    def run(self, statement: Executable, params: Any = None, operation: str | None = None) -> Any:
         """Execute ``statement``; integrity errors pass through untranslated (see :meth:`write`).
+
+        ``operation`` names what the statement does in an error's message ("the store could
+        not <operation>"); by default its verb and table (:func:`.errors.describe`).
 
         Raises:
             StorageError: any other database failure (``TransientStorageError`` for one a
@@ -50,7 +53,7 @@ class BoundConnection:
         except sa_exc.IntegrityError:
             raise
         except sa_exc.SQLAlchemyError as exc:
-            raise translate(exc) from exc
+            raise translate(exc, operation or describe(statement)) from exc
 
     def rows(self, statement: Executable) -> Sequence[Row[Any]]:
         """Return every row ``statement`` selects."""
@@ -63,18 +66,22 @@ class BoundConnection:
         return result.first()
 
     def write(
-        self, statement: Executable, params: Any = None, error: ArmoxError | None = None
+        self,
+        statement: Executable,
+        params: Any = None,
+        error: ArmoxError | None = None,
+        operation: str | None = None,
     ) -> int:
         """Execute a write and return how many rows it matched.
 
         Raises:
             ArmoxError: ``error`` when the database refused the write by a constraint (a
-                ``StorageError`` when no ``error`` is given).
+                ``StorageError`` naming ``operation`` when no ``error`` is given).
         """
         try:
-            result: CursorResult[Any] = self.run(statement, params)
+            result: CursorResult[Any] = self.run(statement, params, operation)
         except sa_exc.IntegrityError as exc:
-            raise (error or translate(exc)) from exc
+            raise (error or translate(exc, operation or describe(statement))) from exc
         return result.rowcount
 
 

@@ -17,7 +17,12 @@ from sqlalchemy import Executable, and_, func, insert, or_, select, update
 from sqlalchemy import exc as sa_exc
 
 from armox_enterprise.adapters.sqlalchemy.connection import Repository
-from armox_enterprise.adapters.sqlalchemy.errors import translate
+from armox_enterprise.adapters.sqlalchemy.errors import (
+    Failure,
+    classify,
+    constraint,
+    translate,
+)
 from armox_enterprise.adapters.sqlalchemy.period_totals import SqlPeriodTotals
 from armox_enterprise.adapters.sqlalchemy.postings import (
     credit_update,
@@ -144,23 +149,27 @@ class SqlLedger(Repository):
             self._post_any(transfer)
 
     def _insert_transfer(self, transfer: Transfer, statement: Executable | None = None) -> None:
+        operation = "post a transfer"
         try:
             if statement is None:
-                self._db.run(insert(self._t.transfers).values(**transfer_values(transfer)))
+                values = transfer_values(transfer)
+                self._db.run(insert(self._t.transfers).values(**values), operation=operation)
             else:
-                self._db.run(statement, transfer_values(transfer))
+                self._db.run(statement, transfer_values(transfer), operation)
         except sa_exc.IntegrityError as exc:
-            message = str(exc.orig).lower()
-            if "foreign key" in message:
+            # Told apart by the driver's code and the constraint's name, never by the text
+            # of its message, which repeats the values (a key may read "foreign key").
+            failure = classify(exc)
+            if failure is Failure.FOREIGN_KEY:
                 raise NotFound(
                     f"account {transfer.debit_account} or {transfer.credit_account} "
                     f"does not exist in {transfer.organisation_id}"
                 ) from exc
-            if "idempotency_key" in message:
+            if failure is Failure.UNIQUE and "idempotency_key" in constraint(exc):
                 raise DuplicateIdempotencyKey(
                     f"generation id {transfer.idempotency_key!r} was already used"
                 ) from exc
-            raise translate(exc) from exc
+            raise translate(exc, operation) from exc
 
     def _post_spend(self, transfer: Transfer) -> None:
         """A spend in two statements: the member's row, and the transfer.

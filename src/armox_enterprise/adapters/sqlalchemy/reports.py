@@ -216,4 +216,4 @@ class SqlReports:
             finally:
                 result.close()
         except sa_exc.SQLAlchemyError as exc:
-            raise translate(exc) from exc
+            raise translate(exc, "read the ledger's transfers") from exc
