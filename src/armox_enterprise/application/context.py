@@ -13,11 +13,16 @@ from typing import Any, TypeVar
 import attrs
 
 from armox_enterprise.domain import events as ev
-from armox_enterprise.domain.ledger import Transfer, TransferKind
+from armox_enterprise.domain.ledger import Transfer, TransferKind, member_of
 from armox_enterprise.domain.organisation import Membership, Organisation
 from armox_enterprise.domain.rollover import Movement
 from armox_enterprise.domain.values import new_id
-from armox_enterprise.exceptions import InsufficientCredits, InsufficientPoolCredits
+from armox_enterprise.exceptions import (
+    AccountClosed,
+    InsufficientCredits,
+    InsufficientPoolCredits,
+    MemberNotFound,
+)
 from armox_enterprise.ports import UnitOfWork
 
 __all__ = ["SYSTEM", "Context"]
@@ -103,13 +108,20 @@ class Context:
         )
 
     def from_pool(self, transfer: Transfer) -> Transfer:
-        """Post a transfer out of the pool, refusing with the pool's own error.
+        """Post a transfer out of the pool to a member, refusing with the pool's own error.
 
         Raises:
             InsufficientPoolCredits: the pool holds fewer unallocated credits.
+            MemberNotFound: the member's account is closed: they were removed meanwhile (the
+                ledger refuses credits from the pool to a closed account).
         """
         try:
             return self.post(transfer)
+        except AccountClosed:
+            user = member_of(transfer.credit_account)
+            raise MemberNotFound(
+                f"user {user} is not an active member of the organisation"
+            ) from None
         except InsufficientCredits as exc:
             raise InsufficientPoolCredits(
                 f"the pool has {exc.available} unallocated credits, {transfer.amount} were asked",

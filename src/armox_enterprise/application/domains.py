@@ -9,6 +9,7 @@ import attrs
 from armox_enterprise.application import arguments as args
 from armox_enterprise.application.base import UseCases
 from armox_enterprise.application.context import SYSTEM, Context
+from armox_enterprise.application.runner import Replay
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.access import Permission
 from armox_enterprise.domain.claims import ClaimOutcome, ensure_claimable, plan_claim
@@ -79,7 +80,9 @@ class DomainUseCases(UseCases):
             ctx.record(ev.DomainClaimed, domain=name.value)
             return claim
 
-        return self._runner.as_member(actor, organisation_id, Permission.MANAGE_DOMAINS, work)
+        return self._runner.as_member(
+            actor, organisation_id, Permission.MANAGE_DOMAINS, work, replay=Replay("claim_domain")
+        )
 
     def verify_domain(self, actor: str, organisation_id: str, domain: str) -> DomainClaim:
         """Look for the claim's TXT record and, if it is there, mark the domain verified.
@@ -116,7 +119,9 @@ class DomainUseCases(UseCases):
             ctx.record(ev.DomainVerified, domain=name.value)
             return verified
 
-        return self._runner.as_member(actor, organisation_id, Permission.MANAGE_DOMAINS, mark)
+        return self._runner.as_member(
+            actor, organisation_id, Permission.MANAGE_DOMAINS, mark, replay=Replay("verify_domain")
+        )
 
     def remove_domain(self, actor: str, organisation_id: str, domain: str) -> None:
         """Give up a domain: it enrols nobody from now on (existing members stay).
@@ -133,7 +138,9 @@ class DomainUseCases(UseCases):
             ctx.uow.domains.remove(name)
             ctx.record(ev.DomainRemoved, domain=name.value)
 
-        self._runner.as_member(actor, organisation_id, Permission.MANAGE_DOMAINS, work)
+        self._runner.as_member(
+            actor, organisation_id, Permission.MANAGE_DOMAINS, work, replay=Replay("remove_domain")
+        )
 
     def list_domains(self, actor: str, organisation_id: str) -> list[DomainClaim]:
         """Return the organisation's domain claims (admins only).

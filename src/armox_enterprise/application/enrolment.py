@@ -10,6 +10,7 @@ import attrs
 from armox_enterprise.application import arguments as args
 from armox_enterprise.application.base import UseCases
 from armox_enterprise.application.context import Context
+from armox_enterprise.application.runner import Replay
 from armox_enterprise.application.turnover import bring_current
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.access import Permission
@@ -165,7 +166,7 @@ class EnrolmentUseCases(UseCases):
                 )
             return decision
 
-        return self._runner.run(work)
+        return self._runner.run(work, replay=Replay("sign_up"), scope=_acted_in)
 
     def capture_existing_users(
         self, actor: str, organisation_id: str, users: Iterable[args.ExistingUser]
@@ -212,7 +213,13 @@ class EnrolmentUseCases(UseCases):
                 decisions.append(decision)
             return decisions
 
-        return self._runner.as_member(actor, organisation_id, Permission.MANAGE_MEMBERS, work)
+        return self._runner.as_member(
+            actor,
+            organisation_id,
+            Permission.MANAGE_MEMBERS,
+            work,
+            replay=Replay("capture_existing_users"),
+        )
 
     def invite(
         self, actor: str, organisation_id: str, email: str, *, role: Role = Role.MEMBER
@@ -236,7 +243,9 @@ class EnrolmentUseCases(UseCases):
             ctx.record(ev.MemberInvited, email=str(address), role=wanted.value)
             return invitation
 
-        return self._runner.as_member(actor, organisation_id, Permission.MANAGE_MEMBERS, work)
+        return self._runner.as_member(
+            actor, organisation_id, Permission.MANAGE_MEMBERS, work, replay=Replay("invite")
+        )
 
     def list_join_requests(self, actor: str, organisation_id: str) -> list[JoinRequest]:
         """Return the pending join requests, oldest first (admins only).
@@ -297,7 +306,23 @@ class EnrolmentUseCases(UseCases):
                 )
             return decided
 
-        return self._runner.as_member(actor, organisation_id, Permission.MANAGE_MEMBERS, work)
+        return self._runner.as_member(
+            actor,
+            organisation_id,
+            Permission.MANAGE_MEMBERS,
+            work,
+            replay=Replay("decide_join_request"),
+        )
+
+
+def _acted_in(decision: EnrolmentDecision) -> str | None:
+    """The organisation a sign-up wrote in (``None``: it wrote nothing)."""
+    if decision.reason is EnrolmentReason.ALREADY_MEMBER or decision.outcome not in (
+        EnrolmentOutcome.ENROLLED,
+        EnrolmentOutcome.JOIN_REQUESTED,
+    ):
+        return None
+    return decision.organisation_id
 
 
 def _act_on(

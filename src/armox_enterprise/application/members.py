@@ -7,12 +7,14 @@ import attrs
 from armox_enterprise.application import arguments as args
 from armox_enterprise.application.base import UseCases, active_member
 from armox_enterprise.application.context import Context
+from armox_enterprise.application.runner import Replay
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.access import AdminChange, Permission, ensure_an_admin_remains
 from armox_enterprise.domain.ledger import POOL, TransferKind, member_account
 from armox_enterprise.domain.organisation import Membership, MemberStatus, Role
 from armox_enterprise.domain.requests import RequestStatus
 from armox_enterprise.domain.values import non_negative_credits
+from armox_enterprise.exceptions import InvalidTransition
 
 __all__ = ["MemberUseCases"]
 
@@ -59,7 +61,9 @@ class MemberUseCases(UseCases):
             ctx.record(ev.RoleChanged, user_id=target_id, role=wanted.value)
             return changed
 
-        return self._runner.as_member(actor, organisation_id, Permission.MANAGE_MEMBERS, work)
+        return self._runner.as_member(
+            actor, organisation_id, Permission.MANAGE_MEMBERS, work, replay=Replay("change_role")
+        )
 
     def remove_member(self, actor: str, organisation_id: str, user_id: str) -> Membership:
         """Remove a member: unused credits return to the pool, pending requests are cancelled.
@@ -84,7 +88,10 @@ class MemberUseCases(UseCases):
             for request in uow.requests.list(
                 org.id, status=RequestStatus.PENDING, user_id=target_id
             ):
-                uow.requests.decide(request.cancel(actor, ctx.now))
+                try:
+                    uow.requests.decide(request.cancel(actor, ctx.now))
+                except InvalidTransition:
+                    continue  # an admin decided it meanwhile (an approval's credits return below)
                 ctx.record(
                     ev.CreditRequestDecided,
                     request_id=request.id,
@@ -103,7 +110,9 @@ class MemberUseCases(UseCases):
             ctx.record(ev.MemberRemoved, user_id=target_id, returned=returned)
             return removed
 
-        return self._runner.as_member(actor, organisation_id, Permission.MANAGE_MEMBERS, work)
+        return self._runner.as_member(
+            actor, organisation_id, Permission.MANAGE_MEMBERS, work, replay=Replay("remove_member")
+        )
 
     def set_standing_allotment(
         self, actor: str, organisation_id: str, user_id: str, amount: int
@@ -124,4 +133,10 @@ class MemberUseCases(UseCases):
             ctx.uow.memberships.update(changed)
             return changed
 
-        return self._runner.as_member(actor, organisation_id, Permission.MANAGE_MEMBERS, work)
+        return self._runner.as_member(
+            actor,
+            organisation_id,
+            Permission.MANAGE_MEMBERS,
+            work,
+            replay=Replay("set_standing_allotment"),
+        )

@@ -9,6 +9,7 @@ import attrs
 from armox_enterprise.application import arguments as args
 from armox_enterprise.application.base import UseCases
 from armox_enterprise.application.context import Context
+from armox_enterprise.application.runner import Replay
 from armox_enterprise.application.turnover import open_period
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.access import Permission
@@ -114,7 +115,9 @@ class OrganisationUseCases(UseCases):
             open_period(ctx)
             return org
 
-        return self._runner.run(work)
+        return self._runner.run(
+            work, replay=Replay("create_organisation"), scope=lambda org: org.id
+        )
 
     def get_organisation(self, actor: str, organisation_id: str) -> Organisation:
         """Return the organisation, as any active member of it sees it.
@@ -146,7 +149,12 @@ class OrganisationUseCases(UseCases):
             return changed
 
         return self._runner.as_member(
-            actor, organisation_id, Permission.MANAGE_SETTINGS, work, lock=True
+            actor,
+            organisation_id,
+            Permission.MANAGE_SETTINGS,
+            work,
+            replay=Replay("set_monthly_allowance"),
+            lock=True,
         )
 
     def update_settings(
@@ -198,5 +206,10 @@ class OrganisationUseCases(UseCases):
             return changed
 
         return self._runner.as_member(
-            actor, organisation_id, Permission.MANAGE_SETTINGS, work, lock=True
+            actor,
+            organisation_id,
+            Permission.MANAGE_SETTINGS,
+            work,
+            replay=Replay("update_settings"),
+            lock=True,
         )

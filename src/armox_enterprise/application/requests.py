@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from armox_enterprise.application import arguments as args
-from armox_enterprise.application.base import UseCases, load_request, record_id
+from armox_enterprise.application.base import UseCases, active_member, load_request, record_id
 from armox_enterprise.application.context import Context
-from armox_enterprise.application.runner import Replay
+from armox_enterprise.application.runner import Replay, active_membership
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.access import Permission, can
 from armox_enterprise.domain.ledger import POOL, TransferKind, member_account
@@ -48,6 +48,7 @@ class RequestUseCases(UseCases):
 
         Raises:
             TooManyOpenRequests: the member already has the allowed number of pending requests.
+            OrganisationNotFound: ``actor`` is not an active member (removed meanwhile, too).
             IdempotencyConflict: the key was used with other parameters.
         """
         actor = args.user(actor, "actor")
@@ -57,8 +58,11 @@ class RequestUseCases(UseCases):
 
         def work(ctx: Context) -> CreditRequest:
             uow, org = ctx.uow, ctx.org
-            # Serialise a member's requests so the open-request cap holds under races.
+            # Serialise a member's requests, and their removal (which cancels what is pending),
+            # on the organisation's row: the cap holds under races, and a member removed
+            # meanwhile (read again, under the lock) leaves no pending request behind.
             uow.organisations.get(org.id, for_update=True)
+            active_membership(uow, org.id, actor)
             pending = uow.requests.list(org.id, status=RequestStatus.PENDING, user_id=actor)
             ensure_can_request(actor, len(pending), org.max_open_requests)
             request = CreditRequest(
@@ -119,7 +123,9 @@ class RequestUseCases(UseCases):
         the pool to the member in the same unit of work.
 
         Raises:
-            InvalidTransition: the request is no longer pending (another admin decided it).
+            InvalidTransition: the request is no longer pending (another admin decided it, or
+                its member was removed, which cancels it).
+            MemberNotFound: its member has left (a request left pending by an older version).
             InsufficientPoolCredits: the pool cannot cover it; the request stays pending.
             CreditRequestNotFound: no such request in the organisation.
             PermissionDenied: ``actor`` is not an admin.
@@ -134,6 +140,10 @@ class RequestUseCases(UseCases):
         def work(ctx: Context) -> CreditRequest:
             request = load_request(ctx, request_ref)
             approved = request.approve(actor, ctx.now, value or request.amount, message)
+            # Removing a member cancels their pending requests (approving one then answers
+            # InvalidTransition); one left pending by an older version is refused here, and
+            # can be rejected or left to lapse at the period's end.
+            active_member(ctx, request.user_id)
             ctx.uow.requests.decide(approved)
             assert approved.approved_amount is not None
             given = approved.approved_amount
@@ -208,4 +218,10 @@ class RequestUseCases(UseCases):
             _record_decision(ctx, cancelled)
             return cancelled
 
-        return self._runner.as_member(actor, organisation_id, Permission.REQUEST_CREDITS, work)
+        return self._runner.as_member(
+            actor,
+            organisation_id,
+            Permission.REQUEST_CREDITS,
+            work,
+            replay=Replay("cancel_request"),
+        )

@@ -5,6 +5,19 @@ checks who is acting).  The runner opens a unit of work, brings the organisation
 current period, runs the work, commits, and only then hands the recorded events to the
 subscribed handlers.  A transient store failure (a serialization failure, a deadlock, a lost
 connection) runs the whole unit of work again, unless the store joins a host's transaction.
+
+A use case that writes declares its :class:`Replay`, so that running it again answers as its
+first run did:
+
+- Under the caller's idempotency key (or a spend's generation id) a call made again returns
+  the first result.  A keyed call that fails looks its key up once more, in a fresh unit of
+  work, before it raises: its conflict ("already approved", "already captured", too few
+  credits) may come from a concurrent call with the same key that committed first.
+- Without a key, the runner gives the call a key of its own (``armox:call:<uuid>``), recorded
+  in the call's unit of work when the store may be retried.  When the answer to a COMMIT is
+  lost (:class:`~armox_enterprise.exceptions.CommitOutcomeUnknown`), the next attempt looks
+  that key up first: found, the call answers with the result of the attempt that committed
+  (kept in memory), and runs nothing again; not found, it runs again.
 """
 
 from __future__ import annotations
@@ -12,9 +25,10 @@ from __future__ import annotations
 import logging
 import random
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, NoReturn, TypeVar
 
 import attrs
 
@@ -23,59 +37,102 @@ from armox_enterprise.application.context import SYSTEM, Context
 from armox_enterprise.application.turnover import bring_current
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.access import Permission, authorise
-from armox_enterprise.domain.idempotency import check_replay, fingerprint
+from armox_enterprise.domain.idempotency import check_replay, fingerprint, internal_key
 from armox_enterprise.domain.organisation import Membership, Organisation
 from armox_enterprise.domain.values import ensure_utc
 from armox_enterprise.exceptions import (
+    ArmoxError,
+    CommitOutcomeUnknown,
     DuplicateIdempotencyKey,
+    IdempotencyConflict,
+    InvalidInput,
     OrganisationNotFound,
+    StorageError,
     TransientStorageError,
 )
 from armox_enterprise.ports import Clock, IdempotencyRecord, Store, UnitOfWork
 
-__all__ = ["Replay", "Runner"]
+__all__ = ["Found", "GenerationReplay", "Replay", "Runner", "active_membership"]
 
 _log = logging.getLogger("armox_enterprise")
 _T = TypeVar("_T")
 
+#: Errors that a second look at a key cannot change: bad input, a key used for another call,
+#: and the store's own failures (retried, or not, apart).
+_FINAL_ERRORS = (InvalidInput, IdempotencyConflict, StorageError)
+
+
+@attrs.frozen
+class Found(Generic[_T]):
+    """The result of an earlier run of a call, and the reference it was recorded with."""
+
+    value: _T
+    reference: str
+
+
+def _never_loaded(ctx: Context, reference: str) -> NoReturn:
+    raise AssertionError("only a call under a caller's key is loaded from storage")
+
+
+def _no_reference(result: object) -> str:
+    return ""
+
+
+def _always(result: object) -> bool:
+    return True
+
+
+def _changed_something(result: object) -> bool:
+    return bool(result)
+
 
 @attrs.frozen
 class Replay(Generic[_T]):
-    """How a use case is made idempotent by a caller's key.
+    """How a use case that writes answers when the same call comes again.
 
     Attributes:
         operation: the use case's name, stored with the key.
-        key: the caller's key (``None``: the call is not idempotent by key).
-        parameters: what a replay must repeat exactly.
-        load: finds the first call's result from the reference stored with the key.
+        key: the caller's idempotency key; ``None``: the runner gives the call a key of its
+            own, so that a lost COMMIT answer never runs it twice.
+        parameters: what a replay under the caller's key must repeat exactly.
+        load: finds the first call's result from the reference stored with the caller's key.
         reference: the reference to store for a result (its id).
+        kept: whether a result is worth recording under the call's own key; a job that
+            changed nothing answers the same when it runs again, and records nothing.
     """
 
     operation: str
-    key: str | None
-    parameters: Sequence[object]
-    load: Callable[[Context, str], _T]
-    reference: Callable[[_T], str]
+    key: str | None = None
+    parameters: Sequence[object] = ()
+    load: Callable[[Context, str], _T] = _never_loaded
+    reference: Callable[[_T], str] = _no_reference
+    kept: Callable[[_T], bool] = _always
 
-    def apply(self, ctx: Context, act: Callable[[Context], _T]) -> _T:
-        """Run ``act`` once per key: a replay returns the first result and does nothing.
+    def first(self, ctx: Context) -> Found[_T] | None:
+        """Return the first result of the call made under the caller's key, if there was one.
 
         Raises:
             IdempotencyConflict: the key was used for another call.
         """
         if self.key is None:
-            return act(ctx)
+            return None
         record = ctx.uow.idempotency.get(ctx.org.id, self.key)
-        if record is not None:
-            check_replay(
-                self.key,
-                recorded_operation=record.operation,
-                recorded_fingerprint=record.fingerprint,
-                operation=self.operation,
-                parameters=self.parameters,
-            )
-            return self.load(ctx, record.result_ref)
-        result = act(ctx)
+        if record is None:
+            return None
+        check_replay(
+            self.key,
+            recorded_operation=record.operation,
+            recorded_fingerprint=record.fingerprint,
+            operation=self.operation,
+            parameters=self.parameters,
+        )
+        return Found(self.load(ctx, record.result_ref), record.result_ref)
+
+    def keep(self, ctx: Context, result: _T) -> None:
+        """Record the caller's key with the result's reference (a second record is refused
+        by the store: the call that loses replays the first)."""
+        if self.key is None:
+            return
         ctx.uow.idempotency.add(
             IdempotencyRecord(
                 ctx.org.id,
@@ -86,7 +143,141 @@ class Replay(Generic[_T]):
                 ctx.now,
             )
         )
+
+
+@attrs.frozen
+class GenerationReplay(Replay[_T]):
+    """A spend or a hold: idempotent by the generation id (``key``) its transfer carries.
+
+    ``find`` returns what the generation id already made, after checking that it was the same
+    call; nothing else is recorded, the transfer's unique key is the record.
+    """
+
+    find: Callable[[Context], _T | None] = attrs.field(kw_only=True)
+
+    def first(self, ctx: Context) -> Found[_T] | None:
+        """Return what the generation id already made, if anything.
+
+        Raises:
+            IdempotencyConflict: the generation id was used for another call.
+        """
+        found = self.find(ctx)
+        return None if found is None else Found(found, self.reference(found))
+
+    def keep(self, ctx: Context, result: _T) -> None:
+        """Nothing to record: the transfer carries the generation id."""
+
+
+class _Call(Generic[_T]):
+    """One call of a use case across the runner's attempts at it."""
+
+    def __init__(self, replay: Replay[_T] | None, *, own_key: bool) -> None:
+        self.replay = replay
+        #: The call's own key: it has no caller's key, and the store may lose a COMMIT answer.
+        self.key = (
+            internal_key("call", uuid.uuid4().hex)
+            if own_key and replay is not None and replay.key is None
+            else None
+        )
+        self.attempt = 0
+        self.reached = False
+        self.replayed: str | None = None
+        self.recorded_in: str | None = None
+        #: Attempts whose COMMIT answer was lost: (result, events) by recorded reference.
+        self.lost: dict[str, tuple[_T, list[ev.Event]]] = {}
+        self.lost_in: set[str] = set()
+        #: The error that a fresh look at the key decides (one look, then it is raised).
+        self.recheck: ArmoxError | None = None
+
+    def begin(self, attempt: int) -> None:
+        """Start an attempt."""
+        self.attempt = attempt
+        self.reached = False
+        self.replayed = None
+        self.recorded_in = None
+
+    def resolved(self, uow: UnitOfWork) -> Found[_T] | None:
+        """After a lost COMMIT answer, the result of the attempt that committed, if one did.
+
+        Raises:
+            ArmoxError: the error a fresh look was to decide, when none committed.
+        """
+        if self.key is None or not self.lost_in:
+            return None
+        for organisation_id in sorted(self.lost_in):
+            record = uow.idempotency.get(organisation_id, self.key)
+            if record is not None:
+                self.replayed = record.result_ref
+                return Found(self.lost[record.result_ref][0], record.result_ref)
+        if self.recheck is not None:
+            raise self.recheck
+        return None
+
+    def apply(self, ctx: Context, act: Callable[[Context], _T]) -> _T:
+        """Answer a call made again with its first result; otherwise act and record the call.
+
+        Raises:
+            IdempotencyConflict: the caller's key was used for another call.
+        """
+        replay = self.replay
+        if replay is None:
+            return act(ctx)
+        self.reached = True
+        found = replay.first(ctx)
+        if found is not None:
+            self.replayed = found.reference
+            return found.value
+        if self.recheck is not None and replay.key is not None:
+            raise self.recheck
+        result = act(ctx)
+        replay.keep(ctx, result)
+        self.keep_own(ctx.uow, ctx.org.id, result, ctx.now)
         return result
+
+    def keep_own(
+        self, uow: UnitOfWork, organisation_id: str | None, result: _T, now: datetime
+    ) -> None:
+        """Record the call's own key in the organisation, when the result is worth it."""
+        replay = self.replay
+        if self.key is None or replay is None or organisation_id is None:
+            return
+        if not replay.kept(result):
+            return
+        uow.idempotency.add(
+            IdempotencyRecord(
+                organisation_id, self.key, replay.operation, "", str(self.attempt), now
+            )
+        )
+        self.recorded_in = organisation_id
+
+    def lose(self, result: _T, events: list[ev.Event]) -> None:
+        """Remember an attempt whose COMMIT answer was lost, to answer with if it committed."""
+        if self.recorded_in is not None:
+            self.lost[str(self.attempt)] = (result, events)
+            self.lost_in.add(self.recorded_in)
+        elif self.replay is not None and self.replay.key is not None:
+            reference = self.replayed or self.replay.reference(result)
+            self.lost[reference] = (result, events)
+
+    def events(self, committed: list[ev.Event]) -> list[ev.Event]:
+        """What to dispatch: the events of the lost attempt answered with, then this one's."""
+        if self.replayed is None or self.replayed not in self.lost:
+            return committed
+        return [*self.lost.pop(self.replayed)[1], *committed]
+
+    def rechecks(self, error: ArmoxError) -> bool:
+        """Whether to look the key up once more, in a fresh unit of work, before raising.
+
+        A keyed call's conflict may be a concurrent call with the same key that committed
+        first; a call whose COMMIT answer was lost may find that its own attempt committed.
+        """
+        if self.recheck is not None or isinstance(error, _FINAL_ERRORS):
+            return False
+        keyed = self.reached and self.replay is not None and self.replay.key is not None
+        if not keyed and not self.lost_in:
+            return False
+        self.recheck = error
+        return True
 
 
 class Runner:
@@ -113,15 +304,36 @@ class Runner:
         """The clock's current instant, checked to be aware."""
         return ensure_utc(self.clock.now(), name="clock.now()")
 
-    def run(self, work: Callable[[UnitOfWork, datetime], _T]) -> _T:
-        """Run ``work`` in a unit of work, commit, dispatch its events, return its result."""
+    def run(
+        self,
+        work: Callable[[UnitOfWork, datetime], _T],
+        *,
+        replay: Replay[_T] | None = None,
+        scope: Callable[[_T], str | None] | None = None,
+    ) -> _T:
+        """Run ``work`` in a unit of work, commit, dispatch its events, return its result.
+
+        Args:
+            work: what to do, given the unit of work and the instant.
+            replay: for work that writes and takes no caller's key: its operation.
+            scope: the organisation the call's own key is recorded in, given the result
+                (``None``: the call wrote nothing worth recording).
+        """
+        call = _Call(replay, own_key=self.retry_transient)
+
+        def unit(uow: UnitOfWork, now: datetime) -> _T:
+            result = work(uow, now)
+            if scope is not None:
+                call.keep_own(uow, scope(result), result, now)
+            return result
+
+        return self._attempts(unit, call)
+
+    def _attempts(self, unit: Callable[[UnitOfWork, datetime], _T], call: _Call[_T]) -> _T:
         for attempt in range(1, self.max_attempts + 1):
-            now = self.now()
+            call.begin(attempt)
             try:
-                with self.store.unit_of_work() as uow:
-                    result = work(uow, now)
-                    uow.commit()
-                    events = uow.collect_events()
+                result, events = self._attempt(unit, call)
             except DuplicateIdempotencyKey:
                 # Another caller committed the same key first: a fresh attempt replays it.
                 if attempt == self.max_attempts:
@@ -132,9 +344,29 @@ class Runner:
                     raise
                 time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
                 continue
-            self.dispatch(events)
+            except ArmoxError as error:
+                if attempt == self.max_attempts or not call.rechecks(error):
+                    raise
+                continue
+            self.dispatch(call.events(events))
             return result
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(
+        self, unit: Callable[[UnitOfWork, datetime], _T], call: _Call[_T]
+    ) -> tuple[_T, list[ev.Event]]:
+        now = self.now()
+        with self.store.unit_of_work() as uow:
+            found = call.resolved(uow)
+            if found is not None:
+                return found.value, []
+            result = unit(uow, now)
+            try:
+                uow.commit()
+            except CommitOutcomeUnknown:
+                call.lose(result, uow.collect_events())
+                raise
+            return result, uow.collect_events()
 
     def dispatch(self, events: list[ev.Event]) -> None:
         """Hand committed events to every handler; a failing handler is logged and skipped."""
@@ -144,6 +376,22 @@ class Runner:
                     handler(event)
                 except Exception:
                     _log.exception("event handler %r failed on %s", handler, event.name)
+
+    def in_context(
+        self,
+        enter: Callable[[UnitOfWork, datetime], Context],
+        work: Callable[[Context], _T],
+        *,
+        replay: Replay[_T] | None = None,
+    ) -> _T:
+        """Run ``work`` in the context that ``enter`` makes in each attempt's unit of work,
+        answering a call made again as ``replay`` says."""
+        call = _Call(replay, own_key=self.retry_transient)
+
+        def unit(uow: UnitOfWork, now: datetime) -> _T:
+            return call.apply(enter(uow, now), work)
+
+        return self._attempts(unit, call)
 
     def as_member(
         self,
@@ -157,6 +405,8 @@ class Runner:
     ) -> _T:
         """Run ``work`` for an active member of the organisation who holds ``permission``.
 
+        A use case that writes passes its ``replay``; one that only reads passes none.
+
         Raises:
             OrganisationNotFound: no such organisation, or ``actor`` is not a member of it.
             PermissionDenied: the member's role does not hold ``permission``.
@@ -164,23 +414,33 @@ class Runner:
 
         organisation_id = args.ref(organisation_id, "organisation_id")
 
-        def unit(uow: UnitOfWork, now: datetime) -> _T:
-            ctx = self.enter(uow, now, organisation_id, actor, permission, lock=lock)
-            return work(ctx) if replay is None else replay.apply(ctx, work)
+        def enter(uow: UnitOfWork, now: datetime) -> Context:
+            return self.enter(uow, now, organisation_id, actor, permission, lock=lock)
 
-        return self.run(unit)
+        return self.in_context(enter, work, replay=replay)
 
-    def as_system(self, organisation_id: str, work: Callable[[Context], _T]) -> _T:
-        """Run ``work`` as the system (a job) on the organisation, in its current period."""
+    def as_system(
+        self,
+        organisation_id: str,
+        work: Callable[[Context], _T],
+        *,
+        replay: Replay[_T] | None = None,
+    ) -> _T:
+        """Run ``work`` as the system (a job) on the organisation, in its current period.
+
+        Without a ``replay``, a job whose result is truthy (it changed something) is recorded
+        under the call's own key, so a lost COMMIT answer returns its first result.
+        """
 
         organisation_id = args.ref(organisation_id, "organisation_id")
 
-        def unit(uow: UnitOfWork, now: datetime) -> _T:
+        def enter(uow: UnitOfWork, now: datetime) -> Context:
             ctx = Context(uow, now, self.organisation(uow, organisation_id), SYSTEM)
             bring_current(ctx)
-            return work(ctx)
+            return ctx
 
-        return self.run(unit)
+        job: Replay[_T] = Replay("job", kept=_changed_something)
+        return self.in_context(enter, work, replay=job if replay is None else replay)
 
     def organisation(self, uow: UnitOfWork, organisation_id: str) -> Organisation:
         """Load the organisation (as others see it: before this unit of work wrote anything).

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from armox_enterprise.application import arguments as args
 from armox_enterprise.application.base import UseCases, load_hold, record_id
 from armox_enterprise.application.context import Context
-from armox_enterprise.application.holds import release_stale, resolve_hold
-from armox_enterprise.application.runner import Replay
+from armox_enterprise.application.holds import release_expired, release_stale, resolve_hold
+from armox_enterprise.application.runner import GenerationReplay, Replay
 from armox_enterprise.application.turnover import bring_current
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.access import Permission, can
@@ -26,6 +26,7 @@ from armox_enterprise.domain.requests import RequestStatus, can_request
 from armox_enterprise.domain.spending import draws_on_pool, hold_expiry, pool_shortfall
 from armox_enterprise.domain.values import credits, new_id
 from armox_enterprise.exceptions import (
+    AccountClosed,
     ArmoxError,
     HoldAlreadyResolved,
     HoldNotFound,
@@ -62,7 +63,16 @@ def _debit_member(ctx: Context, kind: TransferKind, amount: int, key: str, tags:
     Raises:
         InsufficientCredits: the member cannot cover ``amount``, even after releasing their
             stale holds and (where allowed) drawing on the pool.
+        OrganisationNotFound: the member was removed meanwhile (their account is closed).
     """
+    try:
+        return _debit(ctx, kind, amount, key, tags)
+    except AccountClosed:
+        # Answered as the member's next call will be: they are no longer in the organisation.
+        raise OrganisationNotFound(f"organisation {ctx.org.id} does not exist") from None
+
+
+def _debit(ctx: Context, kind: TransferKind, amount: int, key: str, tags: _Tags) -> Transfer:
     uow, org, user = ctx.uow, ctx.org, ctx.actor
     account = member_account(user)
     transfer = ctx.transfer(
@@ -73,8 +83,11 @@ def _debit_member(ctx: Context, kind: TransferKind, amount: int, key: str, tags:
     except InsufficientCredits:
         pass
     # Holds past their lifetime still reserve credits until someone releases them; release
-    # them now rather than refuse a spend they would have allowed.
-    if release_stale(ctx, user):
+    # them now rather than refuse a spend they would have allowed (one that its owner
+    # released meanwhile is skipped, and its credits are there all the same).
+    stale = uow.holds.pending(org.id, user_id=user, expiring_before=ctx.now)
+    if stale:
+        release_expired(ctx, stale)
         try:
             return ctx.post(transfer)
         except InsufficientCredits:
@@ -136,14 +149,15 @@ class SpendingUseCases(UseCases):
             return fast
 
         def work(ctx: Context) -> Transfer:
-            replayed = _replayed(ctx, key, TransferKind.SPEND, value, tags)
-            if replayed is not None:
-                return replayed
             transfer = _debit_member(ctx, TransferKind.SPEND, value, key, tags)
             ctx.record(ev.CreditsSpent, user_id=actor, amount=value, reference=key)
             return transfer
 
-        return self._runner.as_member(actor, organisation_id, Permission.SPEND, work)
+        def first(ctx: Context) -> Transfer | None:
+            return _replayed(ctx, key, TransferKind.SPEND, value, tags)
+
+        replay = GenerationReplay("spend", key, reference=record_id, find=first)
+        return self._runner.as_member(actor, organisation_id, Permission.SPEND, work, replay=replay)
 
     def _fast_spend(
         self, organisation_id: str, actor: str, amount: int, key: str, tags: _Tags
@@ -228,10 +242,11 @@ class SpendingUseCases(UseCases):
         if lifetime is not None:
             args.duration(lifetime, "lifetime")
 
-        def work(ctx: Context) -> Hold:
+        def first(ctx: Context) -> Hold | None:
             replayed = _replayed(ctx, key, TransferKind.HOLD, value, tags)
-            if replayed is not None:
-                return load_hold(ctx, replayed.id)
+            return None if replayed is None else load_hold(ctx, replayed.id)
+
+        def work(ctx: Context) -> Hold:
             transfer = _debit_member(ctx, TransferKind.HOLD, value, key, tags)
             hold = Hold(
                 id=transfer.id,
@@ -248,7 +263,8 @@ class SpendingUseCases(UseCases):
             ctx.uow.holds.add(hold)
             return hold
 
-        return self._runner.as_member(actor, organisation_id, Permission.SPEND, work)
+        replay = GenerationReplay("reserve", key, reference=record_id, find=first)
+        return self._runner.as_member(actor, organisation_id, Permission.SPEND, work, replay=replay)
 
     def capture_hold(
         self,
@@ -330,7 +346,7 @@ class SpendingUseCases(UseCases):
             record_id,
         )
 
-        def work(uow: UnitOfWork, now: datetime) -> Hold:
+        def enter(uow: UnitOfWork, now: datetime) -> Context:
             org = runner.organisation(uow, organisation_id)
             hold = uow.holds.get(org.id, hold_ref)
             membership = uow.memberships.get(org.id, actor)
@@ -343,9 +359,9 @@ class SpendingUseCases(UseCases):
                 raise HoldNotFound(f"hold {hold_ref} does not exist")
             ctx = Context(uow, now, org, actor, membership)
             bring_current(ctx)
-            return replay.apply(ctx, act)
+            return ctx
 
-        return runner.run(work)
+        return runner.in_context(enter, act, replay=replay)
 
     def release_expired_holds(self, organisation_id: str) -> int:
         """Release the organisation's holds whose lifetime has passed: a job for the host.
@@ -353,4 +369,5 @@ class SpendingUseCases(UseCases):
         Returns:
             How many holds were released.
         """
-        return self._runner.as_system(organisation_id, release_stale)
+        replay: Replay[int] = Replay("release_expired_holds", kept=bool)
+        return self._runner.as_system(organisation_id, release_stale, replay=replay)
