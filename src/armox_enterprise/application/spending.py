@@ -28,6 +28,7 @@ from armox_enterprise.domain.values import credits, new_id
 from armox_enterprise.exceptions import (
     AccountClosed,
     ArmoxError,
+    CommitOutcomeUnknown,
     HoldAlreadyResolved,
     HoldNotFound,
     InsufficientCredits,
@@ -194,6 +195,7 @@ class SpendingUseCases(UseCases):
             feature=tags[0],
             model=tags[1],
         )
+        lost: list[ev.Event] | None = None
         try:
             with runner.store.unit_of_work() as uow:
                 uow.ledger.post(transfer)
@@ -207,9 +209,29 @@ class SpendingUseCases(UseCases):
                         reference=key,
                     )
                 )
-                uow.commit()
+                try:
+                    uow.commit()
+                except CommitOutcomeUnknown:
+                    lost = uow.collect_events()
+                    raise
                 events = uow.collect_events()
         except ArmoxError:
+            return None if lost is None else self._spent_after_all(transfer, key, lost)
+        runner.dispatch(events)
+        return transfer
+
+    def _spent_after_all(
+        self, transfer: Transfer, key: str, events: list[ev.Event]
+    ) -> Transfer | None:
+        """After the answer to a fast spend's COMMIT was lost: the spend, if its generation id
+        shows that it committed (``None``: the full path finds out)."""
+        runner = self._runner
+        try:
+            with runner.store.unit_of_work() as uow:
+                first = uow.ledger.transfer_by_key(transfer.organisation_id, key)
+        except ArmoxError:
+            return None
+        if first is None or first.id != transfer.id:
             return None
         runner.dispatch(events)
         return transfer

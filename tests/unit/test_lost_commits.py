@@ -1,0 +1,295 @@
+"""A COMMIT whose answer is lost: every use case that writes has one effect and answers with
+its first result.
+
+The store here is the memory store with one fault: its unit of work's ``commit`` keeps every
+write and then raises :class:`CommitOutcomeUnknown`, as the SQL store does when the connection
+drops after the server committed.  The service runs the call again; each case proves that the
+state after the call is the state the lost commit left (nothing ran twice), that it is the
+state a call without the fault leaves, and that the caller and the event handlers see what
+they would have seen without the fault.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from armox_enterprise import (
+    CommitOutcomeUnknown,
+    EnterpriseService,
+    ExistingUser,
+    JoinMode,
+    Role,
+)
+from armox_enterprise.adapters.memory import MemoryStore
+from armox_enterprise.adapters.memory.unit_of_work import MemoryUnitOfWork
+from armox_enterprise.domain.events import Event
+from armox_enterprise.testing import Scenario, enterprise
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_HEX = re.compile(r"\b[0-9a-f]{32}\b")
+
+
+def _normalised(value: object) -> str:
+    """``repr(value)`` with ids and random tokens blanked: two runs compare equal."""
+    return _HEX.sub("<hex>", _UUID.sub("<id>", repr(value)))
+
+
+class LosingUnitOfWork(MemoryUnitOfWork):
+    """A memory unit of work whose commit, when armed and if it wrote something, keeps the
+    writes and then fails."""
+
+    def __init__(self, store: LosingStore) -> None:
+        super().__init__(store)
+        self._losing = store
+
+    def commit(self) -> None:
+        wrote = bool(self._journal._undo)
+        super().commit()
+        if self._losing.armed and wrote:
+            self._losing.armed = False
+            self._losing.lost.append(state(self._losing))
+            raise CommitOutcomeUnknown("the connection dropped while COMMIT was in flight")
+
+
+class LosingStore(MemoryStore):
+    """A memory store that loses the answer to the next commit that writes, once
+    :attr:`armed`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = False
+        #: The state of the tables right after each commit whose answer was lost.
+        self.lost: list[list[str]] = []
+
+    def unit_of_work(self) -> LosingUnitOfWork:
+        return LosingUnitOfWork(self)
+
+
+def state(store: MemoryStore) -> list[str]:
+    """Every record of the store, normalised and sorted: what a call's effects compare by."""
+    records: list[object] = [
+        *store.organisations.values(),
+        *store.memberships.values(),
+        *store.active_member_of.items(),
+        *store.domains.values(),
+        *store.invitations.values(),
+        *store.join_requests.values(),
+        *store.accounts.values(),
+        *(t for transfers in store.transfers.values() for t in transfers),
+        *store.totals.items(),
+        *store.holds.values(),
+        *store.requests.values(),
+        *store.idempotency.values(),
+        *store.outbox,
+        *(e for events in store.stored_events.values() for e in events),
+        *store.published.items(),
+    ]
+    return sorted(_normalised(record) for record in records)
+
+
+Call = Callable[[Scenario], Callable[[], object]]
+"""Sets a case up on a scenario and returns the call whose commit answer is lost."""
+
+
+def _spent(s: Scenario) -> str:
+    return s.service.spend(s.members[0], s.org_id, 10, generation_id="gen-setup").id
+
+
+def _held(s: Scenario, lifetime: timedelta | None = None) -> str:
+    hold = s.service.reserve(
+        s.members[0], s.org_id, 10, generation_id="gen-hold", lifetime=lifetime
+    )
+    return hold.id
+
+
+def _requested(s: Scenario) -> str:
+    return s.service.request_credits(s.members[0], s.org_id, 30, note="more").id
+
+
+def _join_requested(s: Scenario) -> str:
+    s.service.update_settings(s.admin, s.org_id, join_mode=JoinMode.REQUEST)
+    s.service.sign_up("newcomer", f"newcomer@{s.domain}", email_verified=True)
+    return s.service.list_join_requests(s.admin, s.org_id)[0].id
+
+
+def _stale_hold(s: Scenario) -> None:
+    _held(s, timedelta(minutes=1))
+    s.clock.advance(minutes=2)
+
+
+def _alert_due(s: Scenario) -> None:
+    s.service.spend(s.members[0], s.org_id, 90, generation_id="gen-alert")
+
+
+def _claimed(s: Scenario) -> None:
+    claim = s.service.claim_domain(s.admin, s.org_id, "labs.example")
+    s.dns.publish("labs.example", claim.txt_record)
+
+
+def _a_fresh_service(s: Scenario) -> EnterpriseService:
+    """A service that has not read the organisation yet: spends take the full path."""
+    return EnterpriseService(s.store, clock=s.clock, dns=s.dns)
+
+
+CASES: dict[str, Call] = {
+    "top_up": lambda s: lambda: s.service.top_up(s.admin, s.org_id, 50),
+    "top_up with a key": lambda s: lambda: s.service.top_up(
+        s.admin, s.org_id, 50, idempotency_key="k"
+    ),
+    "allocate_credits": lambda s: lambda: s.service.allocate_credits(
+        s.admin, s.org_id, s.members[0], 10
+    ),
+    "allocate_credits with a key": lambda s: lambda: s.service.allocate_credits(
+        s.admin, s.org_id, s.members[0], 10, idempotency_key="k"
+    ),
+    "reclaim_credits": lambda s: lambda: s.service.reclaim_credits(
+        s.admin, s.org_id, s.members[0], 10
+    ),
+    "refund": lambda s: (lambda spent: lambda: s.service.refund(s.admin, s.org_id, spent))(
+        _spent(s)
+    ),
+    "spend": lambda s: lambda: s.service.spend(s.members[0], s.org_id, 10, generation_id="g"),
+    "spend on the full path": lambda s: (
+        lambda service: lambda: service.spend(s.members[0], s.org_id, 10, generation_id="g")
+    )(_a_fresh_service(s)),
+    "reserve": lambda s: lambda: s.service.reserve(
+        s.members[0], s.org_id, 10, generation_id="g"
+    ),
+    "capture_hold": lambda s: (
+        lambda hold: lambda: s.service.capture_hold(s.members[0], s.org_id, hold, 4)
+    )(_held(s)),
+    "capture_hold with a key": lambda s: (
+        lambda hold: lambda: s.service.capture_hold(
+            s.members[0], s.org_id, hold, 4, idempotency_key="k"
+        )
+    )(_held(s)),
+    "release_hold": lambda s: (
+        lambda hold: lambda: s.service.release_hold(s.members[0], s.org_id, hold)
+    )(_held(s)),
+    "release_expired_holds": lambda s: (
+        lambda _: lambda: s.service.release_expired_holds(s.org_id)
+    )(_stale_hold(s)),
+    "request_credits": lambda s: lambda: s.service.request_credits(
+        s.members[0], s.org_id, 30, note="more"
+    ),
+    "approve_request": lambda s: (
+        lambda request: lambda: s.service.approve_request(s.admin, s.org_id, request)
+    )(_requested(s)),
+    "approve_request with a key": lambda s: (
+        lambda request: lambda: s.service.approve_request(
+            s.admin, s.org_id, request, idempotency_key="k"
+        )
+    )(_requested(s)),
+    "reject_request": lambda s: (
+        lambda request: lambda: s.service.reject_request(s.admin, s.org_id, request)
+    )(_requested(s)),
+    "cancel_request": lambda s: (
+        lambda request: lambda: s.service.cancel_request(s.members[0], s.org_id, request)
+    )(_requested(s)),
+    "remove_member": lambda s: lambda: s.service.remove_member(s.admin, s.org_id, s.members[0]),
+    "change_role": lambda s: lambda: s.service.change_role(
+        s.admin, s.org_id, s.members[0], Role.ADMIN
+    ),
+    "set_standing_allotment": lambda s: lambda: s.service.set_standing_allotment(
+        s.admin, s.org_id, s.members[0], 25
+    ),
+    "invite": lambda s: lambda: s.service.invite(s.admin, s.org_id, "guest@elsewhere.example"),
+    "capture_existing_users": lambda s: lambda: s.service.capture_existing_users(
+        s.admin,
+        s.org_id,
+        [ExistingUser("early-bird", f"early@{s.domain}", email_verified=True)],
+    ),
+    "decide_join_request": lambda s: (
+        lambda request: lambda: s.service.decide_join_request(
+            s.admin, s.org_id, request, approve=True
+        )
+    )(_join_requested(s)),
+    "sign_up": lambda s: lambda: s.service.sign_up(
+        "newcomer", f"newcomer@{s.domain}", email_verified=True
+    ),
+    "enrol": lambda s: lambda: s.service.enrol(
+        "newcomer", f"newcomer@{s.domain}", email_verified=True
+    ),
+    "create_organisation": lambda s: lambda: s.service.create_organisation(
+        name="Globex", admin_user_id="gil", admin_email="gil@globex.example", monthly_allowance=5
+    ),
+    "claim_domain": lambda s: lambda: s.service.claim_domain(s.admin, s.org_id, "labs.example"),
+    "verify_domain": lambda s: (
+        lambda _: lambda: s.service.verify_domain(s.admin, s.org_id, "labs.example")
+    )(_claimed(s)),
+    "remove_domain": lambda s: lambda: s.service.remove_domain(s.admin, s.org_id, s.domain),
+    "set_monthly_allowance": lambda s: lambda: s.service.set_monthly_allowance(
+        s.admin, s.org_id, 700
+    ),
+    "update_settings": lambda s: lambda: s.service.update_settings(
+        s.admin, s.org_id, max_open_requests=3
+    ),
+    "check_alerts": lambda s: (lambda _: lambda: s.service.check_alerts(s.org_id))(
+        _alert_due(s)
+    ),
+}
+
+
+def _run(case: Call, *, lose: bool) -> tuple[object, list[str], list[Event], LosingStore]:
+    store = LosingStore()
+    scenario = enterprise(store=store, members=2, allocate=100)
+    call = case(scenario)
+    seen: list[Event] = []
+    scenario.service.subscribe(seen.append)
+    store.armed = lose
+    result = call()
+    return result, state(store), seen, store
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_lost_commit_answer_has_one_effect_and_the_first_result(name: str) -> None:
+    """The call whose COMMIT answer is lost leaves what one call leaves, and answers so."""
+    expected, expected_state, expected_events, _ = _run(CASES[name], lose=False)
+    result, after, events, store = _run(CASES[name], lose=True)
+    assert len(store.lost) == 1, "the fault did not fire"
+    assert not store.armed
+    assert after == store.lost[0], "something was written after the lost commit"
+    assert after == expected_state
+    assert _normalised(result) == _normalised(expected)
+    assert [_normalised(e) for e in events] == [_normalised(e) for e in expected_events]
+
+
+def test_a_call_with_its_own_key_records_it_once_and_only_where_it_writes() -> None:
+    """A keyless call that writes records one key of its own; a read records none."""
+    store = LosingStore()
+    scenario = enterprise(store=store, members=1)
+    keys = set(store.idempotency)
+    scenario.service.top_up(scenario.admin, scenario.org_id, 5)
+    added = set(store.idempotency) - keys
+    assert [key.split(":")[:2] for _, key in added] == [["armox", "call"]]
+    scenario.service.dashboard(scenario.admin, scenario.org_id)
+    scenario.service.release_expired_holds(scenario.org_id)  # a job that changed nothing
+    assert set(store.idempotency) - keys == added
+
+
+def test_the_last_attempt_losing_its_answer_reaches_the_caller() -> None:
+    """With no attempt left, the caller learns that the outcome is unknown."""
+    store = LosingStore()
+    scenario = enterprise(store=store, members=1)
+    service = EnterpriseService(store, clock=scenario.clock, max_attempts=1)
+    store.armed = True
+    with pytest.raises(CommitOutcomeUnknown):
+        service.top_up(scenario.admin, scenario.org_id, 5, idempotency_key="k")
+    # The same key tells the caller what happened: the top-up did commit.
+    replayed = service.top_up(scenario.admin, scenario.org_id, 5, idempotency_key="k")
+    assert replayed.amount == 5
+
+
+def test_a_joined_store_records_no_key_of_its_own() -> None:
+    """A store that never retries needs no key to resolve a lost answer."""
+    store = LosingStore()
+    scenario = enterprise(store=store, members=1)
+    store.retry_transient = False  # type: ignore[attr-defined]
+    service = EnterpriseService(store, clock=scenario.clock)
+    keys = set(store.idempotency)
+    service.top_up(scenario.admin, scenario.org_id, 5)
+    assert set(store.idempotency) == keys
