@@ -94,9 +94,17 @@ def state(store: MemoryStore) -> list[str]:
 Call = Callable[[Scenario], Callable[[], object]]
 """Sets a case up on a scenario and returns the call whose commit answer is lost."""
 
+CASES: dict[str, Call] = {}
 
-def _spent(s: Scenario) -> str:
-    return s.service.spend(s.members[0], s.org_id, 10, generation_id="gen-setup").id
+
+def case(name: str) -> Callable[[Call], Call]:
+    """Register a case under ``name``."""
+
+    def register(setup: Call) -> Call:
+        CASES[name] = setup
+        return setup
+
+    return register
 
 
 def _held(s: Scenario, lifetime: timedelta | None = None) -> str:
@@ -110,128 +118,192 @@ def _requested(s: Scenario) -> str:
     return s.service.request_credits(s.members[0], s.org_id, 30, note="more").id
 
 
-def _join_requested(s: Scenario) -> str:
-    s.service.update_settings(s.admin, s.org_id, join_mode=JoinMode.REQUEST)
-    s.service.sign_up("newcomer", f"newcomer@{s.domain}", email_verified=True)
-    return s.service.list_join_requests(s.admin, s.org_id)[0].id
+@case("top_up")
+def _top_up(s: Scenario) -> Callable[[], object]:
+    return lambda: s.service.top_up(s.admin, s.org_id, 50)
 
 
-def _stale_hold(s: Scenario) -> None:
+@case("top_up with a key")
+def _top_up_keyed(s: Scenario) -> Callable[[], object]:
+    return lambda: s.service.top_up(s.admin, s.org_id, 50, idempotency_key="k")
+
+
+@case("allocate_credits")
+def _allocate(s: Scenario) -> Callable[[], object]:
+    return lambda: s.service.allocate_credits(s.admin, s.org_id, s.members[0], 10)
+
+
+@case("allocate_credits with a key")
+def _allocate_keyed(s: Scenario) -> Callable[[], object]:
+    return lambda: s.service.allocate_credits(
+        s.admin, s.org_id, s.members[0], 10, idempotency_key="k"
+    )
+
+
+@case("reclaim_credits")
+def _reclaim(s: Scenario) -> Callable[[], object]:
+    return lambda: s.service.reclaim_credits(s.admin, s.org_id, s.members[0], 10)
+
+
+@case("refund")
+def _refund(s: Scenario) -> Callable[[], object]:
+    spent = s.service.spend(s.members[0], s.org_id, 10, generation_id="gen-setup").id
+    return lambda: s.service.refund(s.admin, s.org_id, spent)
+
+
+@case("spend")
+def _spend(s: Scenario) -> Callable[[], object]:
+    return lambda: s.service.spend(s.members[0], s.org_id, 10, generation_id="g")
+
+
+@case("spend on the full path")
+def _spend_in_full(s: Scenario) -> Callable[[], object]:
+    # A service that has not read the organisation yet cannot take the fast path.
+    service = EnterpriseService(s.store, clock=s.clock, dns=s.dns)
+    return lambda: service.spend(s.members[0], s.org_id, 10, generation_id="g")
+
+
+@case("reserve")
+def _reserve(s: Scenario) -> Callable[[], object]:
+    return lambda: s.service.reserve(s.members[0], s.org_id, 10, generation_id="g")
+
+
+@case("capture_hold")
+def _capture(s: Scenario) -> Callable[[], object]:
+    hold = _held(s)
+    return lambda: s.service.capture_hold(s.members[0], s.org_id, hold, 4)
+
+
+@case("capture_hold with a key")
+def _capture_keyed(s: Scenario) -> Callable[[], object]:
+    hold = _held(s)
+    return lambda: s.service.capture_hold(s.members[0], s.org_id, hold, 4, idempotency_key="k")
+
+
+@case("release_hold")
+def _release(s: Scenario) -> Callable[[], object]:
+    hold = _held(s)
+    return lambda: s.service.release_hold(s.members[0], s.org_id, hold)
+
+
+@case("release_expired_holds")
+def _release_expired(s: Scenario) -> Callable[[], object]:
     _held(s, timedelta(minutes=1))
     s.clock.advance(minutes=2)
+    return lambda: s.service.release_expired_holds(s.org_id)
 
 
-def _alert_due(s: Scenario) -> None:
-    s.service.spend(s.members[0], s.org_id, 90, generation_id="gen-alert")
+@case("request_credits")
+def _request(s: Scenario) -> Callable[[], object]:
+    return lambda: s.service.request_credits(s.members[0], s.org_id, 30, note="more")
 
 
-def _claimed(s: Scenario) -> None:
+@case("approve_request")
+def _approve(s: Scenario) -> Callable[[], object]:
+    request = _requested(s)
+    return lambda: s.service.approve_request(s.admin, s.org_id, request)
+
+
+@case("approve_request with a key")
+def _approve_keyed(s: Scenario) -> Callable[[], object]:
+    request = _requested(s)
+    return lambda: s.service.approve_request(s.admin, s.org_id, request, idempotency_key="k")
+
+
+@case("reject_request")
+def _reject(s: Scenario) -> Callable[[], object]:
+    request = _requested(s)
+    return lambda: s.service.reject_request(s.admin, s.org_id, request)
+
+
+@case("cancel_request")
+def _cancel(s: Scenario) -> Callable[[], object]:
+    request = _requested(s)
+    return lambda: s.service.cancel_request(s.members[0], s.org_id, request)
+
+
+@case("remove_member")
+def _remove(s: Scenario) -> Callable[[], object]:
+    return lambda: s.service.remove_member(s.admin, s.org_id, s.members[0])
+
+
+@case("change_role")
+def _change_role(s: Scenario) -> Callable[[], object]:
+    return lambda: s.service.change_role(s.admin, s.org_id, s.members[0], Role.ADMIN)
+
+
+@case("set_standing_allotment")
+def _allotment(s: Scenario) -> Callable[[], object]:
+    return lambda: s.service.set_standing_allotment(s.admin, s.org_id, s.members[0], 25)
+
+
+@case("invite")
+def _invite(s: Scenario) -> Callable[[], object]:
+    return lambda: s.service.invite(s.admin, s.org_id, "guest@elsewhere.example")
+
+
+@case("capture_existing_users")
+def _capture_users(s: Scenario) -> Callable[[], object]:
+    early = ExistingUser("early-bird", f"early@{s.domain}", email_verified=True)
+    return lambda: s.service.capture_existing_users(s.admin, s.org_id, [early])
+
+
+@case("decide_join_request")
+def _decide_join(s: Scenario) -> Callable[[], object]:
+    s.service.update_settings(s.admin, s.org_id, join_mode=JoinMode.REQUEST)
+    s.service.sign_up("newcomer", f"newcomer@{s.domain}", email_verified=True)
+    request = s.service.list_join_requests(s.admin, s.org_id)[0].id
+    return lambda: s.service.decide_join_request(s.admin, s.org_id, request, approve=True)
+
+
+@case("sign_up")
+def _sign_up(s: Scenario) -> Callable[[], object]:
+    return lambda: s.service.sign_up("newcomer", f"newcomer@{s.domain}", email_verified=True)
+
+
+@case("enrol")
+def _enrol(s: Scenario) -> Callable[[], object]:
+    return lambda: s.service.enrol("newcomer", f"newcomer@{s.domain}", email_verified=True)
+
+
+@case("create_organisation")
+def _create(s: Scenario) -> Callable[[], object]:
+    return lambda: s.service.create_organisation(
+        name="Globex", admin_user_id="gil", admin_email="gil@globex.example", monthly_allowance=5
+    )
+
+
+@case("claim_domain")
+def _claim(s: Scenario) -> Callable[[], object]:
+    return lambda: s.service.claim_domain(s.admin, s.org_id, "labs.example")
+
+
+@case("verify_domain")
+def _verify(s: Scenario) -> Callable[[], object]:
     claim = s.service.claim_domain(s.admin, s.org_id, "labs.example")
     s.dns.publish("labs.example", claim.txt_record)
+    return lambda: s.service.verify_domain(s.admin, s.org_id, "labs.example")
 
 
-def _a_fresh_service(s: Scenario) -> EnterpriseService:
-    """A service that has not read the organisation yet: spends take the full path."""
-    return EnterpriseService(s.store, clock=s.clock, dns=s.dns)
+@case("remove_domain")
+def _remove_domain(s: Scenario) -> Callable[[], object]:
+    return lambda: s.service.remove_domain(s.admin, s.org_id, s.domain)
 
 
-CASES: dict[str, Call] = {
-    "top_up": lambda s: lambda: s.service.top_up(s.admin, s.org_id, 50),
-    "top_up with a key": lambda s: lambda: s.service.top_up(
-        s.admin, s.org_id, 50, idempotency_key="k"
-    ),
-    "allocate_credits": lambda s: lambda: s.service.allocate_credits(
-        s.admin, s.org_id, s.members[0], 10
-    ),
-    "allocate_credits with a key": lambda s: lambda: s.service.allocate_credits(
-        s.admin, s.org_id, s.members[0], 10, idempotency_key="k"
-    ),
-    "reclaim_credits": lambda s: lambda: s.service.reclaim_credits(
-        s.admin, s.org_id, s.members[0], 10
-    ),
-    "refund": lambda s: (lambda spent: lambda: s.service.refund(s.admin, s.org_id, spent))(
-        _spent(s)
-    ),
-    "spend": lambda s: lambda: s.service.spend(s.members[0], s.org_id, 10, generation_id="g"),
-    "spend on the full path": lambda s: (
-        lambda service: lambda: service.spend(s.members[0], s.org_id, 10, generation_id="g")
-    )(_a_fresh_service(s)),
-    "reserve": lambda s: lambda: s.service.reserve(
-        s.members[0], s.org_id, 10, generation_id="g"
-    ),
-    "capture_hold": lambda s: (
-        lambda hold: lambda: s.service.capture_hold(s.members[0], s.org_id, hold, 4)
-    )(_held(s)),
-    "capture_hold with a key": lambda s: (
-        lambda hold: lambda: s.service.capture_hold(
-            s.members[0], s.org_id, hold, 4, idempotency_key="k"
-        )
-    )(_held(s)),
-    "release_hold": lambda s: (
-        lambda hold: lambda: s.service.release_hold(s.members[0], s.org_id, hold)
-    )(_held(s)),
-    "release_expired_holds": lambda s: (
-        lambda _: lambda: s.service.release_expired_holds(s.org_id)
-    )(_stale_hold(s)),
-    "request_credits": lambda s: lambda: s.service.request_credits(
-        s.members[0], s.org_id, 30, note="more"
-    ),
-    "approve_request": lambda s: (
-        lambda request: lambda: s.service.approve_request(s.admin, s.org_id, request)
-    )(_requested(s)),
-    "approve_request with a key": lambda s: (
-        lambda request: lambda: s.service.approve_request(
-            s.admin, s.org_id, request, idempotency_key="k"
-        )
-    )(_requested(s)),
-    "reject_request": lambda s: (
-        lambda request: lambda: s.service.reject_request(s.admin, s.org_id, request)
-    )(_requested(s)),
-    "cancel_request": lambda s: (
-        lambda request: lambda: s.service.cancel_request(s.members[0], s.org_id, request)
-    )(_requested(s)),
-    "remove_member": lambda s: lambda: s.service.remove_member(s.admin, s.org_id, s.members[0]),
-    "change_role": lambda s: lambda: s.service.change_role(
-        s.admin, s.org_id, s.members[0], Role.ADMIN
-    ),
-    "set_standing_allotment": lambda s: lambda: s.service.set_standing_allotment(
-        s.admin, s.org_id, s.members[0], 25
-    ),
-    "invite": lambda s: lambda: s.service.invite(s.admin, s.org_id, "guest@elsewhere.example"),
-    "capture_existing_users": lambda s: lambda: s.service.capture_existing_users(
-        s.admin,
-        s.org_id,
-        [ExistingUser("early-bird", f"early@{s.domain}", email_verified=True)],
-    ),
-    "decide_join_request": lambda s: (
-        lambda request: lambda: s.service.decide_join_request(
-            s.admin, s.org_id, request, approve=True
-        )
-    )(_join_requested(s)),
-    "sign_up": lambda s: lambda: s.service.sign_up(
-        "newcomer", f"newcomer@{s.domain}", email_verified=True
-    ),
-    "enrol": lambda s: lambda: s.service.enrol(
-        "newcomer", f"newcomer@{s.domain}", email_verified=True
-    ),
-    "create_organisation": lambda s: lambda: s.service.create_organisation(
-        name="Globex", admin_user_id="gil", admin_email="gil@globex.example", monthly_allowance=5
-    ),
-    "claim_domain": lambda s: lambda: s.service.claim_domain(s.admin, s.org_id, "labs.example"),
-    "verify_domain": lambda s: (
-        lambda _: lambda: s.service.verify_domain(s.admin, s.org_id, "labs.example")
-    )(_claimed(s)),
-    "remove_domain": lambda s: lambda: s.service.remove_domain(s.admin, s.org_id, s.domain),
-    "set_monthly_allowance": lambda s: lambda: s.service.set_monthly_allowance(
-        s.admin, s.org_id, 700
-    ),
-    "update_settings": lambda s: lambda: s.service.update_settings(
-        s.admin, s.org_id, max_open_requests=3
-    ),
-    "check_alerts": lambda s: (lambda _: lambda: s.service.check_alerts(s.org_id))(
-        _alert_due(s)
-    ),
-}
+@case("set_monthly_allowance")
+def _allowance(s: Scenario) -> Callable[[], object]:
+    return lambda: s.service.set_monthly_allowance(s.admin, s.org_id, 700)
+
+
+@case("update_settings")
+def _settings(s: Scenario) -> Callable[[], object]:
+    return lambda: s.service.update_settings(s.admin, s.org_id, max_open_requests=3)
+
+
+@case("check_alerts")
+def _alerts(s: Scenario) -> Callable[[], object]:
+    s.service.spend(s.members[0], s.org_id, 90, generation_id="gen-alert")
+    return lambda: s.service.check_alerts(s.org_id)
 
 
 def _run(case: Call, *, lose: bool) -> tuple[object, list[str], list[Event], LosingStore]:
