@@ -52,6 +52,10 @@ __all__ = [
 
 _SORTS: tuple[str, ...] = get_args(MemberSort)
 _MAX_PAGE = 500
+#: The largest offset a store is asked for.  No organisation has this many members, so any
+#: larger offset shows the same empty page; and offset plus limit still fits the signed
+#: 64-bit integer every database's OFFSET takes.
+_MAX_OFFSET = 2**62
 
 _POSTED_KINDS = tuple(k for k in TransferKind if k.posts)
 
@@ -158,7 +162,11 @@ class MemberRow:
 
 @attrs.frozen
 class Page:
-    """Which slice of the member table to show, and in what order."""
+    """Which slice of the member table to show, and in what order.
+
+    Any non-negative ``offset`` is a page: past the last member it is empty (a store is
+    asked for at most ``2**62``, see :attr:`stored_offset`).
+    """
 
     sort: MemberSort = "name"
     descending: bool = False
@@ -181,6 +189,11 @@ class Page:
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= _MAX_PAGE:
             raise InvalidInput(f"limit must be an int from 1 to {_MAX_PAGE}, got {limit!r}")
         return cls(sort, descending, offset, limit)  # type: ignore[arg-type]
+
+    @property
+    def stored_offset(self) -> int:
+        """The offset the store is asked for: ``offset``, clamped to ``2**62``."""
+        return min(self.offset, _MAX_OFFSET)
 
 
 @attrs.frozen
@@ -354,7 +367,7 @@ def build_dashboard(uow: UnitOfWork, org: Organisation, page: Page) -> Dashboard
         org.current_period_index,
         sort=page.sort,
         descending=page.descending,
-        offset=page.offset,
+        offset=page.stored_offset,
         limit=page.limit,
     )
     return Dashboard(

@@ -1,7 +1,13 @@
-"""Use cases the host runs as jobs: period turnover, alerts, the outbox relay."""
+"""Use cases the host runs as jobs: period turnover, alerts, the outbox relay.
+
+A job over every organisation runs each in its own unit of work: one that fails is logged
+(on the ``armox_enterprise`` logger, with the organisation's id) and handed to the caller's
+``on_failure`` callback, and the job carries on with the others.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -14,9 +20,32 @@ from armox_enterprise.domain.alerts import MemberUsage, PoolUsage, due_alerts
 from armox_enterprise.domain.requests import RequestStatus
 from armox_enterprise.ports import IdempotencyRecord, StoredEvent, UnitOfWork
 
-__all__ = ["JobUseCases"]
+__all__ = ["JobUseCases", "OnFailure"]
 
 _ALERT_PAGE = 500
+_log = logging.getLogger("armox_enterprise")
+
+#: What a job calls for an organisation it could not process: ``(organisation_id, error)``.
+OnFailure = Callable[[str, Exception], None]
+
+
+def _failed(job: str, org_id: str, error: Exception, on_failure: OnFailure | None) -> None:
+    """Report that ``job`` failed for one organisation: log it, tell the caller, carry on."""
+    _log.error(
+        "%s failed for organisation %s: %s: %s",
+        job,
+        org_id,
+        type(error).__name__,
+        error,
+        exc_info=error,
+        extra={"organisation_id": org_id, "job": job},
+    )
+    if on_failure is None:
+        return
+    try:
+        on_failure(org_id, error)
+    except Exception:
+        _log.exception("the on_failure callback of %s failed for organisation %s", job, org_id)
 
 
 def _member_usage(ctx: Context) -> list[MemberUsage]:
@@ -43,12 +72,17 @@ def _member_usage(ctx: Context) -> list[MemberUsage]:
 class JobUseCases(UseCases):
     """Jobs: turn periods over, raise alerts, relay the outbox."""
 
-    def close_due_periods(self) -> list[str]:
+    def close_due_periods(self, *, on_failure: OnFailure | None = None) -> list[str]:
         """Close every period whose boundary has passed and open the next: the period job.
 
         Safe to run from several workers at once and to run twice: each organisation's turnover
         happens once, in its own unit of work.  Periods also turn over lazily on the first call
-        that touches an organisation after its boundary.
+        that touches an organisation after its boundary.  An organisation whose turnover fails
+        is left as it was, logged and passed to ``on_failure``; the others still turn over.
+
+        Args:
+            on_failure: called with ``(organisation_id, error)`` for each organisation whose
+                turnover raised.
 
         Returns:
             The ids of the organisations this call turned over.
@@ -70,11 +104,16 @@ class JobUseCases(UseCases):
                 bring_current(ctx)
                 return ctx.org.current_period_index != locked.current_period_index
 
-            if runner.run(turn):
-                turned.append(org_id)
+            try:
+                if runner.run(turn):
+                    turned.append(org_id)
+            except Exception as error:
+                _failed("close_due_periods", org_id, error, on_failure)
         return turned
 
-    def check_alerts(self, organisation_id: str | None = None) -> int:
+    def check_alerts(
+        self, organisation_id: str | None = None, *, on_failure: OnFailure | None = None
+    ) -> int:
         """Raise the alerts that are due, as events: the alert job.
 
         For each organisation (or the one given): a member who used 80% or 100% of what they
@@ -85,15 +124,29 @@ class JobUseCases(UseCases):
         several workers run it at once.  Run it every minute or so; handlers and the relay
         then carry the alerts to e-mail, Slack or webhooks.
 
+        Over every organisation, one that fails is logged and passed to ``on_failure``, and
+        the others are still checked; for the one organisation given, its error is raised.
+
+        Args:
+            organisation_id: check only this organisation.
+            on_failure: called with ``(organisation_id, error)`` for each organisation whose
+                check raised, when checking them all.
+
         Returns:
             How many alerts this call raised.
         """
         runner = self._runner
-        if organisation_id is None:
-            org_ids = runner.run(lambda uow, now: uow.organisations.all_ids())
-        else:
-            org_ids = [args.ref(organisation_id, "organisation_id")]
-        return sum(runner.as_system(org_id, self._raise_alerts) for org_id in org_ids)
+        if organisation_id is not None:
+            return runner.as_system(
+                args.ref(organisation_id, "organisation_id"), self._raise_alerts
+            )
+        raised = 0
+        for org_id in runner.run(lambda uow, now: uow.organisations.all_ids()):
+            try:
+                raised += runner.as_system(org_id, self._raise_alerts)
+            except Exception as error:
+                _failed("check_alerts", org_id, error, on_failure)
+        return raised
 
     def _raise_alerts(self, ctx: Context) -> int:
         org = ctx.org

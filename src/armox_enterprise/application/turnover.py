@@ -18,7 +18,13 @@ from armox_enterprise.domain.ledger import GRANT, POOL, Account, TransferKind, m
 from armox_enterprise.domain.organisation import MemberRemainder
 from armox_enterprise.domain.periods import period_at
 from armox_enterprise.domain.requests import RequestStatus, expiring
-from armox_enterprise.domain.rollover import Shortfall, plan_allotments, plan_sweep
+from armox_enterprise.domain.rollover import (
+    Shortfall,
+    allotment_order,
+    plan_allotments,
+    plan_grant,
+    plan_sweep,
+)
 from armox_enterprise.ports import IdempotencyRecord
 
 __all__ = ["bring_current", "expire_requests", "open_period"]
@@ -96,25 +102,41 @@ def open_period(ctx: Context) -> None:
     """Open the organisation's current period: grant the allowance once, issue allotments.
 
     The idempotency record makes "one grant per organisation and period" a unique key the
-    store enforces, whatever the allowance.
+    store enforces, whatever the allowance.  The grant is what the organisation's totals can
+    still take (:func:`~armox_enterprise.domain.rollover.plan_grant`): a shortfall is recorded
+    as a ``GrantShortfall`` event, never a failure.
     """
     system = ctx.as_system()
     org, uow = system.org, system.uow
     index = org.current_period_index
+    source = uow.ledger.get_account(org.id, GRANT, for_update=True)
+    pool = uow.ledger.get_account(org.id, POOL, for_update=True)
+    assert source is not None
+    assert pool is not None
+    plan = plan_grant(org.monthly_allowance, source, pool)
     grant = system.transfer(
-        TransferKind.GRANT, GRANT, POOL, org.monthly_allowance, reference=f"period:{index}"
+        TransferKind.GRANT, GRANT, POOL, plan.amount, reference=f"period:{index}"
     )
     uow.idempotency.add(
         IdempotencyRecord(
             org.id, internal_key("grant", index), "grant", str(index), grant.id, system.now
         )
     )
-    if org.monthly_allowance > 0:
+    if plan.amount > 0:
         system.post(grant)
-    system.record(ev.PeriodOpened, period_index=index, granted=org.monthly_allowance)
+    system.record(ev.PeriodOpened, period_index=index, granted=plan.amount)
+    if plan.shortfall > 0:
+        system.record(
+            ev.GrantShortfall, period_index=index, wanted=plan.wanted, granted=plan.amount
+        )
     pool = uow.ledger.get_account(org.id, POOL)
     assert pool is not None
-    for step in plan_allotments(pool.available, uow.memberships.list(org.id)):
+    memberships = uow.memberships.list(org.id)
+    rooms: dict[str, int] = {}
+    for member in allotment_order(memberships):
+        account = uow.ledger.get_account(org.id, member_account(member.user_id))
+        rooms[member.user_id] = 0 if account is None or account.closed else account.credit_room
+    for step in plan_allotments(pool.available, memberships, rooms=rooms):
         if isinstance(step, Shortfall):
             system.record(
                 ev.AllotmentShortfall,

@@ -22,6 +22,7 @@ __all__ = [
     "DomainRemoved",
     "DomainVerified",
     "Event",
+    "GrantShortfall",
     "JoinRequested",
     "MemberEnrolled",
     "MemberInvited",
@@ -204,9 +205,19 @@ class PeriodClosed(Event):
 
 @attrs.frozen(kw_only=True)
 class PeriodOpened(Event):
-    """A billing period opened and its monthly grant was posted."""
+    """A billing period opened and its monthly grant was posted (``granted``: what was)."""
 
     period_index: int
+    granted: int
+
+
+@attrs.frozen(kw_only=True)
+class GrantShortfall(Event):
+    """A period's grant gave less than the monthly allowance: the organisation's totals would
+    otherwise pass ``MAX_CREDITS`` (see ``plan_grant``).  ``granted`` is what it gave."""
+
+    period_index: int
+    wanted: int
     granted: int
 
 
@@ -263,6 +274,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AllotmentShortfall,
         PeriodClosed,
         PeriodOpened,
+        GrantShortfall,
         MemberUsageAlert,
         PoolAllocationAlert,
         RequestWaitingAlert,

@@ -5,6 +5,12 @@ account of the same organisation.  Accounts cache three running totals in TigerB
 (``credits_posted``, ``debits_posted``, ``debits_pending``); :func:`apply_transfer` is the one
 place that says how a transfer changes them, and :func:`reconcile` recomputes them from the
 transfers to prove the cache right.
+
+Every cached total stays within ``0..MAX_CREDITS`` (a signed 64-bit ``BIGINT``): a transfer
+that would take one past it is refused with :class:`~armox_enterprise.exceptions.LimitExceeded`
+before anything is written (:func:`debit_refusal`, :func:`credit_refusal`).  The one exception
+is the usage sink's credits, which are a sum over its senders (see
+:attr:`AccountKind.bounded_credits`).
 """
 
 from __future__ import annotations
@@ -16,11 +22,14 @@ from types import MappingProxyType
 
 import attrs
 
+from armox_enterprise.domain.values import MAX_CREDITS
 from armox_enterprise.exceptions import (
     AccountClosed,
+    ArmoxError,
     HoldAlreadyResolved,
     InsufficientCredits,
     InvalidAmount,
+    LimitExceeded,
 )
 
 __all__ = [
@@ -43,8 +52,11 @@ __all__ = [
     "TransferKind",
     "account_kind",
     "apply_transfer",
+    "credit_refusal",
+    "debit_refusal",
     "member_account",
     "member_of",
+    "period_count",
     "reconcile",
 ]
 
@@ -68,6 +80,19 @@ class AccountKind(str, enum.Enum):
     def guarded(self) -> bool:
         """Whether the account's available balance may never go below zero."""
         return self in (AccountKind.POOL, AccountKind.MEMBER)
+
+    @property
+    def bounded_credits(self) -> bool:
+        """Whether the account's ``credits_posted`` is one total kept within ``MAX_CREDITS``.
+
+        Every account's is except the usage sink's: every member credits it at once, so its
+        credits are the sum of what each account sent it, and a store keeps them per sender
+        (the SQL store on each member's row, so that spends never queue on one usage row).
+        Each sender's part is bounded by its own ``debits_posted``; the sum is at most twice
+        ``MAX_CREDITS`` (its balance is at most what the organisation was ever granted, and
+        its debits, the refunds, are bounded), and stores compute it without overflow.
+        """
+        return self is not AccountKind.USAGE
 
 
 def member_account(user_id: str) -> str:
@@ -128,12 +153,16 @@ class Effect:
         credit_posted: change to the credit account's ``credits_posted``.
         starts_spending: a closed account refuses it (it begins a new spend), and its
             idempotency key is the caller's generation id.
+        refused_by_closed_credit: a closed credit account refuses it (it gives a member new
+            credits from the pool: an allocation, an allotment, an approval), so credits never
+            land on the account of a member who left.
     """
 
     debit_posted: int
     debit_pending: int
     credit_posted: int
     starts_spending: bool = False
+    refused_by_closed_credit: bool = False
 
     @property
     def draws(self) -> bool:
@@ -168,6 +197,7 @@ class Side(str, enum.Enum):
 
 
 _POSTED = Effect(debit_posted=1, debit_pending=0, credit_posted=1)
+_FROM_POOL = Effect(debit_posted=1, debit_pending=0, credit_posted=1, refused_by_closed_credit=True)
 
 #: THE table of the ledger: what each transfer kind does to the debit and credit sides.
 #: :func:`apply_transfer`, :func:`reconcile`, the memory store and the SQL store's
@@ -176,9 +206,9 @@ EFFECTS: Mapping[TransferKind, Effect] = MappingProxyType(
     {
         TransferKind.GRANT: _POSTED,
         TransferKind.TOP_UP: _POSTED,
-        TransferKind.ALLOCATE: _POSTED,
-        TransferKind.ALLOT: _POSTED,
-        TransferKind.APPROVE: _POSTED,
+        TransferKind.ALLOCATE: _FROM_POOL,
+        TransferKind.ALLOT: _FROM_POOL,
+        TransferKind.APPROVE: _FROM_POOL,
         TransferKind.RECLAIM: _POSTED,
         TransferKind.RETURN: _POSTED,
         TransferKind.SPEND: Effect(1, 0, 1, starts_spending=True),
@@ -210,7 +240,8 @@ class Account:
     """One account of an organisation's ledger, with its cached totals.
 
     A ``closed`` member account (its owner left the organisation) refuses new spends and
-    holds; everything else (captures, releases, refunds, returns) still posts.
+    holds, and new credits from the pool (allocations, allotments, approvals); everything
+    else (captures, releases, refunds, returns, expiries) still posts.
     """
 
     organisation_id: str
@@ -240,6 +271,18 @@ class Account:
         """The cached totals: ``(credits_posted, debits_posted, debits_pending)``."""
         return (self.credits_posted, self.debits_posted, self.debits_pending)
 
+    @property
+    def credit_room(self) -> int:
+        """How many more credits the account can take before ``credits_posted`` would pass
+        ``MAX_CREDITS``."""
+        return MAX_CREDITS - self.credits_posted
+
+    @property
+    def debit_room(self) -> int:
+        """How many more credits the account can give before ``debits_posted`` would pass
+        ``MAX_CREDITS`` (what bounds the grants and top-ups of an organisation's source)."""
+        return MAX_CREDITS - self.debits_posted
+
 
 @attrs.frozen
 class Transfer:
@@ -264,29 +307,104 @@ class Transfer:
     model: str | None = None
 
 
-def apply_transfer(debit: Account, credit: Account, transfer: Transfer) -> tuple[Account, Account]:
-    """Return the two accounts as ``transfer`` leaves them, by the :data:`EFFECTS` table.
+def debit_refusal(debit: Account, transfer: Transfer) -> ArmoxError | None:
+    """Return why ``debit`` cannot be the debit account of ``transfer``, or ``None``.
 
-    Raises:
-        InsufficientCredits: the debit account is guarded and would go below zero available.
-        InvalidAmount: the transfer's amount is not positive.
-        AccountClosed: a closed account would start a spend or a hold.
+    The checks, in order: the amount is positive; a closed account starts no spend or hold
+    (:attr:`Effect.starts_spending`); a capture or release settles no more than is pending
+    (:attr:`Effect.settles_pending`); a guarded account keeps zero or more available
+    (:attr:`Effect.draws`); no total the transfer moves passes ``MAX_CREDITS``.  The memory
+    store refuses by these through :func:`apply_transfer`; the SQL store's conditional
+    ``UPDATE`` holds the same guards and, when one refuses, asks this function why.
     """
     amount = transfer.amount
     if amount <= 0:
-        raise InvalidAmount(f"a transfer moves a positive amount, got {amount}")
+        return InvalidAmount(f"a transfer moves a positive amount, got {amount}")
     effect = EFFECTS[transfer.kind]
     if debit.closed and effect.starts_spending:
-        raise AccountClosed(f"account {debit.code} is closed to new spending")
-    new_debit = effect.apply(debit, amount, side=Side.DEBIT)
-    if debit.kind.guarded and new_debit.available < 0:
-        raise InsufficientCredits(
+        return AccountClosed(f"account {debit.code} is closed to new spending")
+    pending = debit.debits_pending + effect.debit_pending * amount
+    if pending < 0:
+        return InvalidAmount(
+            f"a {transfer.kind.value} of {amount} credits from account {debit.code} settles "
+            f"more than its {debit.debits_pending} pending credits"
+        )
+    posted = debit.debits_posted + effect.debit_posted * amount
+    if debit.kind.guarded and debit.credits_posted - posted - pending < 0:
+        return InsufficientCredits(
             f"account {debit.code} has {debit.available} credits available, "
             f"{amount} were asked for",
             available=debit.available,
             requested=amount,
         )
-    return new_debit, effect.apply(credit, amount, side=Side.CREDIT)
+    if posted <= MAX_CREDITS and pending <= MAX_CREDITS:
+        return None
+    total = "debits_posted" if posted > MAX_CREDITS else "debits_pending"
+    return _past_limit(debit, total, transfer)
+
+
+def credit_refusal(credit: Account, transfer: Transfer) -> ArmoxError | None:
+    """Return why ``credit`` cannot be the credit account of ``transfer``, or ``None``.
+
+    A closed account takes no new credits from the pool
+    (:attr:`Effect.refused_by_closed_credit`), and its ``credits_posted`` does not pass
+    ``MAX_CREDITS`` (unless the account's credits are a sum: :attr:`AccountKind.bounded_credits`).
+    """
+    effect = EFFECTS[transfer.kind]
+    if credit.closed and effect.refused_by_closed_credit:
+        return AccountClosed(
+            f"account {credit.code} is closed: a {transfer.kind.value} cannot credit it"
+        )
+    if (
+        effect.credit_posted
+        and credit.credits_posted + effect.credit_posted * transfer.amount > MAX_CREDITS
+        and credit.kind.bounded_credits
+    ):
+        return _past_limit(credit, "credits_posted", transfer)
+    return None
+
+
+def _past_limit(account: Account, total: str, transfer: Transfer) -> LimitExceeded:
+    return LimitExceeded(
+        f"a {transfer.kind.value} of {transfer.amount} credits would take account "
+        f"{account.code}'s {total} past {MAX_CREDITS}, the most a store can hold"
+    )
+
+
+def apply_transfer(debit: Account, credit: Account, transfer: Transfer) -> tuple[Account, Account]:
+    """Return the two accounts as ``transfer`` leaves them, by the :data:`EFFECTS` table.
+
+    The debit side is checked first (:func:`debit_refusal`), then the credit side
+    (:func:`credit_refusal`); nothing is returned for a refused transfer.
+
+    Raises:
+        InvalidAmount: the transfer's amount is not positive, or a capture or release
+            settles more than the debit account has pending.
+        AccountClosed: a closed account would start a spend or a hold, or take credits from
+            the pool.
+        InsufficientCredits: the debit account is guarded and would go below zero available.
+        LimitExceeded: a total of either account would pass ``MAX_CREDITS``.
+    """
+    refusal = debit_refusal(debit, transfer) or credit_refusal(credit, transfer)
+    if refusal is not None:
+        raise refusal
+    effect = EFFECTS[transfer.kind]
+    return (
+        effect.apply(debit, transfer.amount, side=Side.DEBIT),
+        effect.apply(credit, transfer.amount, side=Side.CREDIT),
+    )
+
+
+def period_count(kind: TransferKind, total: int, amount: int) -> int:
+    """Return an account's period total of ``kind`` once a transfer of ``amount`` adds to it.
+
+    A kind that posts is bounded by the account's own cached totals, so its period total is
+    exact and within ``MAX_CREDITS``.  A kind that only reserves (a hold, a release) moves no
+    posted total: reserving and releasing the same credits again and again could count past
+    ``MAX_CREDITS``, so that count stops there.
+    """
+    added = total + amount
+    return added if EFFECTS[kind].credit_posted else min(added, MAX_CREDITS)
 
 
 def reconcile(accounts: Iterable[Account], transfers: Iterable[Transfer]) -> list[str]:

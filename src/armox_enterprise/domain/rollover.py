@@ -6,11 +6,17 @@ stable order, reporting every shortfall rather than skipping it or overdrawing
 (:func:`plan_allotments`); credits that come back to a member after their period closed (a
 released hold, a refund) follow the same policy (:func:`late_credit`).  Everything here is
 pure: the plans name movements, the application layer posts them.
+
+No plan asks for a movement the ledger would refuse for its size (every cached total stays
+within ``MAX_CREDITS``, see :mod:`~armox_enterprise.domain.ledger`), so a period always turns
+over: the grant is what the source and the pool can still take (:func:`plan_grant`, the rest
+reported), an allotment a member's account cannot take is a shortfall, and remainders the
+pool cannot take back expire instead (:func:`fit_to_pool`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
@@ -25,12 +31,15 @@ from armox_enterprise.domain.organisation import MemberRemainder, Membership, Ro
 
 __all__ = [
     "Allotment",
+    "GrantPlan",
     "Movement",
     "Shortfall",
     "Sweep",
     "allotment_order",
+    "fit_to_pool",
     "late_credit",
     "plan_allotments",
+    "plan_grant",
     "plan_sweep",
 ]
 
@@ -61,11 +70,29 @@ class Sweep:
     carried_over: int
 
 
+def fit_to_pool(movement: Movement, pool_room: int) -> tuple[Movement, ...]:
+    """Return ``movement`` as the pool can take it.
+
+    A return to the pool of more than ``pool_room`` (what the pool's ``credits_posted`` can
+    still take, :attr:`~armox_enterprise.domain.ledger.Account.credit_room`) returns what fits
+    and expires the rest, so a remainder never makes a turnover or a late credit fail; any
+    other movement is unchanged.
+    """
+    if movement.credit != POOL or movement.amount <= pool_room:
+        return (movement,)
+    returned = max(pool_room, 0)
+    lapsed = Movement(TransferKind.EXPIRE, movement.debit, EXPIRED, movement.amount - returned)
+    if returned == 0:
+        return (lapsed,)
+    return (attrs.evolve(movement, amount=returned), lapsed)
+
+
 def plan_sweep(policy: RolloverPolicy, pool: Account, members: Iterable[Account]) -> Sweep:
     """Return what closing a period does to the pool and to ``members``' accounts.
 
     The pool lapses first, above the carry-over cap, so remainders that members return reach
     the next period whatever the cap.  Under the "keep" policy members' accounts are left alone.
+    Remainders the pool can no longer take (:func:`fit_to_pool`) expire.
     """
     movements: list[Movement] = []
     carried = min(max(pool.available, 0), policy.pool_carry_over_cap)
@@ -74,18 +101,57 @@ def plan_sweep(policy: RolloverPolicy, pool: Account, members: Iterable[Account]
     if lapsed > 0:
         expired += lapsed
         movements.append(Movement(TransferKind.EXPIRE, POOL, EXPIRED, lapsed))
-    if policy.member_remainder is not MemberRemainder.KEEP:
-        for account in members:
-            amount = account.available
-            if amount <= 0:
-                continue
-            if policy.member_remainder is MemberRemainder.EXPIRE:
-                expired += amount
-                movements.append(Movement(TransferKind.EXPIRE, account.code, EXPIRED, amount))
+    if policy.member_remainder is MemberRemainder.KEEP:
+        return Sweep(tuple(movements), expired, carried)
+    room = pool.credit_room
+    for account in members:
+        amount = account.available
+        if amount <= 0:
+            continue
+        if policy.member_remainder is MemberRemainder.EXPIRE:
+            expired += amount
+            movements.append(Movement(TransferKind.EXPIRE, account.code, EXPIRED, amount))
+            continue
+        returning = Movement(TransferKind.RETURN, account.code, POOL, amount)
+        for movement in fit_to_pool(returning, room):
+            movements.append(movement)
+            if movement.kind is TransferKind.RETURN:
+                carried += movement.amount
+                room -= movement.amount
             else:
-                carried += amount
-                movements.append(Movement(TransferKind.RETURN, account.code, POOL, amount))
+                expired += movement.amount
     return Sweep(tuple(movements), expired, carried)
+
+
+@attrs.frozen
+class GrantPlan:
+    """What opening a period grants the pool.
+
+    Attributes:
+        wanted: the organisation's monthly allowance.
+        amount: what is granted: the allowance, or less when the organisation's source
+            (what it was ever granted and topped up) or the pool (what it was ever credited)
+            would pass ``MAX_CREDITS``.
+    """
+
+    wanted: int
+    amount: int
+
+    @property
+    def shortfall(self) -> int:
+        """What the allowance asked for and the grant could not give."""
+        return self.wanted - self.amount
+
+
+def plan_grant(allowance: int, source: Account, pool: Account) -> GrantPlan:
+    """Return what opening a period grants: the allowance, capped to what keeps every total
+    of the source (``grant``) and the pool within ``MAX_CREDITS``.
+
+    A grant never fails for its size: an allowance that no longer fits is granted in part (or
+    not at all) and the shortfall reported, so the period still turns over.
+    """
+    amount = max(0, min(allowance, source.debit_room, pool.credit_room))
+    return GrantPlan(wanted=allowance, amount=amount)
 
 
 @attrs.frozen
@@ -115,20 +181,26 @@ def allotment_order(members: Iterable[Membership]) -> list[Membership]:
 
 
 def plan_allotments(
-    pool_available: int, members: Sequence[Membership]
+    pool_available: int,
+    members: Sequence[Membership],
+    *,
+    rooms: Mapping[str, int] | None = None,
 ) -> tuple[Allotment | Shortfall, ...]:
     """Return, member by member, whether the pool covers each standing allotment.
 
     ``pool_available`` is what the pool holds once the period's grant is in.  A member whose
     allotment no longer fits gets a :class:`Shortfall` (with what was left at their turn);
-    later, smaller allotments may still fit.
+    later, smaller allotments may still fit.  ``rooms`` gives, by user id, what a member's
+    account can still take (:attr:`~armox_enterprise.domain.ledger.Account.credit_room`): an
+    allotment past it is a shortfall too, its ``available`` the smaller of the two.
     """
     steps: list[Allotment | Shortfall] = []
     available = pool_available
     for member in allotment_order(members):
         wanted = member.standing_allotment
-        if available < wanted:
-            steps.append(Shortfall(member.user_id, wanted, available))
+        room = available if rooms is None else min(available, rooms.get(member.user_id, available))
+        if room < wanted:
+            steps.append(Shortfall(member.user_id, wanted, room))
             continue
         code = member_account(member.user_id)
         steps.append(Allotment(member.user_id, Movement(TransferKind.ALLOT, POOL, code, wanted)))

@@ -254,20 +254,22 @@ def test_a_capture_is_not_refused_by_the_guard() -> None:
     assert (new_debit.available, new_debit.balance) == (0, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "apply_transfer does not refuse a capture or release of more than the debit's pending "
-        "debits (Effect.settles_pending says the debit must have that much pending, and the SQL "
-        "store refuses it); it leaves negative debits_pending, which reconcile reports"
-    ),
-)
 @pytest.mark.parametrize("kind", [K.CAPTURE, K.RELEASE])
 def test_a_settlement_cannot_consume_more_than_is_pending(kind: TransferKind) -> None:
     """A capture or release of more than the account has reserved is refused."""
     debit = account(ALICE, credits_posted=100, pending=10)
     with pytest.raises(ArmoxError):
         apply_transfer(debit, account(USAGE), transfer(kind, ALICE, USAGE, 11))
+
+
+@pytest.mark.parametrize("kind", [K.CAPTURE, K.RELEASE])
+def test_a_settlement_past_the_pending_amount_is_an_invalid_amount(kind: TransferKind) -> None:
+    """The refusal is an InvalidAmount that names the account and what it has pending."""
+    debit = account(ALICE, credits_posted=100, pending=10)
+    with pytest.raises(InvalidAmount, match=f"{ALICE}.*10 pending"):
+        apply_transfer(debit, account(USAGE), transfer(kind, ALICE, USAGE, 11))
+    new_debit, _ = apply_transfer(debit, account(USAGE), transfer(kind, ALICE, USAGE, 10))
+    assert new_debit.debits_pending == 0
 
 
 @pytest.mark.parametrize("kind", sorted(SPENDING_KINDS))
@@ -278,7 +280,27 @@ def test_a_closed_account_refuses_the_spending_kinds(kind: TransferKind) -> None
         apply_transfer(debit, account(USAGE), transfer(kind, ALICE, USAGE, 10))
 
 
-@pytest.mark.parametrize("kind", [k for k in TransferKind if k not in SPENDING_KINDS])
+FROM_POOL = {K.ALLOCATE, K.ALLOT, K.APPROVE}
+
+
+@pytest.mark.parametrize("kind", sorted(FROM_POOL))
+def test_a_closed_account_refuses_credits_from_the_pool(kind: TransferKind) -> None:
+    """A member who left gets no allocation, allotment or approval, however it got there."""
+    pool = account(POOL, credits_posted=100)
+    alice = attrs.evolve(account(ALICE), closed=True)
+    with pytest.raises(AccountClosed, match=ALICE):
+        apply_transfer(pool, alice, transfer(kind, POOL, ALICE, 10))
+
+
+def test_only_credits_from_the_pool_are_refused_by_a_closed_credit_account() -> None:
+    """The table marks exactly the allocated kinds as refused by a closed credit account."""
+    assert {k for k, e in EFFECTS.items() if e.refused_by_closed_credit} == FROM_POOL
+    assert not Effect(1, 0, 1).refused_by_closed_credit
+
+
+@pytest.mark.parametrize(
+    "kind", [k for k in TransferKind if k not in SPENDING_KINDS and k not in FROM_POOL]
+)
 def test_a_closed_account_still_posts_every_other_kind(kind: TransferKind) -> None:
     """Captures, releases, refunds, returns, expiries ... still post on a closed account."""
     debit_code, credit_code = ROUTES[kind]

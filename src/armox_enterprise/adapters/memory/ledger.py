@@ -3,8 +3,10 @@
 What a transfer does to its two accounts is decided by
 :func:`~armox_enterprise.domain.ledger.apply_transfer` from the domain's
 :data:`~armox_enterprise.domain.ledger.EFFECTS` table, which also refuses an overdraft or a
-spend from a closed account before anything is written.  The period totals count a transfer
-on each side its effect moves: a hold or a release on the debit side only.
+spend from a closed account, a credit from the pool to a closed account, a settlement of more
+than is pending, or a total past ``MAX_CREDITS``, before anything is written.  The period
+totals count a transfer on each side its effect moves (a hold or a release on the debit side
+only) by :func:`~armox_enterprise.domain.ledger.period_count`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from collections.abc import Sequence
 import attrs
 
 from armox_enterprise.adapters.memory.tables import MemoryRepository
-from armox_enterprise.domain.ledger import Account, Side, Transfer, TransferKind, apply_transfer
+from armox_enterprise.domain.ledger import (
+    Account,
+    Side,
+    Transfer,
+    TransferKind,
+    apply_transfer,
+    period_count,
+)
 from armox_enterprise.exceptions import DuplicateIdempotencyKey, NotFound, StorageError
 from armox_enterprise.ports import PeriodTotals
 
@@ -73,7 +82,9 @@ class MemoryLedger(MemoryRepository):
         key = (transfer.organisation_id, code, transfer.period_index)
         totals = self._s.totals.get(key) or PeriodTotals()
         moved = dict(totals.credits if side is Side.CREDIT else totals.debits)
-        moved[transfer.kind] = moved.get(transfer.kind, 0) + transfer.amount
+        moved[transfer.kind] = period_count(
+            transfer.kind, moved.get(transfer.kind, 0), transfer.amount
+        )
         if side is Side.CREDIT:
             totals = attrs.evolve(totals, credits=moved, last_activity=transfer.created_at)
         else:

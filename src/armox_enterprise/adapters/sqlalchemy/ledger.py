@@ -5,15 +5,25 @@ A transfer is posted by the conditional statements of
 :data:`~armox_enterprise.domain.ledger.EFFECTS`), then inserted, then counted in
 ``period_totals``; a member's spend to the usage sink takes the two-statement fast path
 instead, its counts kept on the member's row until the period is sealed.  When a guarded
-statement matches no row, the row is read once to say why.
+statement matches no row, the row is read once and the domain says why
+(:func:`~armox_enterprise.domain.ledger.debit_refusal`,
+:func:`~armox_enterprise.domain.ledger.credit_refusal`), so the SQL store raises what the
+memory store raises: ``InsufficientCredits``, ``AccountClosed``, ``InvalidAmount`` for a
+settlement of more than is pending, ``LimitExceeded`` for a total past ``MAX_CREDITS``.  A
+refused credit side takes the debit side back first, so nothing is written.
+
+The usage sink's credits are its own row's plus what its members' rows count as ``spent``,
+summed exactly (:class:`~armox_enterprise.adapters.sqlalchemy.sums.ExactSum`): the sum may
+pass ``MAX_CREDITS``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import attrs
-from sqlalchemy import Executable, and_, func, insert, or_, select, update
+from sqlalchemy import Executable, Row, and_, insert, or_, select, update
 from sqlalchemy import exc as sa_exc
 
 from armox_enterprise.adapters.sqlalchemy.connection import Repository
@@ -26,6 +36,7 @@ from armox_enterprise.adapters.sqlalchemy.errors import (
 from armox_enterprise.adapters.sqlalchemy.period_totals import SqlPeriodTotals
 from armox_enterprise.adapters.sqlalchemy.postings import (
     credit_update,
+    debit_undo,
     debit_update,
     spend_statements,
 )
@@ -34,8 +45,8 @@ from armox_enterprise.adapters.sqlalchemy.records import (
     transfer_from_row,
     transfer_values,
 )
+from armox_enterprise.adapters.sqlalchemy.sums import ExactSum
 from armox_enterprise.domain.ledger import (
-    EFFECTS,
     USAGE,
     Account,
     AccountKind,
@@ -43,6 +54,8 @@ from armox_enterprise.domain.ledger import (
     Transfer,
     TransferKind,
     account_kind,
+    credit_refusal,
+    debit_refusal,
 )
 from armox_enterprise.exceptions import (
     AccountClosed,
@@ -93,12 +106,9 @@ class SqlLedger(Repository):
         if code != USAGE:
             return 0
         t = self._t.accounts
-        row = self._db.one(
-            select(func.coalesce(func.sum(t.c.spent), 0)).where(
-                t.c.organisation_id == organisation_id
-            )
-        )
-        return 0 if row is None else int(row[0])
+        spent = ExactSum.of(self._db.dialect, t.c.spent, "spent")
+        row = self._db.one(select(*spent.columns).where(t.c.organisation_id == organisation_id))
+        return 0 if row is None else spent.value(row._mapping)
 
     def get_account(
         self, organisation_id: str, code: str, *, for_update: bool = False
@@ -191,32 +201,47 @@ class SqlLedger(Repository):
             self._refuse(transfer)
         self._insert_transfer(transfer, statements.insert)
 
-    def _refuse(self, transfer: Transfer) -> None:
-        """Raise why ``transfer``'s guarded debit matched no row."""
+    def _refused_row(self, transfer: Transfer, code: str) -> Row[Any]:
         t = self._t.accounts
         row = self._db.one(
-            select(t).where(
-                t.c.organisation_id == transfer.organisation_id,
-                t.c.code == transfer.debit_account,
-            )
+            select(t).where(t.c.organisation_id == transfer.organisation_id, t.c.code == code)
         )
         if row is None:
-            raise NotFound(
-                f"account {transfer.debit_account} does not exist in {transfer.organisation_id}"
-            )
+            raise NotFound(f"account {code} does not exist in {transfer.organisation_id}")
+        return row
+
+    def _refuse(self, transfer: Transfer) -> None:
+        """Raise why ``transfer``'s guarded debit matched no row (the domain's reason)."""
+        row = self._refused_row(transfer, transfer.debit_account)
         account = account_from_row(row)
-        if account.closed and EFFECTS[transfer.kind].starts_spending:
-            raise AccountClosed(f"account {account.code} is closed to new spending")
+        refusal = debit_refusal(account, transfer)
+        if isinstance(refusal, AccountClosed):
+            raise refusal
         if row._mapping["spend_period"] > transfer.period_index:
             raise StorageError(
                 f"transfer {transfer.id} belongs to closed period {transfer.period_index}"
             )
+        if refusal is not None:
+            raise refusal
+        # The row changed since the statement refused it (a concurrent commit, read at a
+        # later snapshot): the guard it met was the balance's.
         raise InsufficientCredits(
             f"account {account.code} has {account.available} credits available, "
             f"{transfer.amount} were asked for",
             available=account.available,
             requested=transfer.amount,
         )
+
+    def _refuse_credit(self, transfer: Transfer) -> None:
+        """Take back ``transfer``'s debit, then raise why its credit matched no row."""
+        self._db.write(debit_undo(self._t.accounts, transfer))
+        row = self._refused_row(transfer, transfer.credit_account)
+        refusal = credit_refusal(account_from_row(row), transfer)
+        if refusal is None:
+            raise StorageError(
+                f"account {transfer.credit_account} refused transfer {transfer.id}; try again"
+            )
+        raise refusal
 
     def _post_any(self, transfer: Transfer) -> None:
         t = self._t.accounts
@@ -230,9 +255,7 @@ class SqlLedger(Repository):
             self._refuse(transfer)
         credit = credit_update(t, transfer)
         if credit is not None and self._db.write(credit) != 1:
-            raise NotFound(
-                f"account {transfer.credit_account} does not exist in {transfer.organisation_id}"
-            )
+            self._refuse_credit(transfer)
         self._insert_transfer(transfer)
         totals = SqlPeriodTotals(self._db)
         totals.count(transfer, transfer.debit_account, Side.DEBIT)

@@ -5,6 +5,14 @@ Every transfer but a member's spend adds its amount to one ``period_totals`` row
 on the member's own account row instead (``spend_total`` of ``spend_period``), so that spends
 never queue on a shared row; sealing a period moves those counts into ``period_totals``, and
 reading a period's totals adds the counts still on the rows.
+
+Every stored count is bounded: a kind that posts never counts more on an account than the
+account's own cached total it is part of, and a kind that only reserves stops at
+``MAX_CREDITS`` (:func:`~armox_enterprise.domain.ledger.period_count`).  The usage sink's
+credits are not stored at all, since they are a sum over its members that may pass
+``MAX_CREDITS`` (:attr:`~armox_enterprise.domain.ledger.AccountKind.bounded_credits`): they
+are read as the sum of the spent kinds' debits of the period, computed exactly
+(:class:`~armox_enterprise.adapters.sqlalchemy.sums.ExactSum`).
 """
 
 from __future__ import annotations
@@ -12,18 +20,53 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Executable, Table, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Executable,
+    Table,
+    case,
+    func,
+    literal,
+    select,
+    update,
+)
 
 from armox_enterprise.adapters.sqlalchemy.connection import Repository
-from armox_enterprise.domain.ledger import USAGE, Side, Transfer, TransferKind
+from armox_enterprise.adapters.sqlalchemy.postings import counted_on_senders
+from armox_enterprise.adapters.sqlalchemy.sums import ExactSum
+from armox_enterprise.domain.ledger import (
+    SPENT_KINDS,
+    Side,
+    Transfer,
+    TransferKind,
+)
+from armox_enterprise.domain.values import MAX_CREDITS
 from armox_enterprise.exceptions import StorageError
 from armox_enterprise.ports import PeriodTotals
 
 __all__ = ["SqlPeriodTotals", "upsert_add"]
 
+_SPENT = sorted(kind.value for kind in SPENT_KINDS)
 
-def upsert_add(dialect: str, table: Table, values: dict[str, Any]) -> Executable:
+
+def _added(total: ColumnElement[int], amount: Any, *, saturate: bool) -> ColumnElement[int]:
+    """``total + amount``, or with ``saturate`` at most ``MAX_CREDITS`` (never computed past
+    it, so it cannot overflow)."""
+    added: ColumnElement[int] = total + amount
+    if not saturate:
+        return added
+    limit = literal(MAX_CREDITS, BigInteger)
+    return case((total > limit - amount, limit), else_=added)
+
+
+def upsert_add(
+    dialect: str, table: Table, values: dict[str, Any], *, saturate: bool = False
+) -> Executable:
     """An INSERT that, on a primary-key clash, adds ``amount`` and keeps the later activity.
+
+    With ``saturate``, the sum stops at ``MAX_CREDITS`` (the count of a kind that only
+    reserves: :func:`~armox_enterprise.domain.ledger.period_count`).
 
     Raises:
         StorageError: the dialect is not one the store supports.
@@ -35,7 +78,7 @@ def upsert_add(dialect: str, table: Table, values: dict[str, Any]) -> Executable
         return pg.on_conflict_do_update(
             index_elements=list(table.primary_key.columns),
             set_={
-                "amount": table.c.amount + pg.excluded.amount,
+                "amount": _added(table.c.amount, pg.excluded.amount, saturate=saturate),
                 "last_activity": func.greatest(table.c.last_activity, pg.excluded.last_activity),
             },
         )
@@ -43,8 +86,10 @@ def upsert_add(dialect: str, table: Table, values: dict[str, Any]) -> Executable
         from sqlalchemy.dialects.mysql import insert as my_insert
 
         my = my_insert(table).values(**values)
+        # MySQL assigns left to right: the activity is compared before the amount changes
+        # nothing it reads, and the amount reads its own old value.
         return my.on_duplicate_key_update(
-            amount=table.c.amount + my.inserted.amount,
+            amount=_added(table.c.amount, my.inserted.amount, saturate=saturate),
             last_activity=func.greatest(table.c.last_activity, my.inserted.last_activity),
         )
     if dialect == "sqlite":
@@ -54,7 +99,7 @@ def upsert_add(dialect: str, table: Table, values: dict[str, Any]) -> Executable
         return lite.on_conflict_do_update(
             index_elements=list(table.primary_key.columns),
             set_={
-                "amount": table.c.amount + lite.excluded.amount,
+                "amount": _added(table.c.amount, lite.excluded.amount, saturate=saturate),
                 "last_activity": func.max(table.c.last_activity, lite.excluded.last_activity),
             },
         )
@@ -65,7 +110,13 @@ class SqlPeriodTotals(Repository):
     """The period totals of one unit of work: counted, sealed and read."""
 
     def count(self, transfer: Transfer, account: str, side: Side) -> None:
-        """Add ``transfer`` to ``account``'s totals of its period on ``side``."""
+        """Add ``transfer`` to ``account``'s totals of its period on ``side``.
+
+        Nothing is stored for a credit to the usage sink: its credits are read from the
+        debits of its senders (see :meth:`read`).
+        """
+        if side is Side.CREDIT and counted_on_senders(account):
+            return
         self._add(
             transfer.organisation_id,
             account,
@@ -86,6 +137,8 @@ class SqlPeriodTotals(Repository):
         amount: int,
         at: datetime,
     ) -> None:
+        # Only a kind that reserves can count past MAX_CREDITS (see period_count).
+        saturate = not kind.posts
         values = {
             "organisation_id": organisation_id,
             "account": account,
@@ -95,7 +148,8 @@ class SqlPeriodTotals(Repository):
             "amount": amount,
             "last_activity": at,
         }
-        self._db.write(upsert_add(self._db.dialect, self._t.period_totals, values))
+        statement = upsert_add(self._db.dialect, self._t.period_totals, values, saturate=saturate)
+        self._db.write(statement)
 
     def seal(self, organisation_id: str, period_index: int) -> None:
         """Move the period's spend counts from the account rows into ``period_totals``, and
@@ -108,6 +162,7 @@ class SqlPeriodTotals(Repository):
                 accounts.c.spend_total > 0,
             )
         )
+        # The usage sink's side of these spends is not stored: it is read from these rows.
         for row in spent:
             m = row._mapping
             self._add(
@@ -118,12 +173,6 @@ class SqlPeriodTotals(Repository):
                 TransferKind.SPEND,
                 m["spend_total"],
                 m["spend_at"],
-            )
-        total, at = self._members_spend(organisation_id, period_index)
-        if total:
-            assert at is not None
-            self._add(
-                organisation_id, USAGE, period_index, Side.CREDIT, TransferKind.SPEND, total, at
             )
         self._db.write(
             update(accounts)
@@ -140,19 +189,42 @@ class SqlPeriodTotals(Repository):
         """What the organisation's members spent in the period, still on their rows, and when
         they last did."""
         accounts = self._t.accounts
+        total = ExactSum.of(self._db.dialect, accounts.c.spend_total, "total")
         row = self._db.one(
-            select(
-                func.sum(accounts.c.spend_total).label("total"),
-                func.max(accounts.c.spend_at).label("at"),
-            ).where(
+            select(*total.columns, func.max(accounts.c.spend_at).label("at")).where(
                 accounts.c.organisation_id == organisation_id,
                 accounts.c.spend_period == period_index,
             )
         )
         if row is None:
             return 0, None
-        total = row._mapping["total"]
-        return (int(total) if total else 0), row._mapping["at"]
+        return total.value(row._mapping), row._mapping["at"]
+
+    def _sent_to_usage(
+        self, organisation_id: str, period_index: int
+    ) -> tuple[dict[TransferKind, int], datetime | None]:
+        """What the spent kinds debited every account in the period (what they credited the
+        usage sink), by kind, from the stored counts, and when that last happened."""
+        t = self._t.period_totals
+        amount = ExactSum.of(self._db.dialect, t.c.amount, "amount")
+        query = (
+            select(t.c.kind, *amount.columns, func.max(t.c.last_activity).label("at"))
+            .where(
+                t.c.organisation_id == organisation_id,
+                t.c.period_index == period_index,
+                t.c.side == Side.DEBIT.value,
+                t.c.kind.in_(_SPENT),
+            )
+            .group_by(t.c.kind)
+        )
+        sent: dict[TransferKind, int] = {}
+        last: datetime | None = None
+        for row in self._db.rows(query):
+            m = row._mapping
+            sent[TransferKind(m["kind"])] = amount.value(m)
+            if m["at"] is not None and (last is None or m["at"] > last):
+                last = m["at"]
+        return sent, last
 
     def read(self, organisation_id: str, account: str, period_index: int) -> PeriodTotals:
         """Return what each kind credited and debited ``account`` in the period."""
@@ -162,17 +234,23 @@ class SqlPeriodTotals(Repository):
             t.c.account == account,
             t.c.period_index == period_index,
         )
+        sums_credits = counted_on_senders(account)
         credits: dict[TransferKind, int] = {}
         debits: dict[TransferKind, int] = {}
         last: datetime | None = None
         for row in self._db.rows(query):
             m = row._mapping
             side, kind, amount, at = m["side"], m["kind"], m["amount"], m["last_activity"]
+            if side == Side.CREDIT.value and sums_credits:
+                continue  # (counted before its credits were read from its senders)
             (credits if side == Side.CREDIT.value else debits)[TransferKind(kind)] = int(amount)
             if at is not None and (last is None or at > last):
                 last = at
         # This period's spends are still on the account rows.
-        if account == USAGE:
+        if sums_credits:
+            credits, at = self._sent_to_usage(organisation_id, period_index)
+            if at is not None and (last is None or at > last):
+                last = at
             side_totals = credits
             amount, at = self._members_spend(organisation_id, period_index)
         else:

@@ -8,17 +8,28 @@ statements here are built from it rather than re-coded per kind:
   amount`` for each non-zero field of the effect, and matches the row only when the effect
   may apply: ``available >= drawn`` for a guarded account when the effect
   :attr:`~armox_enterprise.domain.ledger.Effect.draws`, ``debits_pending >= settled`` when it
-  :attr:`~armox_enterprise.domain.ledger.Effect.settles_pending`, and ``NOT closed`` when it
-  :attr:`~armox_enterprise.domain.ledger.Effect.starts_spending`;
+  :attr:`~armox_enterprise.domain.ledger.Effect.settles_pending`, ``NOT closed`` when it
+  :attr:`~armox_enterprise.domain.ledger.Effect.starts_spending`, and ``total <= MAX_CREDITS -
+  multiple * amount`` for each total it raises on an unguarded account (a guarded account's
+  debits are bounded by its credits, since its available balance never goes below zero);
 * the credit side, when the kind :attr:`~armox_enterprise.domain.ledger.TransferKind.posts`,
-  is an ``UPDATE`` of the credit account's ``credits_posted`` the same way;
+  is an ``UPDATE`` of the credit account's ``credits_posted`` the same way, matching only when
+  ``credits_posted <= MAX_CREDITS - amount`` and, when the effect is
+  :attr:`~armox_enterprise.domain.ledger.Effect.refused_by_closed_credit`, ``NOT closed``;
+  a credit to the usage sink, whose credits are a sum
+  (:attr:`~armox_enterprise.domain.ledger.AccountKind.bounded_credits`), is counted on the
+  debit row instead (``spent``), so it needs no statement of its own;
 * a member's spend to the usage sink (the hot path) is the same debit, built once per set of
   tables with bound parameters, that also counts the usage account's credit on the member's
   row (``spent``) and this period's spend total, so that spends of different members never
   queue on one usage row.
 
 The database checks the guards in the ``UPDATE`` itself (and a CHECK constraint backs them),
-so concurrent transfers never overdraw an account.
+so concurrent transfers never overdraw an account, and no total is ever computed past
+``MAX_CREDITS`` (each bound is written as ``total <= MAX_CREDITS - amount``, which cannot
+overflow).  When a guard refuses, the ledger asks the domain why
+(:func:`~armox_enterprise.domain.ledger.debit_refusal`,
+:func:`~armox_enterprise.domain.ledger.credit_refusal`), so every store raises the same error.
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ from sqlalchemy import (
     case,
     false,
     insert,
+    literal,
     update,
 )
 
@@ -50,11 +62,15 @@ from armox_enterprise.domain.ledger import (
     TransferKind,
     account_kind,
 )
+from armox_enterprise.domain.values import MAX_CREDITS
 
 __all__ = [
     "SpendStatements",
+    "counted_on_senders",
+    "credit_guards",
     "credit_update",
     "debit_guards",
+    "debit_undo",
     "debit_update",
     "spend_statements",
 ]
@@ -76,12 +92,42 @@ def _moved(column: ColumnElement[int], multiple: int, amount: _Amount) -> Column
     return column + _times(multiple, amount)
 
 
-def _debit_values(accounts: Table, effect: Effect, amount: _Amount) -> list[tuple[Any, Any]]:
-    """The debit account's SET clauses, one per non-zero debit field of ``effect``."""
-    fields = (
+def _room(multiple: int, amount: _Amount) -> int | ColumnElement[int]:
+    """``MAX_CREDITS - multiple * amount``: the most a total may hold for the effect to keep
+    it within range (a bound written so, never as ``total + amount``, cannot overflow)."""
+    if isinstance(amount, int):
+        return MAX_CREDITS - multiple * amount
+    return literal(MAX_CREDITS, BigInteger) - _times(multiple, amount)
+
+
+def counted_on_senders(code: str) -> bool:
+    """Whether the credits of the account ``code`` are counted on the rows of the accounts
+    that send them (the usage sink's: a sum, see
+    :attr:`~armox_enterprise.domain.ledger.AccountKind.bounded_credits`)."""
+    try:
+        return not account_kind(code).bounded_credits
+    except ValueError:  # not an account code the ledger knows: no row will match it
+        return False
+
+
+def _counts_usage(transfer: Transfer) -> bool:
+    """Whether ``transfer``'s credit is counted on its debit row."""
+    return bool(EFFECTS[transfer.kind].credit_posted) and counted_on_senders(
+        transfer.credit_account
+    )
+
+
+def _debit_values(
+    accounts: Table, effect: Effect, amount: _Amount, *, counts_usage: bool = False
+) -> list[tuple[Any, Any]]:
+    """The debit account's SET clauses, one per non-zero debit field of ``effect``; with
+    ``counts_usage``, the usage sink's credit too, counted on the row as ``spent``."""
+    fields = [
         (accounts.c.debits_posted, effect.debit_posted),
         (accounts.c.debits_pending, effect.debit_pending),
-    )
+    ]
+    if counts_usage:
+        fields.append((accounts.c.spent, effect.credit_posted))
     return [(column, _moved(column, multiple, amount)) for column, multiple in fields if multiple]
 
 
@@ -106,6 +152,11 @@ def debit_guards(
         conditions.append(c.debits_pending >= _times(-effect.debit_pending, amount))
     if effect.starts_spending:
         conditions.append(c.closed == false())
+    if not guarded:
+        # A guarded account's debits stay within its credits (its available balance never
+        # goes below zero), so only the source's and the sinks' need a bound of their own.
+        raised = ((c.debits_posted, effect.debit_posted), (c.debits_pending, effect.debit_pending))
+        conditions.extend(column <= _room(m, amount) for column, m in raised if m > 0)
     return conditions
 
 
@@ -114,6 +165,7 @@ def debit_update(accounts: Table, transfer: Transfer) -> Update:
     when the account is missing or a guard refuses the transfer."""
     effect = EFFECTS[transfer.kind]
     guarded = account_kind(transfer.debit_account).guarded
+    values = _debit_values(accounts, effect, transfer.amount, counts_usage=_counts_usage(transfer))
     return (
         update(accounts)
         .where(
@@ -121,21 +173,52 @@ def debit_update(accounts: Table, transfer: Transfer) -> Update:
             accounts.c.code == transfer.debit_account,
             *debit_guards(accounts, effect, transfer.amount, guarded=guarded),
         )
-        .ordered_values(*_debit_values(accounts, effect, transfer.amount))
+        .ordered_values(*values)
     )
 
 
+def debit_undo(accounts: Table, transfer: Transfer) -> Update:
+    """The ``UPDATE`` that takes back what :func:`debit_update` did to the debit row, for a
+    transfer whose credit side was then refused (the row is still locked by this unit of
+    work, so nothing came in between)."""
+    effect = EFFECTS[transfer.kind]
+    values = _debit_values(accounts, effect, -transfer.amount, counts_usage=_counts_usage(transfer))
+    return (
+        update(accounts)
+        .where(
+            accounts.c.organisation_id == transfer.organisation_id,
+            accounts.c.code == transfer.debit_account,
+        )
+        .ordered_values(*values)
+    )
+
+
+def credit_guards(accounts: Table, effect: Effect, amount: _Amount) -> list[ColumnElement[bool]]:
+    """The conditions under which the credit row may take ``effect`` of ``amount``: its
+    ``credits_posted`` stays within ``MAX_CREDITS``, and a closed account takes nothing the
+    effect is :attr:`~armox_enterprise.domain.ledger.Effect.refused_by_closed_credit` for."""
+    c = accounts.c
+    conditions = [c.credits_posted <= _room(effect.credit_posted, amount)]
+    if effect.refused_by_closed_credit:
+        conditions.append(c.closed == false())
+    return conditions
+
+
 def credit_update(accounts: Table, transfer: Transfer) -> Update | None:
-    """The ``UPDATE`` of ``transfer``'s credit account, or ``None`` when the kind posts
-    nothing to it (a hold or a release only reserves)."""
-    multiple = EFFECTS[transfer.kind].credit_posted
-    if not multiple:
+    """The conditional ``UPDATE`` of ``transfer``'s credit account, or ``None`` when the kind
+    posts nothing to it (a hold or a release only reserves) or its credit is counted on the
+    debit row (the usage sink's).  It matches one row, or none when the account is missing or
+    a guard refuses the transfer."""
+    effect = EFFECTS[transfer.kind]
+    multiple = effect.credit_posted
+    if not multiple or _counts_usage(transfer):
         return None
     return (
         update(accounts)
         .where(
             accounts.c.organisation_id == transfer.organisation_id,
             accounts.c.code == transfer.credit_account,
+            *credit_guards(accounts, effect, transfer.amount),
         )
         .values(credits_posted=_moved(accounts.c.credits_posted, multiple, transfer.amount))
     )
@@ -177,10 +260,8 @@ def spend_statements(tables: Tables, dialect: str) -> SpendStatements:
     amount = bindparam("a", type_=BigInteger)
     period = bindparam("p", type_=Integer)
     at = bindparam("t", type_=UtcDateTime)
-    values = _debit_values(accounts, effect, amount)
-    if effect.credit_posted:
-        # The usage account's credit, counted on the member's row.
-        values.append((accounts.c.spent, _moved(accounts.c.spent, effect.credit_posted, amount)))
+    # The usage account's credit is counted on the member's row (``spent``).
+    values = _debit_values(accounts, effect, amount, counts_usage=bool(effect.credit_posted))
     # MySQL assigns SET clauses left to right: the total reads the period before it changes.
     values += [
         (accounts.c.spend_total, _rolling(accounts.c.spend_period, accounts.c.spend_total)),

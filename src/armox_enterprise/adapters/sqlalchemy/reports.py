@@ -10,6 +10,9 @@ buckets are UTC days, weeks and months whatever the session's time zone.
 
 The transfers index on ``(organisation_id, period_index, kind, created_at, amount)`` covers the
 date groupings, so PostgreSQL answers them from the index alone.
+
+A group's sum may pass ``MAX_CREDITS`` (spends refunded and spent again, over several periods):
+it is summed exactly (:class:`~armox_enterprise.adapters.sqlalchemy.sums.ExactSum`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from sqlalchemy import exc as sa_exc
 from armox_enterprise.adapters.sqlalchemy.connection import BoundConnection
 from armox_enterprise.adapters.sqlalchemy.errors import translate
 from armox_enterprise.adapters.sqlalchemy.records import transfer_from_row
+from armox_enterprise.adapters.sqlalchemy.sums import ExactSum
 from armox_enterprise.domain.ledger import (
     REFUND_KINDS,
     SPENT_KINDS,
@@ -162,11 +166,12 @@ class SqlReports:
             keys = [_exact(dialect, t.c[by])]
         else:
             keys = [_date_bucket(dialect, t.c.created_at, by)]
+        summed = ExactSum.of(dialect, t.c.amount, "amount")
         query = (
             select(
                 t.c.kind,
                 *(key.label(f"key_{i}") for i, key in enumerate(keys)),
-                func.sum(t.c.amount).label("amount"),
+                *summed.columns,
                 func.count().label("count"),
             )
             .where(*conditions)
@@ -175,7 +180,7 @@ class SqlReports:
         sums: dict[str, tuple[int, int, int]] = {}
         for row in self._db.rows(query):
             m = row._mapping
-            amount, count = int(m["amount"]), int(m["count"])
+            amount, count = summed.value(m), int(m["count"])
             refund = TransferKind(m["kind"]) in REFUND_KINDS
             if by == "member":
                 code = m["key_1"] if refund else m["key_0"]
