@@ -186,7 +186,6 @@ class EnrolmentUseCases(UseCases):
 
         def work(ctx: Context) -> list[EnrolmentDecision]:
             uow = ctx.uow
-            ctx.org = uow.organisations.get(ctx.org.id, for_update=True) or ctx.org
             # The admin captures them, so the join mode does not apply; the seat limit does.
             policy_org = attrs.evolve(ctx.org, join_mode=JoinMode.AUTOMATIC)
             decisions = []
@@ -213,12 +212,14 @@ class EnrolmentUseCases(UseCases):
                 decisions.append(decision)
             return decisions
 
+        # The organisation's row is locked first: the seat limit holds under races.
         return self._runner.as_member(
             actor,
             organisation_id,
             Permission.MANAGE_MEMBERS,
             work,
             replay=Replay("capture_existing_users"),
+            lock=True,
         )
 
     def invite(
@@ -288,7 +289,6 @@ class EnrolmentUseCases(UseCases):
             decided = attrs.evolve(request, status=status, decided_by=actor, decided_at=ctx.now)
             uow.join_requests.update(decided)
             if approving:
-                ctx.org = uow.organisations.get(ctx.org.id, for_update=True) or ctx.org
                 if ctx.org.seat_limit is not None and (
                     uow.memberships.count_active(ctx.org.id) >= ctx.org.seat_limit
                 ):
@@ -306,12 +306,14 @@ class EnrolmentUseCases(UseCases):
                 )
             return decided
 
+        # The organisation's row is locked first: the seat limit holds under races.
         return self._runner.as_member(
             actor,
             organisation_id,
             Permission.MANAGE_MEMBERS,
             work,
             replay=Replay("decide_join_request"),
+            lock=True,
         )
 
 

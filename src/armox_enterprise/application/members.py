@@ -50,7 +50,6 @@ class MemberUseCases(UseCases):
 
         def work(ctx: Context) -> Membership:
             uow = ctx.uow
-            uow.organisations.get(ctx.org.id, for_update=True)
             target = active_member(ctx, target_id)
             if target.role is wanted:
                 return target
@@ -61,8 +60,14 @@ class MemberUseCases(UseCases):
             ctx.record(ev.RoleChanged, user_id=target_id, role=wanted.value)
             return changed
 
+        # The organisation's row is locked first: the last-admin rule holds under races.
         return self._runner.as_member(
-            actor, organisation_id, Permission.MANAGE_MEMBERS, work, replay=Replay("change_role")
+            actor,
+            organisation_id,
+            Permission.MANAGE_MEMBERS,
+            work,
+            replay=Replay("change_role"),
+            lock=True,
         )
 
     def remove_member(self, actor: str, organisation_id: str, user_id: str) -> Membership:
@@ -81,7 +86,6 @@ class MemberUseCases(UseCases):
 
         def work(ctx: Context) -> Membership:
             uow, org = ctx.uow, ctx.org
-            uow.organisations.get(org.id, for_update=True)
             target = active_member(ctx, target_id)
             admins = uow.memberships.count_active(org.id, admins_only=True)
             ensure_an_admin_remains(target, admins, AdminChange.REMOVE)
@@ -110,8 +114,15 @@ class MemberUseCases(UseCases):
             ctx.record(ev.MemberRemoved, user_id=target_id, returned=returned)
             return removed
 
+        # The organisation's row is locked first: the last-admin rule holds, and calls for the
+        # member (requests, which lock it too; writes, whose key record shares it) serialise.
         return self._runner.as_member(
-            actor, organisation_id, Permission.MANAGE_MEMBERS, work, replay=Replay("remove_member")
+            actor,
+            organisation_id,
+            Permission.MANAGE_MEMBERS,
+            work,
+            replay=Replay("remove_member"),
+            lock=True,
         )
 
     def set_standing_allotment(

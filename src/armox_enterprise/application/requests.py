@@ -58,10 +58,8 @@ class RequestUseCases(UseCases):
 
         def work(ctx: Context) -> CreditRequest:
             uow, org = ctx.uow, ctx.org
-            # Serialise a member's requests, and their removal (which cancels what is pending),
-            # on the organisation's row: the cap holds under races, and a member removed
-            # meanwhile (read again, under the lock) leaves no pending request behind.
-            uow.organisations.get(org.id, for_update=True)
+            # The member, read again under the organisation's lock: one removed meanwhile
+            # (the removal cancels what is pending) leaves no pending request behind.
             active_membership(uow, org.id, actor)
             pending = uow.requests.list(org.id, status=RequestStatus.PENDING, user_id=actor)
             ensure_can_request(actor, len(pending), org.max_open_requests)
@@ -80,12 +78,15 @@ class RequestUseCases(UseCases):
             )
             return request
 
+        # A member's requests, and their removal, serialise on the organisation's row: the
+        # open-request cap holds under races.
         return self._runner.as_member(
             actor,
             organisation_id,
             Permission.REQUEST_CREDITS,
             work,
             replay=_request_replay("request", key, (actor, value, message)),
+            lock=True,
         )
 
     def list_requests(

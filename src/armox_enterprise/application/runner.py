@@ -78,10 +78,6 @@ def _no_reference(result: object) -> str:
     return ""
 
 
-def _always(result: object) -> bool:
-    return True
-
-
 def _changed_something(result: object) -> bool:
     return bool(result)
 
@@ -97,8 +93,11 @@ class Replay(Generic[_T]):
         parameters: what a replay under the caller's key must repeat exactly.
         load: finds the first call's result from the reference stored with the caller's key.
         reference: the reference to store for a result (its id).
-        kept: whether a result is worth recording under the call's own key; a job that
-            changed nothing answers the same when it runs again, and records nothing.
+        kept: whether a result is worth recording under the call's own key, which is then
+            recorded after the work (a job that changed nothing answers the same when it runs
+            again).  Without it, the call's own key is recorded before the work: the record's
+            reference to the organisation takes the organisation's row (shared) before any
+            other row, the order every unit of work keeps, so none of them deadlock on it.
     """
 
     operation: str
@@ -106,7 +105,7 @@ class Replay(Generic[_T]):
     parameters: Sequence[object] = ()
     load: Callable[[Context, str], _T] = _never_loaded
     reference: Callable[[_T], str] = _no_reference
-    kept: Callable[[_T], bool] = _always
+    kept: Callable[[_T], bool] | None = None
 
     def first(self, ctx: Context) -> Found[_T] | None:
         """Return the first result of the call made under the caller's key, if there was one.
@@ -229,19 +228,18 @@ class _Call(Generic[_T]):
             return found.value
         if self.recheck is not None and replay.key is not None:
             raise self.recheck
+        if replay.kept is None:
+            self.keep_own(ctx.uow, ctx.org.id, ctx.now)
         result = act(ctx)
         replay.keep(ctx, result)
-        self.keep_own(ctx.uow, ctx.org.id, result, ctx.now)
+        if replay.kept is not None and replay.kept(result):
+            self.keep_own(ctx.uow, ctx.org.id, ctx.now)
         return result
 
-    def keep_own(
-        self, uow: UnitOfWork, organisation_id: str | None, result: _T, now: datetime
-    ) -> None:
-        """Record the call's own key in the organisation, when the result is worth it."""
+    def keep_own(self, uow: UnitOfWork, organisation_id: str | None, now: datetime) -> None:
+        """Record the call's own key in the organisation (``None``: nowhere)."""
         replay = self.replay
         if self.key is None or replay is None or organisation_id is None:
-            return
-        if not replay.kept(result):
             return
         uow.idempotency.add(
             IdempotencyRecord(
@@ -324,7 +322,7 @@ class Runner:
         def unit(uow: UnitOfWork, now: datetime) -> _T:
             result = work(uow, now)
             if scope is not None:
-                call.keep_own(uow, scope(result), result, now)
+                call.keep_own(uow, scope(result), now)
             return result
 
         return self._attempts(unit, call)
