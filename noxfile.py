@@ -144,6 +144,14 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 
+@nox.session(python=DEFAULT_PYTHON)
+def soak(session: nox.Session) -> None:
+    """Soak run on PostgreSQL and MariaDB (not a default session, not in CI): mixed traffic
+    while connections are killed, then a reconciliation by SQL (``nox -s soak -- --help``)."""
+    session.install(".[postgresql,mysql]")
+    session.run("python", "benchmarks/soak.py", *session.posargs)
+
+
 @nox.session(python=DEFAULT_PYTHON, tags=["tests"])
 def tests_postgresql(session: nox.Session) -> None:
     """The integration tests on PostgreSQL ($ARMOX_TEST_POSTGRESQL_URL; required when CI=true)."""
