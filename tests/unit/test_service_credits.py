@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from armox_enterprise import (
     EnterpriseCredits,
+    EnterpriseService,
     HoldAlreadyResolved,
     HoldNotFound,
     HoldStatus,
@@ -752,3 +754,38 @@ def test_the_ledger_reconciles_after_a_busy_period() -> None:
     s.clock.advance(days=40)
     svc.close_due_periods()
     assert svc.reconcile(org) == []
+
+
+class _RaceLostLedger:
+    """A ledger whose first spend is refused as if another writer held the member's credits
+    for a moment: by the time the service looks again, they are there."""
+
+    def __init__(self, base: Any) -> None:
+        self._base = base
+        self._refused = False
+
+    def post(self, transfer: Transfer) -> None:
+        if transfer.kind is TransferKind.SPEND and not self._refused:
+            self._refused = True
+            raise InsufficientCredits("raced", available=0, requested=transfer.amount)
+        self._base.post(transfer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._base, name)
+
+
+def test_a_pool_spend_that_lost_a_race_to_an_allocation_just_spends() -> None:
+    """A spend refused for a moment, whose member holds enough once the balance is locked,
+    is posted as it is: no pool allocation of nothing (or less than nothing)."""
+    from armox_enterprise.testing import ComposedStore
+
+    base = MemoryStore()
+    acme = enterprise(store=base, members=1, allocate=100)
+    acme.service.update_settings("admin", acme.org_id, allow_pool_spend=True)
+    racy = ComposedStore(base, ledger=lambda uow: _RaceLostLedger(uow.base.ledger))
+    service = EnterpriseService(racy, clock=acme.clock)
+    pool_before = acme.service.dashboard("admin", acme.org_id).pool.unallocated
+    spent = service.spend("member-1", acme.org_id, 30, generation_id="raced-1")
+    assert spent.amount == 30
+    assert acme.service.dashboard("admin", acme.org_id).pool.unallocated == pool_before
+    assert acme.service.profile("member-1").credits.remaining == 70  # type: ignore[union-attr]

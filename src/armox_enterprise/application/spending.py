@@ -96,6 +96,10 @@ def _debit(ctx: Context, kind: TransferKind, amount: int, key: str, tags: _Tags)
     if draws_on_pool(kind, allow_pool_spend=org.allow_pool_spend):
         held = uow.ledger.get_account(org.id, account, for_update=True)
         shortfall = pool_shortfall(0 if held is None else held.available, amount)
+        if shortfall == 0:
+            # Credits reached the member since the refusal (an allocation committed in
+            # between): the balance, now locked, covers the spend.
+            return ctx.post(transfer)
         system = ctx.as_system()
         try:
             system.post(

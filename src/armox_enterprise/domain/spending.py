@@ -23,8 +23,8 @@ def draws_on_pool(kind: TransferKind, *, allow_pool_spend: bool) -> bool:
 
 def pool_shortfall(member_available: int, amount: int) -> int:
     """Return what the pool allocates to the member first so they can spend ``amount``: the
-    member's figures then show everything they used."""
-    return amount - max(0, member_available)
+    member's figures then show everything they used.  ``0``: the member covers it."""
+    return max(0, amount - max(0, member_available))
 
 
 def hold_expiry(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from armox_enterprise.domain.ledger import TransferKind
 from armox_enterprise.domain.spending import (
@@ -71,3 +73,11 @@ def test_a_hold_lives_as_asked_but_never_past_the_organisations_lifetime(
 ) -> None:
     """A shorter lifetime is honoured; a longer one is capped at the organisation's."""
     assert hold_expiry(NOW, asked, HOUR) == NOW + lives
+
+
+@given(st.integers(min_value=-(2**20), max_value=2**20), st.integers(min_value=1, max_value=2**20))
+def test_the_pool_never_covers_less_than_nothing(available: int, amount: int) -> None:
+    """The shortfall is never negative: 0 when the member's own credits cover the spend."""
+    shortfall = pool_shortfall(available, amount)
+    assert shortfall >= 0
+    assert shortfall == 0 or shortfall + max(0, available) == amount
