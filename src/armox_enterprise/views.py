@@ -117,9 +117,12 @@ class PoolFigures:
 
     ``available_total`` is what the period put at the organisation's disposal (carried over +
     granted + topped up); ``utilisation`` is ``used / available_total`` (0 when nothing was).
-    ``expired`` counts pool credits that lapsed during this period (credits of a closed
-    period's holds or refunds); ``expired_last_period`` is everything (pool and members) that
-    lapsed when the previous period closed.
+    ``expired`` is everything that lapsed in the period, the pool's and the members': the sum
+    of its ``expire`` transfers (all credit the ``expired`` account).  While the period is
+    current these are credits of a closed period coming back to a member late (a released
+    hold's remainder, a refund) under the "expire" policy; when it closes, the closing sweep
+    adds the pool's credits above the carry-over cap and, under "expire", the members'
+    remainders.  ``expired_last_period`` is the previous period's ``expired`` (0 in period 0).
 
     For a closed period, ``monthly_allowance`` is the allowance its grant used (what was
     granted) and ``unallocated`` what the pool held when it closed (after the closing sweep:
@@ -278,6 +281,21 @@ def _net(totals: PeriodTotals) -> int:
     return sum(totals.credits.values()) - debited
 
 
+def _lapsed(uow: UnitOfWork, org: Organisation, first: int, last: int) -> dict[int, int]:
+    """What lapsed in each period from ``first - 1`` to ``last``: the ``expire`` transfers of
+    the period, which all credit the ``expired`` sink, whichever account they came from (the
+    pool or a member, at the period's close or, for credits of an earlier period coming back
+    late, during it).  Nothing lapsed before period 0."""
+    return {
+        index: (
+            uow.ledger.period_totals(org.id, EXPIRED, index).credited(TransferKind.EXPIRE)
+            if index >= 0
+            else 0
+        )
+        for index in range(first - 1, last + 1)
+    }
+
+
 def pool_history(uow: UnitOfWork, org: Organisation, first: int, last: int) -> list[PoolFigures]:
     """Return the pool's figures for each period from ``first`` to ``last`` (inclusive).
 
@@ -301,6 +319,7 @@ def pool_history(uow: UnitOfWork, org: Organisation, first: int, last: int) -> l
         balance_at_end[index] = balance
         pool_totals[index] = totals
         balance -= _net(totals)
+    lapsed = _lapsed(uow, org, first, last)
     figures: list[PoolFigures] = []
     for index in range(first, last + 1):
         totals = pool_totals[index]
@@ -326,12 +345,8 @@ def pool_history(uow: UnitOfWork, org: Organisation, first: int, last: int) -> l
                 returned=totals.credited(TransferKind.RETURN),
                 unallocated=balance_at_end[index] if closed else pool.available,
                 used=used,
-                expired=totals.debited(TransferKind.EXPIRE),
-                expired_last_period=(
-                    uow.ledger.period_totals(org.id, EXPIRED, index - 1).credited(
-                        TransferKind.EXPIRE
-                    )
-                ),
+                expired=lapsed[index],
+                expired_last_period=lapsed[index - 1],
                 available_total=total,
                 utilisation=used / total if total > 0 else 0.0,
             )
