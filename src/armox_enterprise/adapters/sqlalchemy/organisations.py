@@ -27,7 +27,11 @@ class SqlOrganisations(Repository):
         t = self._t.organisations
         query = select(t).where(t.c.id == organisation_id)
         if for_update:
-            query = query.with_for_update()
+            # FOR NO KEY UPDATE on PostgreSQL: writers of the organisation's columns still
+            # wait for each other, but the foreign-key checks of rows that name the
+            # organisation (events, idempotency records, FOR KEY SHARE) do not wait for them,
+            # so a turnover and those inserts cannot deadlock.
+            query = query.with_for_update(key_share=True)
         row = self._db.one(query)
         return None if row is None else organisation_from_row(row)
 
