@@ -20,7 +20,15 @@ from sqlalchemy.sql.util import find_tables
 
 from armox_enterprise.exceptions import StorageError, TransientStorageError
 
-__all__ = ["Failure", "classify", "constraint", "describe", "is_transient", "translate"]
+__all__ = [
+    "Failure",
+    "classify",
+    "constraint",
+    "describe",
+    "is_transient",
+    "message",
+    "translate",
+]
 
 _MIGRATE = (
     "run the migrations ('armox-enterprise migrate', or 'alembic upgrade armox_enterprise@head')"
@@ -145,20 +153,27 @@ _BY_SQLITE_NAME = {
 }
 
 # The last resort, for a driver that gives no code: words of its message (read, never shown).
-_BY_TEXT = (
+# SQLite's generic SQLITE_ERROR is told apart by how its message begins; another driver's
+# message is searched only when it carries no code at all (a connection library's own error).
+_SQLITE_STARTS = (
     ("database is locked", Failure.BUSY),
+    ("database table is locked", Failure.BUSY),
+    ("no such table", Failure.MISSING_TABLE),
+    ("no such column", Failure.MISSING_COLUMN),
+    ("unique constraint failed", Failure.UNIQUE),
+    ("foreign key constraint failed", Failure.FOREIGN_KEY),
+    ("check constraint failed", Failure.CHECK),
+    ("not null constraint failed", Failure.NOT_NULL),
+    ("cannot operate on a closed database", Failure.CONNECTION_LOST),
+)
+_UNCODED_WORDS = (
     ("deadlock", Failure.DEADLOCK),
     ("could not serialize", Failure.SERIALIZATION),
     ("serialization failure", Failure.SERIALIZATION),
     ("server closed the connection", Failure.CONNECTION_LOST),
     ("terminating connection", Failure.CONNECTION_LOST),
-    ("no such table", Failure.MISSING_TABLE),
-    ("no such column", Failure.MISSING_COLUMN),
-    ("has no column named", Failure.MISSING_COLUMN),
-    ("unique constraint failed", Failure.UNIQUE),
-    ("foreign key constraint failed", Failure.FOREIGN_KEY),
-    ("check constraint failed", Failure.CHECK),
-    ("not null constraint failed", Failure.NOT_NULL),
+    ("connection is closed", Failure.CONNECTION_LOST),
+    ("lost connection", Failure.CONNECTION_LOST),
 )
 
 
@@ -177,7 +192,7 @@ def _errno(orig: object) -> int | None:
     return None
 
 
-def _coded(orig: object) -> Failure | None:
+def _coded(orig: BaseException) -> Failure | None:
     """The failure the driver's own code names: a MySQL error number (more precise than the
     SQLSTATE MySQL adds), a SQLSTATE, or a SQLite error name."""
     errno = _errno(orig)
@@ -192,18 +207,44 @@ def _coded(orig: object) -> Failure | None:
     return None
 
 
+def _driver_error(error: BaseException) -> BaseException | None:
+    """The driver's own error in ``error``; ``None`` for an error SQLAlchemy raised itself
+    (whose wrapped exception, if any, is Python's, not the database's)."""
+    if isinstance(error, sa_exc.DBAPIError):
+        return error.orig if isinstance(error.orig, BaseException) else None
+    if isinstance(error, sa_exc.SQLAlchemyError):
+        return None
+    return error
+
+
+def _by_words(orig: BaseException) -> Failure | None:
+    if _errno(orig) is not None or _sqlstate(orig) is not None:
+        # A code the tables do not know: the message's words may be the values'.
+        return None
+    message = str(orig).lower()
+    if type(orig).__module__.startswith("sqlite3"):
+        if "has no column named" in message.split(":", 1)[0]:
+            return Failure.MISSING_COLUMN
+        return next((f for start, f in _SQLITE_STARTS if message.startswith(start)), None)
+    return next((f for words, f in _UNCODED_WORDS if words in message), None)
+
+
 def classify(error: BaseException) -> Failure:
-    """Return the kind of failure ``error`` (a SQLAlchemy error, or a driver's) reports."""
-    orig = getattr(error, "orig", None) if isinstance(error, sa_exc.StatementError) else error
-    coded = _coded(orig)
+    """Return the kind of failure ``error`` (a SQLAlchemy error, or a driver's) reports.
+
+    The kind comes from the driver's code (a MySQL error number, a SQLSTATE, an SQLite error
+    name), from SQLAlchemy's finding that the connection was lost, and only failing those
+    from the words of a message that carries no code.
+    """
+    orig = _driver_error(error)
+    coded = None if orig is None else _coded(orig)
     if coded is not None:
         return coded
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
         return Failure.CONNECTION_LOST
-    message = str(orig if orig is not None else error).lower()
-    for words, failure in _BY_TEXT:
-        if words in message:
-            return failure
+    worded = None if orig is None else _by_words(orig)
+    if worded is not None:
+        return worded
     if isinstance(error, sa_exc.IntegrityError):
         return Failure.INTEGRITY
     return Failure.OTHER
@@ -239,8 +280,7 @@ def is_transient(error: BaseException) -> bool:
 
 
 def _names(tables: list[Any]) -> str:
-    names = list(dict.fromkeys(str(getattr(t, "name", "")) for t in tables))
-    names = [n for n in names if n]
+    names = sorted({str(getattr(t, "name", "")) for t in tables} - {""})
     if not names:
         return "the database"
     if len(names) > 3:
@@ -289,15 +329,27 @@ def _detail(error: BaseException, failure: Failure) -> str:
     """For a failure of no known kind: the driver's error class and code (never its text)."""
     if failure is not Failure.OTHER:
         return ""
-    orig = getattr(error, "orig", None)
-    culprit = orig if isinstance(orig, BaseException) else error
-    codes = [type(culprit).__name__]
+    orig = _driver_error(error)
+    codes = [type(orig if orig is not None else error).__name__]
     state, errno = _sqlstate(orig), _errno(orig)
     if errno is not None:
         codes.append(f"error {errno}")
     elif state is not None:
         codes.append(f"SQLSTATE {state}")
     return f" ({', '.join(codes)})"
+
+
+def message(error: BaseException, operation: str | None = None) -> str:
+    """Return what a translated error says: "the store could not <operation>: <kind>".
+
+    For a store's own errors built from a driver error (e.g. ``CommitOutcomeUnknown``): the
+    operation and the kind of failure, never the statement's text nor its parameters.
+    """
+    failure = classify(error)
+    if operation is None:
+        operation = _verb(error)
+    text = f"the store could not {operation}: {failure.value}{_detail(error, failure)}"
+    return f"{text} (the call may be retried)" if failure.transient else text
 
 
 def translate(error: sa_exc.SQLAlchemyError, operation: str | None = None) -> StorageError:
@@ -307,16 +359,13 @@ def translate(error: sa_exc.SQLAlchemyError, operation: str | None = None) -> St
         error: what SQLAlchemy raised.
         operation: what the store was doing, said as "the store could not <operation>" (e.g.
             ``"post a transfer"``, or :func:`describe` of the statement); never user data.
+            Without it, the statement's first word names it ("write to the database").
 
     Returns:
         A ``TransientStorageError`` for a failure a retry may not meet, else a
-        ``StorageError``; either names the operation and the kind of failure, and neither
-        the statement's text nor its parameters.
+        ``StorageError``; either names the operation and the kind of failure (see
+        :func:`message`), and neither the statement's text nor its parameters.
     """
-    failure = classify(error)
-    if operation is None:
-        operation = _verb(error)
-    message = f"the store could not {operation}: {failure.value}{_detail(error, failure)}"
-    if failure.transient:
-        return TransientStorageError(f"{message} (the call may be retried)")
-    return StorageError(message)
+    if classify(error).transient:
+        return TransientStorageError(message(error, operation))
+    return StorageError(message(error, operation))
