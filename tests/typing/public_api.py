@@ -36,6 +36,7 @@ from armox_enterprise import (
     Invitation,
     JoinMode,
     JoinRequest,
+    LimitExceeded,
     MemberRemainder,
     MemberRow,
     Membership,
@@ -131,6 +132,10 @@ def enrolment_calls(service: EnterpriseService, org_id: str) -> None:
 def credit_calls(service: EnterpriseService, org_id: str) -> None:
     """Pool, spending, holds, refunds and requests."""
     assert_type(service.top_up("admin", org_id, 500, idempotency_key="inv-1"), Transfer)
+    try:
+        service.top_up("admin", org_id, MAX_CREDITS)
+    except LimitExceeded as full:
+        assert_type(str(full), str)
     allocation = service.allocate_credits("admin", org_id, "jane", 100)
     assert_type(allocation.kind, TransferKind)
     assert_type(allocation.amount, int)
@@ -161,6 +166,10 @@ def credit_calls(service: EnterpriseService, org_id: str) -> None:
     assert_type(service.cancel_request("jane", org_id, request.id), CreditRequest)
     assert_type(service.list_requests("admin", org_id, status=None), list[CreditRequest])
     assert_type(service.close_due_periods(), list[str])
+    failed: list[str] = []
+    turned = service.close_due_periods(on_failure=lambda org, error: failed.append(org))
+    assert_type(turned, list[str])
+    assert_type(service.check_alerts(on_failure=lambda org, error: None), int)
     assert_type(service.reconcile(org_id), list[str])
 
 

@@ -138,6 +138,7 @@ def test_only_amount_type_errors_are_type_errors() -> None:
         "NotFound",
         "PermissionDenied",
         "Conflict",
+        "LimitExceeded",
         "InsufficientCredits",
         "DomainNotClaimable",
         "DomainVerificationFailed",
@@ -148,6 +149,14 @@ def test_only_amount_type_errors_are_type_errors() -> None:
 def test_state_errors_are_not_value_errors(name: str) -> None:
     """Refusals about state or permission are not mistaken for bad arguments."""
     assert not issubclass(getattr(exceptions, name), ValueError)
+
+
+def test_a_total_past_the_range_is_a_conflict_exported_at_the_root() -> None:
+    """LimitExceeded (a balance, counter or total would pass a signed 64-bit integer) is a
+    Conflict a host catches from the package itself."""
+    assert "LimitExceeded" in armox_enterprise.__all__
+    assert armox_enterprise.LimitExceeded is exceptions.LimitExceeded
+    assert issubclass(armox_enterprise.LimitExceeded, armox_enterprise.Conflict)
 
 
 def test_insufficient_credits_carries_its_figures() -> None:

@@ -61,7 +61,12 @@ class Ledger(Protocol):
             InsufficientCredits: the debit account is guarded (pool or member) and has too
                 little available; nothing is written and the unit of work stays usable (the
                 service may try another posting in it).
-            AccountClosed: a spend or hold from a closed account; nothing is written.
+            AccountClosed: a spend or hold from a closed account, or an allocation, allotment
+                or approval to one; nothing is written.
+            InvalidAmount: the amount is not positive, or a capture or release settles more
+                than the debit account has pending; nothing is written.
+            LimitExceeded: a total of either account would pass ``MAX_CREDITS`` (the usage
+                sink's credits excepted: they are a sum); nothing is written.
             DuplicateIdempotencyKey: the transfer's idempotency key is already used in the
                 organisation (the unit of work may then be unusable: the service retries).
             NotFound: either account does not exist.

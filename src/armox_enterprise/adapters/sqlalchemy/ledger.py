@@ -57,6 +57,7 @@ from armox_enterprise.domain.ledger import (
     credit_refusal,
     debit_refusal,
 )
+from armox_enterprise.domain.values import MAX_CREDITS
 from armox_enterprise.exceptions import (
     AccountClosed,
     DuplicateIdempotencyKey,
@@ -149,6 +150,9 @@ class SqlLedger(Repository):
 
     def post(self, transfer: Transfer) -> None:
         """Apply ``transfer`` to both accounts and record it, atomically in the database."""
+        if not 0 < transfer.amount <= MAX_CREDITS:
+            # No statement runs with an amount no BIGINT holds: the domain says why not.
+            self._refuse(transfer)
         if (
             transfer.kind is TransferKind.SPEND
             and transfer.credit_account == USAGE
