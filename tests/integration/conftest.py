@@ -50,10 +50,22 @@ def server_url(backend: str) -> str:
 
 
 def empty_tables(engine: Engine) -> None:
-    """Delete every row of the library's tables, children first."""
+    """Remove every row of the library's tables, children first.
+
+    The database refuses to DELETE transfers (they are append-only), so the transfers table
+    is truncated (PostgreSQL, MariaDB: no row trigger fires) or, on SQLite, which has no
+    TRUNCATE, dropped and created again with its indexes and triggers.
+    """
+    transfers = default_tables.transfers
     with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            transfers.drop(connection)
+            transfers.create(connection)
+        else:
+            connection.execute(text(f"TRUNCATE TABLE {transfers.name}"))
         for table in reversed(metadata.sorted_tables):
-            connection.execute(delete(table))
+            if table is not transfers:
+                connection.execute(delete(table))
 
 
 def reconcile_all(engine: Engine) -> list[str]:

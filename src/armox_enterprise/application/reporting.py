@@ -14,6 +14,7 @@ from armox_enterprise.application.turnover import bring_current
 from armox_enterprise.domain.access import Permission, can
 from armox_enterprise.domain.ledger import Transfer, member_account, member_of, reconcile
 from armox_enterprise.domain.periods import report_range
+from armox_enterprise.domain.reconciliation import reconcile_records
 from armox_enterprise.domain.usage import UsageGrouping, parse_grouping, usage_entry
 from armox_enterprise.domain.values import ensure_utc
 from armox_enterprise.exceptions import PermissionDenied
@@ -160,7 +161,9 @@ class ReportingUseCases(UseCases):
         )
 
     def reconcile(self, organisation_id: str) -> list[str]:
-        """Check the organisation's ledger: cached balances against the transfers.
+        """Check the organisation's ledger: cached balances against the transfers, and the
+        transfers against the records that caused them (one grant per period, approved
+        credit requests, holds; see :mod:`armox_enterprise.domain.reconciliation`).
 
         Returns:
             A list of problems; empty when the ledger is consistent.
@@ -169,7 +172,10 @@ class ReportingUseCases(UseCases):
 
         def work(uow: UnitOfWork, now: datetime) -> list[str]:
             org = runner.organisation(uow, organisation_id)
-            return reconcile(uow.ledger.accounts(org.id), uow.ledger.transfers(org.id))
+            transfers = uow.ledger.transfers(org.id)
+            return reconcile(uow.ledger.accounts(org.id), transfers) + reconcile_records(
+                transfers, uow.requests.list(org.id), uow.holds.pending(org.id)
+            )
 
         return runner.run(work)
 

@@ -3,7 +3,10 @@
 Amounts are ``BIGINT``; instants are stored as naive UTC with microseconds on every backend;
 enumerations are short strings (no native enum types, so migrations stay simple).  The database
 itself refuses a pool or member account below zero available, a second claim on a domain, a
-second active membership of a user and a reused idempotency key in an organisation.
+second active membership of a user, a reused idempotency key in an organisation, and a second
+grant of an organisation in one period; the triggers of
+:mod:`~armox_enterprise.adapters.sqlalchemy.triggers`, installed with the tables, refuse
+changing or deleting a transfer and changing a decided request or a resolved hold.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Computed,
     DateTime,
     Dialect,
     ForeignKeyConstraint,
@@ -27,10 +31,12 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator
 
+from armox_enterprise.adapters.sqlalchemy.triggers import attach as attach_triggers
 from armox_enterprise.domain.values import (
     ACCOUNT_CODE_LENGTH,
     DOMAIN_LENGTH,
@@ -44,7 +50,15 @@ from armox_enterprise.domain.values import (
     TOKEN_LENGTH,
 )
 
-__all__ = ["NAMING_CONVENTION", "Tables", "UtcDateTime", "make_tables", "metadata", "tables"]
+__all__ = [
+    "GRANT_PERIOD",
+    "NAMING_CONVENTION",
+    "Tables",
+    "UtcDateTime",
+    "make_tables",
+    "metadata",
+    "tables",
+]
 
 #: Constraint and index names follow this convention so a host's Alembic sees stable names.
 NAMING_CONVENTION: dict[str, str] = {
@@ -67,6 +81,14 @@ _STATE = STATE_LENGTH
 #: On MySQL/MariaDB, compare strings byte for byte like the other backends do: user ids
 #: ``Bob`` and ``bob`` are two users, not one (the servers' default collations ignore case).
 _MYSQL: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+
+#: ``transfers.grant_period``: the period of a grant, ``NULL`` for every other kind.  A unique
+#: index on ``(organisation_id, grant_period)`` allows one grant per organisation and period.
+#: Written as PostgreSQL and MariaDB give it back when reflected (``ELSE NULL`` included), so
+#: Alembic's comparison sees the same expression on every backend.
+GRANT_PERIOD = "CASE WHEN kind = 'grant' THEN period_index ELSE NULL END"
+#: Which rows the grant index holds, where the database allows a partial index.
+_GRANTS_ONLY = "kind = 'grant'"
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -262,6 +284,9 @@ def make_tables(
         Column("reference", String(_KEY), nullable=True),
         Column("feature", String(_TAG), nullable=True),
         Column("model", String(_TAG), nullable=True),
+        # STORED: PostgreSQL indexes no virtual column, and MariaDB has no partial index (so
+        # its unique index holds every row, NULL for all but grants).
+        Column("grant_period", Integer, Computed(GRANT_PERIOD, persisted=True), nullable=True),
         CheckConstraint("amount > 0", name="amount_positive"),
         UniqueConstraint("organisation_id", "idempotency_key"),
         fk(["organisation_id", "debit_account"], "accounts", ["organisation_id", "code"]),
@@ -278,6 +303,16 @@ def make_tables(
             "kind",
             "created_at",
             "amount",
+        ),
+        # One grant per organisation and period.  PostgreSQL and SQLite index the grants
+        # only, so other transfers (spends) write no entry into it.
+        Index(
+            f"uq_{p}transfers_grant_period",
+            "organisation_id",
+            "grant_period",
+            unique=True,
+            postgresql_where=text(_GRANTS_ONLY),
+            sqlite_where=text(_GRANTS_ONLY),
         ),
         schema=schema,
         **_MYSQL,
@@ -381,6 +416,17 @@ def make_tables(
         fk(["organisation_id"], "organisations", ["id"]),
         schema=schema,
         **_MYSQL,
+    )
+    attach_triggers(
+        {
+            "accounts": accounts,
+            "transfers": transfers,
+            "holds": holds,
+            "credit_requests": credit_requests,
+            "join_requests": join_requests,
+        },
+        prefix=p,
+        schema=schema,
     )
     return Tables(
         md,
