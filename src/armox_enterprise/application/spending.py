@@ -377,7 +377,9 @@ class SpendingUseCases(UseCases):
             hold = uow.holds.get(org.id, hold_ref)
             membership = uow.memberships.get(org.id, actor)
             # The owner may resolve their hold after leaving; nobody else outside may.
-            if membership is None or (not membership.is_active and hold is None):
+            if membership is None or (
+                not membership.is_active and (hold is None or hold.user_id != actor)
+            ):
                 raise OrganisationNotFound(f"organisation {organisation_id} does not exist")
             if hold is None or (
                 hold.user_id != actor and not can(membership, Permission.RESOLVE_ANY_HOLD)
