@@ -6,6 +6,8 @@ What counts as usage, and under which key, is the domain's
 ledger's kind sets (:data:`~armox_enterprise.domain.ledger.ALLOCATED_KINDS`,
 :data:`~armox_enterprise.domain.ledger.SPENT_KINDS`,
 :data:`~armox_enterprise.domain.ledger.REFUND_KINDS`), so these figures are the SQL store's.
+Sums are Python integers, exact however far they pass ``MAX_CREDITS`` (as the SQL store's are),
+and any offset slices the member table (past its end: an empty page).
 """
 
 from __future__ import annotations

@@ -4,6 +4,14 @@ One page of members costs two statements whatever the size of the organisation's
 page (sorted and cut in the database, its members' figures summed there from their account
 rows and this period's totals) and a count of the active members.  The figures are the ones
 :func:`armox_enterprise.views.build_profile` shows each member.
+
+Every figure here is bounded by construction, so no sum overflows a ``BIGINT``: a member's
+allocated kinds add up to at most its ``credits_posted``, its spent kinds to at most its
+``debits_posted``, and its refunds to at most its ``credits_posted`` (each within
+``MAX_CREDITS``, see :mod:`armox_enterprise.domain.ledger`), so every partial sum stays within
+``-MAX_CREDITS..MAX_CREDITS``.  The usage sink, whose credits may pass ``MAX_CREDITS``, is not
+a member.  The offset is the caller's to bound (:class:`armox_enterprise.views.Page` asks for at
+most ``2**62``).
 """
 
 from __future__ import annotations
