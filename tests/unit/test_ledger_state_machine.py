@@ -430,7 +430,8 @@ class LedgerMachine(RuleBasedStateMachine):
         if mode == "zero":
             self._fails(InvalidAmount, call)
         elif actor == "other":
-            self._fails(HoldNotFound, call)
+            # A former member is answered as an outsider, whether or not the hold exists.
+            self._fails(HoldNotFound if who in self.active else OrganisationNotFound, call)
         elif mode != "release" and lapsed and not due:
             self._fails(HoldAlreadyResolved, call)
         elif mode == "over":
