@@ -33,6 +33,7 @@ from sqlalchemy import DDL, Table, event
 
 __all__ = [
     "APPEND_ONLY",
+    "DIALECTS",
     "SETTLED",
     "Settled",
     "attach",
