@@ -14,11 +14,12 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
 
-from armox_enterprise import EnterpriseService
+from armox_enterprise import EnterpriseService, HoldAlreadyResolved
 from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore
 from armox_enterprise.domain.ledger import POOL, Hold, Transfer, member_account
 from armox_enterprise.domain.requests import CreditRequest
@@ -240,3 +241,62 @@ def test_eight_callers_with_one_key_get_the_first_result_and_one_effect(
         assert len({_answer(r) for r in results}) == 1, [_answer(r) for r in results]
         change = {k: after[k] - before[k] for k in after | before if after[k] != before[k]}
         assert change == effect
+
+
+def _stale_hold(c: Case, round_: int) -> str:
+    """A hold of everything the member has, past its lifetime and not yet released."""
+    c.member_holds_one_call()
+    hold = c.service.reserve(
+        c.member, c.org_id, AMOUNT, generation_id=f"stale-{round_}", lifetime=timedelta(minutes=1)
+    )
+    c.scenario.clock.advance(minutes=2)
+    return hold.id
+
+
+def _spend_in_full_after(c: Case, round_: int) -> Callable[[], object]:
+    service = c.new_service()
+    return lambda: service.spend(c.member, c.org_id, AMOUNT, generation_id=f"full-{round_}")
+
+
+STALE_RACERS: dict[str, Callable[[Case, int], Callable[[], object]]] = {
+    "the job": lambda c, _round: lambda: c.service.release_expired_holds(c.org_id),
+    "a spend": lambda c, round_: (
+        lambda: c.service.spend(c.member, c.org_id, AMOUNT, generation_id=f"after-{round_}")
+    ),
+    "a spend on the full path": _spend_in_full_after,
+}
+
+
+def _both(first: Callable[[], object], second: Callable[[], object]) -> list[object]:
+    """Run both at once; return what each returned or raised."""
+    barrier = threading.Barrier(2)
+
+    def run(work: Callable[[], object]) -> object:
+        barrier.wait()
+        try:
+            return work()
+        except Exception as exc:  # what each caller got is checked by the test
+            return exc
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(run, [first, second]))
+
+
+@pytest.mark.parametrize("racer", sorted(STALE_RACERS))
+def test_a_stale_hold_released_by_its_owner_meanwhile_is_skipped(
+    backend: Backend, racer: str
+) -> None:
+    """The owner releases a hold past its lifetime while the job (or a spend that needs its
+    credits) releases it too: the job and the spend skip it, and neither fails."""
+    c = Case(backend, None)
+    for round_ in range(ROUNDS * 2):
+        hold = _stale_hold(c, round_)
+        released, raced = _both(
+            lambda hold=hold: c.service.release_hold(c.member, c.org_id, hold),
+            STALE_RACERS[racer](c, round_),
+        )
+        # The owner is told if the job or the spend released it first.
+        assert isinstance(released, Hold | HoldAlreadyResolved), repr(released)
+        assert isinstance(raced, int | Transfer), repr(raced)
+        with c.scenario.store.unit_of_work() as uow:
+            assert uow.holds.pending(c.org_id) == []

@@ -110,8 +110,12 @@ def _debit(ctx: Context, kind: TransferKind, amount: int, key: str, tags: _Tags)
         else:
             system.record(ev.CreditsAllocated, user_id=user, amount=shortfall, kind="pool_spend")
             return ctx.post(transfer)
-    current = uow.ledger.get_account(org.id, account)
+    current = uow.ledger.get_account(org.id, account, for_update=True)
     available = 0 if current is None else current.available
+    if available >= amount:
+        # Credits came back since the refusal (a stale hold its owner released meanwhile,
+        # an allocation): the balance, now locked, covers the spend.
+        return ctx.post(transfer)
     pending = len(uow.requests.list(org.id, status=RequestStatus.PENDING, user_id=user))
     raise InsufficientCredits(
         f"{available} credits available, {amount} needed",
