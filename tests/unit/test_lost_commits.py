@@ -306,6 +306,13 @@ def _alerts(s: Scenario) -> Callable[[], object]:
     return lambda: s.service.check_alerts(s.org_id)
 
 
+@case("close_due_periods")
+def _turnover(s: Scenario) -> Callable[[], object]:
+    s.service.set_standing_allotment(s.admin, s.org_id, s.members[0], 25)
+    s.clock.advance(days=32)
+    return s.service.close_due_periods
+
+
 def _run(case: Call, *, lose: bool) -> tuple[object, list[str], list[Event], LosingStore]:
     store = LosingStore()
     scenario = enterprise(store=store, members=2, allocate=100)
@@ -365,3 +372,18 @@ def test_a_joined_store_records_no_key_of_its_own() -> None:
     keys = set(store.idempotency)
     service.top_up(scenario.admin, scenario.org_id, 5)
     assert set(store.idempotency) == keys
+
+
+def test_the_relay_hands_a_committed_batch_over_once_after_a_lost_commit_answer() -> None:
+    """The relay records no key of its own (its delivery is at least once): when the answer
+    to its COMMIT is lost, the attempt after it finds the batch published, and hands nothing
+    over twice."""
+    store = LosingStore()
+    scenario = enterprise(store=store, members=1)
+    handed: list[str] = []
+    store.armed = True
+    scenario.service.relay(lambda events: handed.extend(e.id for e in events), limit=1_000)
+    assert len(store.lost) == 1
+    assert handed
+    assert len(handed) == len(set(handed))
+    assert scenario.service.relay(lambda events: handed.extend(e.id for e in events)) == 0

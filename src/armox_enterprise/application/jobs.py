@@ -15,6 +15,7 @@ from armox_enterprise import views
 from armox_enterprise.application import arguments as args
 from armox_enterprise.application.base import UseCases
 from armox_enterprise.application.context import SYSTEM, Context
+from armox_enterprise.application.runner import Replay
 from armox_enterprise.application.turnover import bring_current
 from armox_enterprise.domain.alerts import MemberUsage, PoolUsage, due_alerts
 from armox_enterprise.domain.requests import RequestStatus
@@ -104,8 +105,13 @@ class JobUseCases(UseCases):
                 bring_current(ctx)
                 return ctx.org.current_period_index != locked.current_period_index
 
+            def turned_in(done: bool, org_id: str = org_id) -> str | None:
+                # A turnover is recorded under the call's own key: after a lost COMMIT answer
+                # the organisation is still reported as turned over by this call.
+                return org_id if done else None
+
             try:
-                if runner.run(turn):
+                if runner.run(turn, replay=Replay("close_due_periods"), scope=turned_in):
                     turned.append(org_id)
             except Exception as error:
                 _failed("close_due_periods", org_id, error, on_failure)
