@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, bindparam, create_engine, event, text
 from sqlalchemy.pool import NullPool
 
-from armox_enterprise import EnterpriseService, Event, RequestStatus, TransferKind
+from armox_enterprise import (
+    EnterpriseService,
+    Event,
+    RequestStatus,
+    TransferKind,
+    TransientStorageError,
+)
 from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore
 from armox_enterprise.adapters.sqlalchemy import store as store_module
 from armox_enterprise.adapters.sqlalchemy.ledger import SqlLedger
@@ -169,3 +176,116 @@ def test_server_killing_the_connection_mid_transaction_loses_nothing(
     assert account.available == expected
     again = service.spend(member, scenario.org_id, 10, generation_id="next-call")
     assert again.amount == 10
+
+
+def _server_id_query(backend: Backend) -> str:
+    return "SELECT pg_backend_pid()" if backend.name == "postgresql" else "SELECT CONNECTION_ID()"
+
+
+def _track_server_ids(engine: Engine, backend: Backend) -> list[int]:
+    """Record the server's id of every connection ``engine`` opens (for killing them)."""
+    ids: list[int] = []
+    query = _server_id_query(backend)
+
+    def record(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(query)
+        ids.append(int(cursor.fetchone()[0]))
+        cursor.close()
+        dbapi_connection.rollback()
+
+    event.listen(engine, "connect", record)
+    return ids
+
+
+def _kill_idle(backend: Backend, admin: Engine, ids: list[int]) -> int:
+    """Have the server terminate each connection of ``ids`` still alive; wait until gone."""
+    if backend.name == "postgresql":
+        alive = text("SELECT pid FROM pg_stat_activity WHERE pid = ANY(:ids)")
+    else:
+        alive = text("SELECT id FROM information_schema.processlist WHERE id IN :ids").bindparams(
+            bindparam("ids", expanding=True)
+        )
+    with admin.connect() as connection:
+        victims = [row[0] for row in connection.execute(alive, {"ids": ids})]
+        for victim in victims:
+            if backend.name == "postgresql":
+                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": victim})
+            else:
+                connection.execute(text(f"KILL CONNECTION {int(victim)}"))
+        connection.commit()
+        for _ in range(200):
+            if not connection.execute(alive, {"ids": victims or [0]}).first():
+                break
+            connection.rollback()
+            time.sleep(0.01)
+    return len(victims)
+
+
+ISOLATION_SETUPS = {
+    "default": {},
+    "create_engine": {"isolation_level": "READ COMMITTED"},
+    "execution_options": {"execution_options": {"isolation_level": "SERIALIZABLE"}},
+}
+
+
+@pytest.mark.parametrize("setup", sorted(ISOLATION_SETUPS))
+def test_killed_idle_connections_are_replaced_and_the_pool_never_leaks(
+    server_backend: Backend, admin_engine: Engine, setup: str
+) -> None:
+    """Idle pooled connections killed by the server between calls: the next calls succeed (the
+    service retries on a fresh connection), no connection stays checked out, and round after
+    round of kills never exhausts a small pool."""
+    backend = server_backend
+    engine = create_engine(
+        backend.url, pool_size=3, max_overflow=0, pool_timeout=3, **ISOLATION_SETUPS[setup]
+    )
+    ids = _track_server_ids(engine, backend)
+    try:
+        scenario = enterprise(store=SqlAlchemyStore(engine), members=2, allocate=1_000)
+        service, org_id = scenario.service, scenario.org_id
+        killed = 0
+        for round_ in range(12):
+            with engine.connect(), engine.connect(), engine.connect():
+                pass  # three idle connections in the pool
+            killed += _kill_idle(backend, admin_engine, ids)
+            service.spend("member-1", org_id, 1, generation_id=f"spend-{round_}")
+            service.allocate_credits(scenario.admin, org_id, "member-2", 1)
+            assert service.profile("member-1").credits is not None
+            assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert killed >= 12 * 3
+        with scenario.store.unit_of_work() as uow:
+            account = uow.ledger.get_account(org_id, member_account("member-1"))
+        assert account is not None
+        assert account.available == 1_000 - 12
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("setup", sorted(ISOLATION_SETUPS))
+def test_a_unit_of_work_on_a_killed_connection_raises_the_librarys_transient_error(
+    server_backend: Backend, admin_engine: Engine, setup: str
+) -> None:
+    """Without the service's retry, a killed pooled connection surfaces as the library's
+    TransientStorageError (never a driver's error), is discarded, and the next unit works."""
+    backend = server_backend
+    engine = create_engine(
+        backend.url, pool_size=1, max_overflow=0, pool_timeout=3, **ISOLATION_SETUPS[setup]
+    )
+    ids = _track_server_ids(engine, backend)
+    store = SqlAlchemyStore(engine)
+    try:
+        for _ in range(5):
+            with store.unit_of_work() as uow:
+                uow.organisations.get("none")
+            _kill_idle(backend, admin_engine, ids)
+            try:
+                with store.unit_of_work() as uow:
+                    uow.organisations.get("none")
+            except TransientStorageError:
+                pass  # discarded: the service would run the call again
+            assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+            with store.unit_of_work() as uow:
+                assert uow.organisations.get("none") is None
+    finally:
+        engine.dispose()

@@ -3,20 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from armox_enterprise import EnterpriseService, InsufficientCredits, TransientStorageError
-from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore
+from armox_enterprise import (
+    CommitOutcomeUnknown,
+    EnterpriseService,
+    InsufficientCredits,
+    TransientStorageError,
+)
+from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore, configure_sqlite
+from armox_enterprise.adapters.sqlalchemy.unit_of_work import refused_by_the_database
 from armox_enterprise.domain.ledger import member_account
+from armox_enterprise.ports import IdempotencyRecord
 from armox_enterprise.testing import Scenario, enterprise
 
 if TYPE_CHECKING:
     from tests.integration.conftest import Backend
 
+NOW = datetime(2026, 1, 15, 9, 0, tzinfo=timezone.utc)
 host_metadata = MetaData()
 host_orders = Table(
     "host_orders",
@@ -142,3 +163,121 @@ def test_store_from_a_sessionmaker_owns_and_commits_its_transactions(backend: Ba
     with pytest.raises(InsufficientCredits):
         scenario.service.spend(member, scenario.org_id, 500, generation_id="g2")
     assert _available(scenario, member) == 95
+
+
+def _engine_like(backend: Backend) -> Engine:
+    """A fresh engine on the backend with a one-connection pool: the next call gets the
+    connection the last one returned."""
+    engine = create_engine(backend.url, pool_size=1, max_overflow=0, pool_timeout=3)
+    if backend.name == "sqlite":
+        configure_sqlite(engine)
+    return engine
+
+
+#: Where a COMMIT fails: in an event listener of the engine (before the driver is called), in
+#: the driver before it sends COMMIT, or in the driver once the database has committed.
+COMMIT_POINTS = ["listener", "driver_before", "driver_after"]
+
+
+def _fail_commit_once(engine: Engine, error: BaseException, at: str) -> None:
+    """Make the next COMMIT on ``engine`` raise ``error`` at ``at`` (one of COMMIT_POINTS)."""
+    armed = [True]
+
+    def fire() -> None:
+        if armed[0]:
+            armed[0] = False
+            raise error
+
+    if at == "listener":
+        event.listen(engine, "commit", lambda _connection: fire())
+        return
+    dialect = engine.dialect
+    original = dialect.do_commit
+
+    def do_commit(dbapi_connection: object) -> None:
+        if at == "driver_before":
+            fire()
+        original(dbapi_connection)
+        if at == "driver_after":
+            fire()
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("bind", ["engine", "sessionmaker"])
+@pytest.mark.parametrize("at", COMMIT_POINTS)
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+def test_an_interrupted_commit_is_raised_as_itself_and_its_connection_discarded(
+    backend: Backend, interrupt: type[BaseException], at: str, bind: str
+) -> None:
+    """KeyboardInterrupt or SystemExit while COMMIT is in flight reaches the caller as itself;
+    the connection is discarded, never pooled with its transaction open, so the next call on
+    the pool neither fails nor commits the interrupted writes: they are there only if the
+    database had committed them."""
+    engine = _engine_like(backend)
+    try:
+        store = SqlAlchemyStore(engine if bind == "engine" else sessionmaker(engine))
+        scenario = enterprise(store=store, members=1, allocate=100)
+        member = scenario.members[0]
+        _fail_commit_once(engine, interrupt("interrupted"), at)
+        with pytest.raises(interrupt):
+            scenario.service.allocate_credits(scenario.admin, scenario.org_id, member, 40)
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        scenario.service.allocate_credits(scenario.admin, scenario.org_id, member, 5)
+        assert _available(scenario, member) == (145 if at == "driver_after" else 105)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("at", COMMIT_POINTS)
+def test_an_error_raised_during_commit_is_an_unknown_outcome(backend: Backend, at: str) -> None:
+    """Anything but the database's own answer raised during COMMIT (a host's listener, a
+    timeout) is CommitOutcomeUnknown from the store, with the connection discarded; the
+    service then finds out whether the call committed and answers with its one effect."""
+    engine = _engine_like(backend)
+    try:
+        scenario = enterprise(store=SqlAlchemyStore(engine), members=1, allocate=100)
+        member = scenario.members[0]
+        _fail_commit_once(engine, TimeoutError("timed out"), at)
+        with scenario.store.unit_of_work() as uow:
+            uow.idempotency.add(IdempotencyRecord(scenario.org_id, "k", "t", "", "r", NOW))
+            with pytest.raises(CommitOutcomeUnknown):
+                uow.commit()
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        with scenario.store.unit_of_work() as uow:
+            found = uow.idempotency.get(scenario.org_id, "k")
+        assert (found is not None) is (at == "driver_after")
+        _fail_commit_once(engine, RuntimeError("a host's listener"), at)
+        scenario.service.allocate_credits(scenario.admin, scenario.org_id, member, 40)
+        assert _available(scenario, member) == 140
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        engine.dispose()
+
+
+def test_only_the_databases_own_refusal_makes_a_failed_commit_certain() -> None:
+    """A COMMIT the database answered with a coded error did not commit; a lost connection,
+    a client-side error or anything not from the driver leaves the outcome unknown."""
+    import sqlite3
+
+    import psycopg
+    import pymysql
+
+    def wrapped(orig: Exception, *, invalidated: bool = False) -> sa_exc.DBAPIError:
+        return sa_exc.OperationalError("COMMIT", None, orig, connection_invalidated=invalidated)
+
+    refused = [
+        wrapped(sqlite3.OperationalError("database is locked")),
+        wrapped(psycopg.errors.SerializationFailure("could not serialize access")),
+        wrapped(pymysql.err.OperationalError(1213, "Deadlock found")),
+    ]
+    unknown = [
+        wrapped(psycopg.OperationalError("server closed the connection unexpectedly")),
+        wrapped(psycopg.errors.AdminShutdown("terminating connection")),
+        wrapped(pymysql.err.OperationalError(2013, "Lost connection to server during query")),
+        wrapped(pymysql.err.OperationalError(1213, "Deadlock found"), invalidated=True),
+        RuntimeError("a host's listener"),
+        TimeoutError("timed out"),
+    ]
+    assert all(refused_by_the_database(error) for error in refused)
+    assert not any(refused_by_the_database(error) for error in unknown)

@@ -22,9 +22,9 @@ records) above them; :mod:`.postings` (the ledger's statements, derived from the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -36,6 +36,11 @@ from armox_enterprise.adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWo
 from armox_enterprise.exceptions import StorageError
 
 __all__ = ["SqlAlchemyStore", "SqlAlchemyUnitOfWork", "configure_sqlite"]
+
+#: The level the store's own transactions run at on MariaDB and MySQL (see ``_isolate``).
+READ_COMMITTED: Final = "READ COMMITTED"
+_LEVEL_SET = "armox_enterprise.isolation_level"
+_MYSQL = ("mysql", "mariadb")
 
 
 def configure_sqlite(engine: Engine, *, synchronous: str = "FULL") -> None:
@@ -94,12 +99,17 @@ class SqlAlchemyStore:
         """Create an engine for ``url`` (SQLite is configured with :func:`configure_sqlite`).
 
         An in-memory SQLite database (``sqlite://``) lives on one shared connection, so use a
-        file for work from several threads.
+        file for work from several threads.  On MariaDB and MySQL the engine's connections run
+        at READ COMMITTED unless ``isolation_level`` (or an execution option) says otherwise.
         """
         options = dict(engine_options)
         if url.startswith("sqlite") and url.split("///", 1)[-1] in ("", ":memory:", "sqlite:"):
             options.setdefault("poolclass", StaticPool)
             options.setdefault("connect_args", {"check_same_thread": False})
+        chosen = options.get("execution_options", {}).get("isolation_level")
+        if make_url(url).get_backend_name() in _MYSQL and chosen is None:
+            # Set once on each new connection by SQLAlchemy itself (see _isolate).
+            options.setdefault("isolation_level", READ_COMMITTED)
         engine = create_engine(url, **options)
         if engine.dialect.name == "sqlite":
             configure_sqlite(engine)
@@ -165,22 +175,65 @@ class SqlAlchemyStore:
             raise translate(exc) from exc
 
     def unit_of_work(self) -> SqlAlchemyUnitOfWork:
-        """Return a new unit of work (enter it with ``with``)."""
+        """Return a new unit of work (enter it with ``with``).
+
+        Raises:
+            StorageError: on MariaDB or MySQL, the first call could not read the engine's
+                isolation level (``TransientStorageError`` when the connection was lost).
+        """
         bind = self._bind
-        if isinstance(bind, Engine) and bind.dialect.name in ("mysql", "mariadb"):
-            bind = self._read_committed(bind)
+        if isinstance(bind, Engine) and bind is not self._checked_engine:
+            self._isolate(bind)
         return SqlAlchemyUnitOfWork(bind, self.tables)
 
-    def _read_committed(self, engine: Engine) -> Engine:
+    def _isolate(self, engine: Engine) -> None:
         # InnoDB's REPEATABLE READ (its default) reads a snapshot taken at the first read, so
         # an amount read and then written (a period closing's expiry, a member's remainder)
-        # could be stale.  Units of work that the store owns run at READ COMMITTED unless the
-        # engine chose a level itself; SERIALIZABLE is kept as it is.
-        if self._checked_engine is None:
-            with engine.connect() as connection:
-                level = connection.get_isolation_level()
-            chosen = engine.get_execution_options().get("isolation_level")
-            if chosen is None and level == "REPEATABLE READ":
-                engine = engine.execution_options(isolation_level="READ COMMITTED")
-            self._checked_engine = engine
-        return self._checked_engine
+        # could be stale.  The store's own transactions run at READ COMMITTED unless the
+        # engine chose a level itself (SERIALIZABLE is kept).  The level is set once per
+        # connection, as the connection's session default, never switched per unit of work:
+        # from_url passes it to create_engine, and on an engine made elsewhere a pool
+        # listener sets it on each connection the first time the pool hands it out.
+        if engine.dialect.name in _MYSQL and not _level_chosen(engine):
+            try:
+                with engine.connect() as connection:
+                    level = connection.get_isolation_level()
+            except sa_exc.SQLAlchemyError as exc:
+                raise translate(exc, "read the isolation level") from exc
+            if level == "REPEATABLE READ" and not event.contains(
+                engine, "checkout", _read_committed_once
+            ):
+                event.listen(engine, "checkout", _read_committed_once)
+                # SQLAlchemy restores a connection whose level a host changed for a while
+                # (execution_options) to the dialect's default: make that this one too.
+                engine.dialect.default_isolation_level = READ_COMMITTED
+        self._checked_engine = engine
+
+
+def _level_chosen(engine: Engine) -> bool:
+    """Whether the engine was given an isolation level (an execution option or
+    ``create_engine(isolation_level=...)``), or the store already set its own."""
+    if engine.get_execution_options().get("isolation_level") is not None:
+        return True
+    if getattr(engine.dialect, "_on_connect_isolation_level", None) is not None:
+        return True
+    return event.contains(engine, "checkout", _read_committed_once)
+
+
+def _read_committed_once(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Make a MariaDB/MySQL connection's transactions READ COMMITTED, once per connection.
+
+    A connection that cannot take the statement (killed while idle in the pool) is reported
+    to the pool as disconnected: the pool discards it and hands out a fresh one.
+    """
+    if record.info.get(_LEVEL_SET) == READ_COMMITTED:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"SET SESSION TRANSACTION ISOLATION LEVEL {READ_COMMITTED}")
+        finally:
+            cursor.close()
+    except Exception as exc:
+        raise sa_exc.DisconnectionError("the pooled connection is gone") from exc
+    record.info[_LEVEL_SET] = READ_COMMITTED
