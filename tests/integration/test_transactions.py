@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -26,13 +29,14 @@ from armox_enterprise import (
     CommitOutcomeUnknown,
     EnterpriseService,
     InsufficientCredits,
+    Transfer,
     TransientStorageError,
 )
 from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore, configure_sqlite
 from armox_enterprise.adapters.sqlalchemy.unit_of_work import refused_by_the_database
 from armox_enterprise.domain.ledger import member_account
 from armox_enterprise.ports import IdempotencyRecord
-from armox_enterprise.testing import Scenario, enterprise
+from armox_enterprise.testing import FrozenClock, Scenario, enterprise
 
 if TYPE_CHECKING:
     from tests.integration.conftest import Backend
@@ -281,3 +285,34 @@ def test_only_the_databases_own_refusal_makes_a_failed_commit_certain() -> None:
     ]
     assert all(refused_by_the_database(error) for error in refused)
     assert not any(refused_by_the_database(error) for error in unknown)
+
+
+def test_a_call_that_waited_for_sqlites_write_lock_books_no_instant_before_its_period(
+    tmp_path: Path,
+) -> None:
+    """A call reads its instant, then waits in BEGIN IMMEDIATE for SQLite's write lock while
+    another writer turns the period over: it books in the new period, at its start at the
+    earliest (the store's wait is why the instant can be older than the period it lands in)."""
+    store = SqlAlchemyStore.from_url(f"sqlite:///{tmp_path / 'lock.sqlite3'}")
+    store.create_schema()
+    scenario = enterprise(store=store, members=1, allocate=100)
+    boundary = scenario.organisation.current_period.end
+    waiting = EnterpriseService(store, clock=FrozenClock(boundary - timedelta(seconds=1)))
+    booked: list[Transfer] = []
+    try:
+        with store.engine.connect() as host:
+            host.begin()  # BEGIN IMMEDIATE: this connection holds the write lock
+            caller = threading.Thread(
+                target=lambda: booked.append(waiting.top_up("admin", scenario.org_id, 5))
+            )
+            caller.start()
+            time.sleep(0.3)
+            assert caller.is_alive(), "the call should be waiting for the write lock"
+            later = FrozenClock(boundary + timedelta(minutes=1))
+            turner = EnterpriseService(SqlAlchemyStore.joining(host), clock=later)
+            assert turner.close_due_periods() == [scenario.org_id]
+            host.commit()
+        caller.join(timeout=30)
+        assert [(t.period_index, t.created_at >= boundary) for t in booked] == [(1, True)]
+    finally:
+        store.engine.dispose()
