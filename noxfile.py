@@ -62,8 +62,12 @@ def _existing(*paths: str) -> list[str]:
 
 @nox.session(python=PYTHONS, tags=["tests"])
 def tests(session: nox.Session) -> None:
-    """Full test suite on the memory store and SQLite, on every supported Python."""
-    session.install(".[sqlalchemy,dns]", *_groups("test"))
+    """Full test suite on the memory store and SQLite, on every supported Python.
+
+    Both server drivers are installed: tests that only build their errors (the translation of
+    driver errors) run here too.
+    """
+    session.install(".[postgresql,mysql,dns]", *_groups("test"))
     session.run(
         "pytest",
         "-m",
@@ -155,12 +159,12 @@ def soak(session: nox.Session) -> None:
 @nox.session(python=DEFAULT_PYTHON, tags=["tests"])
 def tests_postgresql(session: nox.Session) -> None:
     """The integration tests on PostgreSQL ($ARMOX_TEST_POSTGRESQL_URL; required when CI=true)."""
-    session.install(".[postgresql]", *_groups("test-postgresql"))
+    session.install(".[postgresql,mysql]", *_groups("test-postgresql"))
     session.run("pytest", "-m", "postgresql", *(session.posargs or ["tests/integration"]))
 
 
 @nox.session(python=DEFAULT_PYTHON, tags=["tests"])
 def tests_mariadb(session: nox.Session) -> None:
     """The integration tests on MariaDB/MySQL ($ARMOX_TEST_MYSQL_URL; required when CI=true)."""
-    session.install(".[mysql]", *_groups("test"))
+    session.install(".[postgresql,mysql]", *_groups("test"))
     session.run("pytest", "-m", "mysql", *(session.posargs or ["tests/integration"]))
