@@ -316,3 +316,53 @@ def test_a_call_that_waited_for_sqlites_write_lock_books_no_instant_before_its_p
         assert [(t.period_index, t.created_at >= boundary) for t in booked] == [(1, True)]
     finally:
         store.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, "READ COMMITTED"),
+        ({"isolation_level": "SERIALIZABLE"}, "SERIALIZABLE"),
+        ({"execution_options": {"isolation_level": "SERIALIZABLE"}}, "SERIALIZABLE"),
+    ],
+    ids=["server_default", "create_engine", "execution_options"],
+)
+def test_mariadb_units_of_work_run_at_read_committed_unless_the_engine_chose(
+    server_backend: Backend, options: dict[str, object], expected: str
+) -> None:
+    """On MariaDB and MySQL the store's transactions run at READ COMMITTED, set on each
+    connection once (no statement per unit of work), unless the engine chose a level."""
+    if server_backend.name != "mysql":
+        pytest.skip("MariaDB and MySQL only")
+    engine = create_engine(server_backend.url, pool_size=2, max_overflow=0, **options)
+    statements: list[str] = []
+    try:
+        store = SqlAlchemyStore(engine)
+        with store.unit_of_work() as uow:
+            uow.organisations.get("none")
+        event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        for _ in range(3):
+            with store.unit_of_work() as uow:
+                uow.organisations.get("none")
+        with engine.connect() as connection:
+            assert connection.get_isolation_level() == expected
+        assert len(statements) == 3  # the three reads, nothing about isolation
+    finally:
+        engine.dispose()
+
+
+def test_from_url_gives_mariadb_engines_read_committed_per_connection(
+    server_backend: Backend,
+) -> None:
+    """from_url creates MariaDB and MySQL engines at READ COMMITTED (SQLAlchemy sets it when a
+    connection opens), and keeps a level the caller passes."""
+    if server_backend.name != "mysql":
+        pytest.skip("MariaDB and MySQL only")
+    chosen: dict[str, object] = {"isolation_level": "SERIALIZABLE"}
+    for options, expected in (({}, "READ COMMITTED"), (chosen, "SERIALIZABLE")):
+        store = SqlAlchemyStore.from_url(server_backend.url, **options)
+        try:
+            with store.engine.connect() as connection:
+                assert connection.get_isolation_level() == expected
+        finally:
+            store.engine.dispose()

@@ -72,11 +72,12 @@ def refused_by_the_database(error: BaseException) -> bool:
     return isinstance(state, str) and not state.startswith("08")
 
 
-def _interrupted(error: BaseException, step: str) -> None:
+def _interrupted(error: BaseException, step: str, *, discarded: bool) -> None:
     """Say in an interrupt's notes what it interrupted (the interrupt itself is raised)."""
     add_note = getattr(error, "add_note", None)  # Python 3.11 and later
     if add_note is not None:
-        add_note(f"armox_enterprise: raised during {step}; the connection was discarded")
+        done = "; the connection was discarded" if discarded else ""
+        add_note(f"armox_enterprise: raised during {step}{done}")
 
 
 class SqlAlchemyUnitOfWork:
@@ -135,7 +136,7 @@ class SqlAlchemyUnitOfWork:
         if isinstance(error, sa_exc.SQLAlchemyError):
             return translate(error, "begin a transaction")
         if not isinstance(error, Exception):
-            _interrupted(error, "BEGIN")
+            _interrupted(error, "BEGIN", discarded=self._owned)
             return None
         driver = _unwrapped_driver_error(self._bind, error)
         if driver is not None:
@@ -197,7 +198,7 @@ class SqlAlchemyUnitOfWork:
             return None
         self._discard()
         if not isinstance(error, Exception):
-            _interrupted(error, "COMMIT (it may or may not have committed)")
+            _interrupted(error, "COMMIT (it may or may not have committed)", discarded=True)
             return None
         if isinstance(error, sa_exc.DBAPIError) and refused_by_the_database(error):
             return translate(error, "commit")
@@ -232,7 +233,7 @@ class SqlAlchemyUnitOfWork:
         except BaseException as exc:
             if self._owned:
                 self._discard()
-            _interrupted(exc, "ROLLBACK")
+            _interrupted(exc, "ROLLBACK", discarded=self._owned)
             raise
 
     def _discard(self, *, joined_too: bool = False) -> None:
