@@ -114,8 +114,8 @@ class MemberUseCases(UseCases):
             ctx.record(ev.MemberRemoved, user_id=target_id, returned=returned)
             return removed
 
-        # The organisation's row is locked first: the last-admin rule holds, and calls for the
-        # member (requests, which lock it too; writes, whose key record shares it) serialise.
+        # The organisation's row is locked first: the last-admin rule holds, and the member's
+        # credit requests (which lock it too) serialise with the removal.
         return self._runner.as_member(
             actor,
             organisation_id,

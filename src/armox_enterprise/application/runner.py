@@ -95,9 +95,10 @@ class Replay(Generic[_T]):
         reference: the reference to store for a result (its id).
         kept: whether a result is worth recording under the call's own key, which is then
             recorded after the work (a job that changed nothing answers the same when it runs
-            again).  Without it, the call's own key is recorded before the work: the record's
-            reference to the organisation takes the organisation's row (shared) before any
-            other row, the order every unit of work keeps, so none of them deadlock on it.
+            again).  Without it, the call's own key is recorded before the work: where the
+            record's reference to the organisation takes the organisation's row (shared, on
+            MariaDB and MySQL), it takes it before any other row, the order every unit of work
+            keeps, so none of them deadlock on it.
     """
 
     operation: str
