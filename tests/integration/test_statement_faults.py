@@ -93,10 +93,13 @@ class Faults:
         self.kind = ""
         self.seen = 0
         self.fired = False
-        event.listen(engine, "before_cursor_execute", self._statement)
         event.listen(engine, "begin", self._begin)
         dialect = engine.dialect
         original = dialect.do_commit
+        # Statements fail where a driver's would: in the dialect's execute, whose errors
+        # SQLAlchemy wraps (those of a before_cursor_execute listener it wraps only from 2.1).
+        for name in ("do_execute", "do_execute_no_params", "do_executemany"):
+            setattr(dialect, name, self._failing(getattr(dialect, name)))
 
         def do_commit(dbapi_connection: Any) -> None:
             if self._due("commit"):
@@ -134,9 +137,13 @@ class Faults:
             return sa_exc.OperationalError("injected", None, error)
         return error
 
-    def _statement(self, *_args: Any) -> None:
-        if self._due("statement"):
-            raise self._error(wrapped=False)
+    def _failing(self, execute: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            if self._due("statement"):
+                raise self._error(wrapped=False)
+            return execute(*args, **kwargs)
+
+        return run
 
     def _begin(self, _connection: Any) -> None:
         if self._due("begin"):
