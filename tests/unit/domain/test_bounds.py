@@ -170,7 +170,7 @@ def a_transfer_on_its_route(draw: st.DrawFn) -> tuple[Account, Account, Transfer
 # ---------------------------------------------------------------------------- apply_transfer
 
 
-@settings(max_examples=1500)
+@settings(max_examples=200)
 @given(a_transfer_on_its_route())
 def test_apply_transfer_answers_as_the_rule_says_at_every_bound(
     case: tuple[Account, Account, TransferKind, int],
@@ -190,7 +190,7 @@ def test_apply_transfer_answers_as_the_rule_says_at_every_bound(
     assert new_debit.balance + new_credit.balance == debit.balance + credit.balance
 
 
-@settings(max_examples=500)
+@settings(max_examples=100)
 @given(a_transfer_on_its_route(), st.sampled_from(PAST) | st.integers(MAX + 1, 2**80))
 def test_no_amount_past_max_credits_ever_posts(
     case: tuple[Account, Account, TransferKind, int], amount: int
@@ -289,7 +289,7 @@ ALL_ROUTES = [
 ]
 
 
-@settings(max_examples=300)
+@settings(max_examples=100)
 @given(
     st.lists(
         st.tuples(st.sampled_from(ALL_ROUTES), st.one_of(st.sampled_from(EDGES[1:]), amounts)),
@@ -318,7 +318,7 @@ def test_any_sequence_keeps_every_total_in_range_and_reconciles(
 # ---------------------------------------------------------------------------- period totals
 
 
-@settings(max_examples=500)
+@settings(max_examples=100)
 @given(st.sampled_from(list(TransferKind)), totals, positive_amounts)
 def test_a_period_count_is_exact_for_posting_kinds_and_stops_at_max_for_reservations(
     kind: TransferKind, total: int, amount: int
@@ -342,7 +342,7 @@ def pools(draw: st.DrawFn) -> Account:
     return Account(ORG, POOL, pool.credits_posted, pool.debits_posted)
 
 
-@settings(max_examples=800)
+@settings(max_examples=150)
 @given(totals, totals, pools())
 def test_the_grant_is_what_every_total_can_take(
     allowance: int, granted: int, pool: Account
@@ -396,7 +396,7 @@ def swept(draw: st.DrawFn) -> tuple[Account, list[Account], Account]:
     return pool, members, Account(ORG, EXPIRED, credits_posted=balances[-1])
 
 
-@settings(max_examples=500)
+@settings(max_examples=100)
 @given(
     swept(),
     st.sampled_from(list(MemberRemainder)),
@@ -435,7 +435,7 @@ def test_a_return_the_pool_cannot_take_expires_what_does_not_fit(amount: int, ro
     assert fit_to_pool(expiry, 0) == (expiry,)
 
 
-@settings(max_examples=300)
+@settings(max_examples=100)
 @given(
     positive_amounts,
     st.sampled_from([True, False]),
@@ -479,7 +479,7 @@ def _membership(user_id: str, allotment: int, joined: int) -> Membership:
     )
 
 
-@settings(max_examples=500)
+@settings(max_examples=100)
 @given(
     pools(),
     st.lists(st.tuples(positive_amounts, totals), min_size=1, max_size=3),
