@@ -273,6 +273,29 @@ def empty_tables(engine: Engine) -> None:
                 connection.execute(delete(table))
 
 
+Rows = dict[str, list[dict[str, Any]]]
+
+
+def snapshot(engine: Engine) -> Rows:
+    """Every row of the library's tables as stored (generated columns left out)."""
+    rows: Rows = {}
+    with engine.connect() as connection:
+        for table in metadata.sorted_tables:
+            columns = [c for c in table.columns if c.computed is None]
+            found = connection.execute(select(*columns)).mappings().all()
+            rows[table.name] = [dict(row) for row in found]
+    return rows
+
+
+def restore(engine: Engine, rows: Rows) -> None:
+    """Empty the tables and put ``rows`` back: the prepared state, ids and all."""
+    empty_tables(engine)
+    with engine.begin() as connection:
+        for table in metadata.sorted_tables:
+            if rows[table.name]:
+                connection.execute(table.insert(), rows[table.name])
+
+
 def reconcile_all(engine: Engine) -> list[str]:
     """Reconcile every organisation's ledger; return the problems."""
     problems: list[str] = []
@@ -391,21 +414,51 @@ def _expected_error(kind: str, point: str) -> tuple[type[BaseException], ...]:
     return (TransientStorageError,)
 
 
-def _run_one(rig: Rig, case: Case, kind: str, point: str, at: int, full: State) -> str | None:
-    """Run ``case`` with the fault at the ``at``-th ``point``; return what went wrong, if
-    anything, or :data:`NOT_REACHED` when the call never reached that point."""
-    engine, faults, observer = rig.engine, rig.faults, rig.observer
+@attrs.frozen
+class Prepared:
+    """A case made ready once: its rows, the call, and the service's memory of periods.
+
+    Each faulted run puts the rows back and resets the memory, instead of building the
+    starting point through the service again: the same state, ids and all, in a fraction of
+    the time.
+    """
+
+    service: EnterpriseService
+    org_id: str | None
+    call: Callable[[], object]
+    rows: Rows
+    before: State
+    periods: dict[str, Any]
+
+    def reset(self, rig: Rig) -> None:
+        """Put the prepared state back, in the database and in the service."""
+        restore(rig.observer, self.rows)
+        self.service._runner.periods = dict(self.periods)
+
+
+def _prepare(rig: Rig, case: Case) -> Prepared:
+    empty_tables(rig.observer)
+    service, org_id, call = case.prepare(SqlAlchemyStore(rig.engine))
+    periods = dict(service._runner.periods)
+    return Prepared(service, org_id, call, snapshot(rig.observer), state(rig.observer), periods)
+
+
+def _run_one(
+    rig: Rig, case: Case, prepared: Prepared, fault: tuple[str, str, int], full: State
+) -> str | None:
+    """Run the prepared call with the ``kind`` fault at the ``at``-th ``point``; return what
+    went wrong, if anything, or :data:`NOT_REACHED` when the call never reached that point."""
+    kind, point, at = fault
+    engine, faults = rig.engine, rig.faults
     try:
-        empty_tables(observer)
-        service, org_id, call = case.prepare(SqlAlchemyStore(engine))
-        before = state(observer)
+        prepared.reset(rig)
         faults.arm(point, at, kind)
-        error = _outcome(call)
+        error = _outcome(prepared.call)
         faults.disarm()
         if not faults.fired:
             return NOT_REACHED
-        problems = _judge(rig, case, (kind, point), error, (before, full))
-        problems.extend(_afterwards(rig, service, org_id))
+        problems = _judge(rig, case, (kind, point), error, (prepared.before, full))
+        problems.extend(_afterwards(rig, prepared.service, prepared.org_id))
     finally:
         faults.disarm()
         engine.dispose()  # a connection left in a transaction must not reach the next run
@@ -481,15 +534,16 @@ def test_a_fault_anywhere_leaves_all_or_nothing(
     backend: Backend, rig: Rig, case: Case, kind: str
 ) -> None:
     """A fault at every statement, BEGIN and COMMIT: all or nothing, once; the next call works."""
-    empty_tables(rig.observer)
-    _service, _org, call = case.prepare(SqlAlchemyStore(rig.engine))
-    call()
+    prepared = _prepare(rig, case)
+    prepared.call()
     full = state(rig.observer)
     problems: list[str] = []
     runs = 0
     for point in _points(backend.name, kind):
         at = 1
-        while (problem := _run_one(rig, case, kind, point, at, full)) is not NOT_REACHED:
+        while (
+            problem := _run_one(rig, case, prepared, (kind, point, at), full)
+        ) is not NOT_REACHED:
             runs += 1
             if problem is not None:
                 problems.append(problem)
