@@ -2,7 +2,7 @@
 
 For each use case of a representative set, and each kind of exception (a library error, a
 transient driver error, a plain ``RuntimeError``), the use case runs once for every point it
-passes: its n-th statement (``before_cursor_execute``), its n-th BEGIN (the ``begin`` event), its
+passes: its n-th statement (the dialect's execute), its n-th BEGIN (the ``begin`` event), its
 n-th COMMIT before the driver sends it, and its n-th COMMIT after the database committed (the
 driver's answer lost to a lost connection or an interrupt).  After each run:
 
