@@ -15,6 +15,7 @@ import attrs
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.idempotency import ensure_caller_key
 from armox_enterprise.domain.organisation import JoinMode, MemberRemainder, Role, RolloverPolicy
+from armox_enterprise.domain.periods import report_range
 from armox_enterprise.domain.requests import RequestStatus
 from armox_enterprise.domain.spending import MAX_HOLD_LIFETIME
 from armox_enterprise.domain.values import (
@@ -34,6 +35,7 @@ __all__ = [
     "NO_SEAT_LIMIT",
     "ExistingUser",
     "NoSeatLimit",
+    "PeriodRange",
     "Settings",
     "UserEntry",
     "collection",
@@ -51,6 +53,7 @@ __all__ = [
     "optional_key",
     "optional_user",
     "period",
+    "period_range",
     "ref",
     "report_limit",
     "request_status",
@@ -213,6 +216,24 @@ def period(value: object, field: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidInput(f"{field} must be a period index (an int >= 0), got {value!r}")
     return value
+
+
+@attrs.frozen
+class PeriodRange:
+    """The periods a report asked for, checked: resolved against the organisation's current
+    period by :func:`~armox_enterprise.domain.periods.report_range`."""
+
+    first: int | None
+    last: int | None
+
+    def resolve(self, current_period_index: int) -> tuple[int, int]:
+        """The range, the current period by default."""
+        return report_range(current_period_index, self.first, self.last)
+
+
+def period_range(first: object, last: object) -> PeriodRange:
+    """A report's ``first_period`` and ``last_period``, each a period index or ``None``."""
+    return PeriodRange(period(first, "first_period"), period(last, "last_period"))
 
 
 def report_limit(value: object) -> int:

@@ -13,7 +13,6 @@ from armox_enterprise.application.context import Context
 from armox_enterprise.application.turnover import bring_current
 from armox_enterprise.domain.access import Permission, can
 from armox_enterprise.domain.ledger import Transfer, member_account, member_of, reconcile
-from armox_enterprise.domain.periods import report_range
 from armox_enterprise.domain.reconciliation import reconcile_records
 from armox_enterprise.domain.usage import UsageGrouping, parse_grouping, usage_entry
 from armox_enterprise.domain.values import ensure_utc
@@ -258,12 +257,11 @@ class ReportingUseCases(UseCases):
         """
         actor = args.user(actor, "actor")
         grouping = parse_grouping(by)
-        first_arg = args.period(first_period, "first_period")
-        last_arg = args.period(last_period, "last_period")
+        periods = args.period_range(first_period, last_period)
         wanted = args.optional_user(user_id)
 
         def work(ctx: Context) -> list[UsageRow]:
-            first, last = report_range(ctx.org.current_period_index, first_arg, last_arg)
+            first, last = periods.resolve(ctx.org.current_period_index)
             user = wanted
             if not can(ctx.membership, Permission.VIEW_ALL_USAGE):
                 if wanted not in (None, actor):
@@ -292,12 +290,11 @@ class ReportingUseCases(UseCases):
             InvalidInput: a bad range of periods, or ``limit`` outside 1..1000.
         """
         actor = args.user(actor, "actor")
-        first_arg = args.period(first_period, "first_period")
-        last_arg = args.period(last_period, "last_period")
+        periods = args.period_range(first_period, last_period)
         count = args.report_limit(limit)
 
         def work(ctx: Context) -> list[UsageRow]:
-            first, last = report_range(ctx.org.current_period_index, first_arg, last_arg)
+            first, last = periods.resolve(ctx.org.current_period_index)
             rows = ctx.uow.reports.usage(
                 ctx.org.id, first_period=first, last_period=last, by="member"
             )
@@ -322,11 +319,10 @@ class ReportingUseCases(UseCases):
             InvalidInput: a bad range of periods.
         """
         actor = args.user(actor, "actor")
-        first_arg = args.period(first_period, "first_period")
-        last_arg = args.period(last_period, "last_period")
+        periods = args.period_range(first_period, last_period)
 
         def work(ctx: Context) -> views.RequestStatistics:
-            first, last = report_range(ctx.org.current_period_index, first_arg, last_arg)
+            first, last = periods.resolve(ctx.org.current_period_index)
             if first == last:
                 requests = ctx.uow.requests.list(ctx.org.id, period_index=first)
             else:
@@ -352,11 +348,10 @@ class ReportingUseCases(UseCases):
             InvalidInput: a bad range of periods.
         """
         actor = args.user(actor, "actor")
-        first_arg = args.period(first_period, "first_period")
-        last_arg = args.period(last_period, "last_period")
+        periods = args.period_range(first_period, last_period)
 
         def work(ctx: Context) -> list[views.PoolFigures]:
-            first, last = report_range(ctx.org.current_period_index, first_arg, last_arg)
+            first, last = periods.resolve(ctx.org.current_period_index)
             return views.pool_history(ctx.uow, ctx.org, first, last)
 
         return self._runner.as_member(actor, organisation_id, Permission.VIEW_DASHBOARD, work)
@@ -418,11 +413,10 @@ class ReportingUseCases(UseCases):
         self, actor: str, organisation_id: str, first_period: object, last_period: object
     ) -> tuple[str, int, int]:
         """Check that ``actor`` may export, and resolve the range of periods."""
-        first_arg = args.period(first_period, "first_period")
-        last_arg = args.period(last_period, "last_period")
+        periods = args.period_range(first_period, last_period)
 
         def work(ctx: Context) -> tuple[str, int, int]:
-            return (ctx.org.id, *report_range(ctx.org.current_period_index, first_arg, last_arg))
+            return (ctx.org.id, *periods.resolve(ctx.org.current_period_index))
 
         return self._runner.as_member(actor, organisation_id, Permission.VIEW_ALL_USAGE, work)
 
