@@ -1160,7 +1160,12 @@ def _soak_in(
     try:
         upgrade(engine)
         clock = FastClock(_START, _MONTH / options.month_seconds)
-        service = EnterpriseService(SqlAlchemyStore(engine), clock=clock)
+        bound = (
+            engine
+            if options.isolation == "default"
+            else engine.execution_options(isolation_level=options.isolation)
+        )
+        service = EnterpriseService(SqlAlchemyStore(bound), clock=clock)
         orgs = set_up(service, options.orgs, options.members)
         with admin.connect() as connection:
             deadlocks_before = server.deadlocks(connection, database)
@@ -1189,6 +1194,7 @@ def _soak_in(
         "database": database,
         "seconds": round(elapsed, 1),
         "threads": options.threads,
+        "isolation": options.isolation,
         "organisations": options.orgs,
         "members_each": options.members,
         "month_seconds": options.month_seconds,
@@ -1231,7 +1237,8 @@ def print_report(report: dict[str, Any]) -> None:
     """Print one server's report."""
     print(f"\n== {report['server']}: {report['version']}")
     print(
-        f"{report['seconds']} s, {report['threads']} threads, {report['organisations']} "
+        f"{report['seconds']} s, {report['threads']} threads, isolation "
+        f"{report.get('isolation', 'default')}, {report['organisations']} "
         f"organisations x {report['members_each']} members, one month per "
         f"{report['month_seconds']} s (periods turned: {report['periods_turned']}); "
         f"load average at the end: {report['load_average_1min_at_end']}"
@@ -1320,6 +1327,12 @@ def parse(argv: Sequence[str] | None) -> Options:
     )
     parser.add_argument(
         "--jobs-every", type=_positive, default=0.5, help="seconds between job runs (default 0.5)"
+    )
+    parser.add_argument(
+        "--isolation",
+        choices=("default", "REPEATABLE READ", "SERIALIZABLE"),
+        default="default",
+        help="the engine's isolation level (default: the library's own per server)",
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("--strict", action="store_true", help="exit 1 on escaped failures too")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from armox_enterprise.application import arguments as args
 from armox_enterprise.application.base import UseCases, active_member, load_transfer, record_id
 from armox_enterprise.application.context import Context
-from armox_enterprise.application.holds import settle
+from armox_enterprise.application.holds import lock_for_late_credit, settle
 from armox_enterprise.application.runner import Replay
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.access import Permission
@@ -186,6 +186,9 @@ class CreditUseCases(UseCases):
             once = internal_key("refund", spent.id)
             if ctx.uow.idempotency.get(ctx.org.id, once) is not None:
                 raise InvalidTransition(f"spend {ref} was already refunded")
+            user = member_of(spent.debit_account)
+            if user is not None:
+                lock_for_late_credit(ctx, user, refund_amount, spent.period_index)
             transfer = ctx.post(
                 ctx.transfer(
                     TransferKind.REFUND,
@@ -197,7 +200,6 @@ class CreditUseCases(UseCases):
                     model=spent.model,
                 )
             )
-            user = member_of(spent.debit_account)
             if user is not None:
                 settle(ctx, user, refund_amount, spent.period_index, spent.id)
             # The store's unique key makes "one refund per spend" hold under races too.

@@ -94,13 +94,11 @@ class JobUseCases(UseCases):
         for org_id in due:
 
             def turn(uow: UnitOfWork, now: datetime, org_id: str = org_id) -> bool:
-                org = runner.organisation(uow, org_id)
-                if now < org.current_period.end:
+                # Locked for update at once: the organisation was listed as due, and another
+                # worker may have turned it over since; the locked row says which.
+                locked = runner.organisation(uow, org_id, now=now, for_update=True)
+                if now < locked.current_period.end:
                     return False
-                # Compare with what the lock shows: another worker may have turned it over
-                # between the read above and the lock.
-                locked = uow.organisations.get(org.id, for_update=True)
-                assert locked is not None
                 ctx = Context(uow, now, locked, SYSTEM)
                 bring_current(ctx)
                 return ctx.org.current_period_index != locked.current_period_index

@@ -128,7 +128,8 @@ class ReportingUseCases(UseCases):
             membership = uow.memberships.active_for_user(user)
             if membership is None:
                 return views.ProfileView.personal(user)
-            ctx = Context(uow, now, runner.organisation(uow, membership.organisation_id), user)
+            org = runner.organisation(uow, membership.organisation_id, now=now)
+            ctx = Context(uow, now, org, user)
             bring_current(ctx)
             return views.build_profile(uow, ctx.org, membership)
 

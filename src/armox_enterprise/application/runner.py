@@ -338,9 +338,11 @@ class Runner:
                 if attempt == self.max_attempts:
                     raise
                 continue
-            except TransientStorageError:
-                if attempt == self.max_attempts or not self.retry_transient:
+            except TransientStorageError as error:
+                if not self.retry_transient:
                     raise
+                if attempt == self.max_attempts:
+                    raise _exhausted(error, attempt) from error
                 time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
                 continue
             except ArmoxError as error:
@@ -434,20 +436,36 @@ class Runner:
         organisation_id = args.ref(organisation_id, "organisation_id")
 
         def enter(uow: UnitOfWork, now: datetime) -> Context:
-            ctx = Context(uow, now, self.organisation(uow, organisation_id), SYSTEM)
+            ctx = Context(uow, now, self.organisation(uow, organisation_id, now=now), SYSTEM)
             bring_current(ctx)
             return ctx
 
         job: Replay[_T] = Replay("job", kept=_changed_something)
         return self.in_context(enter, work, replay=job if replay is None else replay)
 
-    def organisation(self, uow: UnitOfWork, organisation_id: str) -> Organisation:
+    def organisation(
+        self,
+        uow: UnitOfWork,
+        organisation_id: str,
+        *,
+        now: datetime | None = None,
+        for_update: bool = False,
+    ) -> Organisation:
         """Load the organisation (as others see it: before this unit of work wrote anything).
+
+        The organisation's row is the first row a unit of work locks (the library's lock
+        order, :func:`~armox_enterprise.domain.ledger.in_lock_order`).  With ``for_update``
+        it is locked for writing its columns now, never upgraded later; so it is too when
+        its period is known to have ended by ``now`` (the unit of work's instant), since
+        bringing it current writes them.
 
         Raises:
             OrganisationNotFound: there is none with that id.
         """
-        org = uow.organisations.get(args.ref(organisation_id, "organisation_id"))
+        organisation_id = args.ref(organisation_id, "organisation_id")
+        known = self.periods.get(organisation_id)
+        due = known is not None and now is not None and known[1] <= now
+        org = uow.organisations.get(organisation_id, for_update=for_update or due)
         if org is None:
             raise OrganisationNotFound(f"organisation {organisation_id} does not exist")
         period = org.current_period
@@ -469,17 +487,28 @@ class Runner:
         With ``lock``, the organisation row is locked first: writers of its columns (settings,
         turnover) never overwrite each other.
         """
-        org = self.organisation(uow, organisation_id)
+        org = self.organisation(uow, organisation_id, now=now, for_update=lock)
         membership = active_membership(uow, org.id, actor)
         authorise(membership, permission)
         ctx = Context(uow, now, org, actor, membership)
         bring_current(ctx)
-        if lock:
-            locked = uow.organisations.get(org.id, for_update=True)
-            assert locked is not None
-            ctx.org = locked
-            bring_current(ctx)
         return ctx
+
+
+def _exhausted(error: TransientStorageError, attempts: int) -> TransientStorageError:
+    """The error a call raises when its last attempt failed transiently: the same class,
+    saying how often it was tried and whether running it again is safe."""
+    if isinstance(error, CommitOutcomeUnknown):
+        advice = (
+            "the last COMMIT may have taken effect: run the call again with the same "
+            "idempotency key (it then returns the first result), never without one"
+        )
+    else:
+        advice = (
+            "nothing of the call was committed: it is safe to run again (with the same "
+            "idempotency key, if it has one)"
+        )
+    return type(error)(f"{error} (tried {attempts} times; {advice})")
 
 
 def active_membership(uow: UnitOfWork, organisation_id: str, actor: str) -> Membership:

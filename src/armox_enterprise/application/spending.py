@@ -377,7 +377,7 @@ class SpendingUseCases(UseCases):
         )
 
         def enter(uow: UnitOfWork, now: datetime) -> Context:
-            org = runner.organisation(uow, organisation_id)
+            org = runner.organisation(uow, organisation_id, now=now)
             hold = uow.holds.get(org.id, hold_ref)
             membership = uow.memberships.get(org.id, actor)
             # The owner may resolve their hold after leaving; nobody else outside may.

@@ -71,8 +71,11 @@ def _close_and_open(ctx: Context) -> None:
     uow = ctx.uow
     expire_requests(system, org.current_period.end)
     release_stale(system)
-    # Balances are read under a row lock: a spend committing in between cannot make the
-    # sweep ask for more than is there.
+    # The turnover moves credits between most of the organisation's accounts: it locks them
+    # all now, in the library's lock order (after the requests' and holds' rows), rather than
+    # one by one as it goes.  Balances are read under these locks: a spend committing in
+    # between cannot make the sweep ask for more than is there.
+    uow.ledger.lock_accounts(org.id)
     pool = uow.ledger.get_account(org.id, POOL, for_update=True)
     assert pool is not None
     members: list[Account] = []

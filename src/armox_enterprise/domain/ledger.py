@@ -37,6 +37,7 @@ __all__ = [
     "EFFECTS",
     "EXPIRED",
     "GRANT",
+    "LOCK_ORDER",
     "POOL",
     "REFUND_KINDS",
     "SPENDING_KINDS",
@@ -52,8 +53,11 @@ __all__ = [
     "TransferKind",
     "account_kind",
     "apply_transfer",
+    "credit_locked_first",
     "credit_refusal",
     "debit_refusal",
+    "in_lock_order",
+    "lock_rank",
     "member_account",
     "member_of",
     "period_count",
@@ -93,6 +97,51 @@ class AccountKind(str, enum.Enum):
         its debits, the refunds, are bounded), and stores compute it without overflow.
         """
         return self is not AccountKind.USAGE
+
+
+#: The order in which a unit of work locks an organisation's accounts, by kind (after the
+#: organisation's own row).  Members come first, as a member's own spend, release or return
+#: locks its row before anything else; then where a member's credits go at the end of a period
+#: (``expired``, then ``pool``); then the source, and the usage sink last, as every spend's
+#: transfer names it.
+LOCK_ORDER: tuple[AccountKind, ...] = (
+    AccountKind.MEMBER,
+    AccountKind.EXPIRED,
+    AccountKind.POOL,
+    AccountKind.GRANT,
+    AccountKind.USAGE,
+)
+
+
+def lock_rank(code: str) -> tuple[int, str]:
+    """The sort key of the account ``code`` in the library's lock order (:data:`LOCK_ORDER`,
+    members by code); a code the ledger does not know sorts last."""
+    try:
+        return LOCK_ORDER.index(account_kind(code)), code
+    except ValueError:
+        return len(LOCK_ORDER), code
+
+
+def in_lock_order(codes: Iterable[str]) -> list[str]:
+    """Return the account ``codes`` (once each) in the order a unit of work locks them.
+
+    The library's one lock order: first the organisation's row, then its accounts by
+    :data:`LOCK_ORDER`.  Two units of work that lock rows in one order can wait for each
+    other but never deadlock; every store that locks rows follows it (see
+    :func:`credit_locked_first`), and a use case that will move credits between several
+    accounts locks them in this order before it posts.
+    """
+    return sorted(set(codes), key=lock_rank)
+
+
+def credit_locked_first(transfer: Transfer) -> bool:
+    """Whether a store locks ``transfer``'s credit account before its debit account.
+
+    True when the credit account comes first in :func:`in_lock_order`: an allocation
+    (``pool`` → ``member:…``) updates the member's row first, as a reclaim (``member:…`` →
+    ``pool``) does, so the two never lock the same two rows in opposite orders.
+    """
+    return lock_rank(transfer.credit_account) < lock_rank(transfer.debit_account)
 
 
 def member_account(user_id: str) -> str:

@@ -9,7 +9,7 @@ domain's table (:data:`~armox_enterprise.domain.ledger.EFFECTS`), never the stor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -44,6 +44,19 @@ class Ledger(Protocol):
 
     def accounts(self, organisation_id: str) -> list[Account]:
         """Return all of the organisation's accounts."""
+        ...
+
+    def lock_accounts(self, organisation_id: str, codes: Iterable[str] | None = None) -> None:
+        """Lock the accounts ``codes`` until the unit of work ends (``None``: every account
+        but the usage sink), in the library's lock order
+        (:func:`~armox_enterprise.domain.ledger.in_lock_order`; members among themselves in
+        any one order the store always uses, such as its key's).
+
+        A unit of work about to move credits between several accounts (a period turnover,
+        releasing many members' holds) locks them first, so that it never waits for a row
+        while holding one that comes after it.  A store without row locks (one that runs
+        its units of work one at a time) does nothing.
+        """
         ...
 
     def set_closed(self, organisation_id: str, code: str, closed: bool) -> None:

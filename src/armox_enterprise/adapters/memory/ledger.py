@@ -11,7 +11,7 @@ only) by :func:`~armox_enterprise.domain.ledger.period_count`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import attrs
 
@@ -49,6 +49,10 @@ class MemoryLedger(MemoryRepository):
             (a for (org, _), a in self._s.accounts.items() if org == organisation_id),
             key=lambda a: a.code,
         )
+
+    def lock_accounts(self, organisation_id: str, codes: Iterable[str] | None = None) -> None:
+        # Nothing to lock, as in get_account.
+        return None
 
     def post(self, transfer: Transfer) -> None:
         org = transfer.organisation_id

@@ -19,7 +19,7 @@ pass ``MAX_CREDITS``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -35,6 +35,7 @@ from armox_enterprise.adapters.sqlalchemy.errors import (
 )
 from armox_enterprise.adapters.sqlalchemy.period_totals import SqlPeriodTotals
 from armox_enterprise.adapters.sqlalchemy.postings import (
+    credit_undo,
     credit_update,
     debit_undo,
     debit_update,
@@ -47,6 +48,7 @@ from armox_enterprise.adapters.sqlalchemy.records import (
 )
 from armox_enterprise.adapters.sqlalchemy.sums import ExactSum
 from armox_enterprise.domain.ledger import (
+    LOCK_ORDER,
     USAGE,
     Account,
     AccountKind,
@@ -54,8 +56,11 @@ from armox_enterprise.domain.ledger import (
     Transfer,
     TransferKind,
     account_kind,
+    credit_locked_first,
     credit_refusal,
     debit_refusal,
+    member_account,
+    member_of,
 )
 from armox_enterprise.domain.values import MAX_CREDITS
 from armox_enterprise.exceptions import (
@@ -117,7 +122,9 @@ class SqlLedger(Repository):
         """Return the account (locked with ``for_update``), or ``None``."""
         t = self._t.accounts
         query = select(t).where(t.c.organisation_id == organisation_id, t.c.code == code)
-        row = self._db.one(query.with_for_update() if for_update else query)
+        # FOR NO KEY UPDATE on PostgreSQL, as an UPDATE of the row takes: the foreign-key
+        # checks of transfers naming the account (FOR KEY SHARE) do not wait for it.
+        row = self._db.one(query.with_for_update(key_share=True) if for_update else query)
         if row is None:
             return None
         account = account_from_row(row)
@@ -134,6 +141,34 @@ class SqlLedger(Repository):
             attrs.evolve(a, credits_posted=a.credits_posted + extra) if a.code == USAGE else a
             for a in found
         ]
+
+    def lock_accounts(self, organisation_id: str, codes: Iterable[str] | None = None) -> None:
+        """Lock the accounts ``codes`` (``None``: every account but the usage sink) until the
+        unit of work ends, in the library's lock order.
+
+        The members' rows in one statement, in the primary key's order (PostgreSQL locks
+        the rows as the ordered scan returns them, InnoDB as its range scan reaches them),
+        then each other account by :data:`~armox_enterprise.domain.ledger.LOCK_ORDER`.
+        """
+        t = self._t.accounts
+        # Every account but the usage sink, which no turnover or release writes to.
+        wanted = set(codes) if codes is not None else None
+        for kind in LOCK_ORDER:
+            where = [t.c.organisation_id == organisation_id]
+            if kind is AccountKind.MEMBER:
+                if wanted is None:
+                    where.append(t.c.code.startswith(member_account(""), autoescape=True))
+                else:
+                    members = [code for code in wanted if member_of(code) is not None]
+                    if not members:
+                        continue
+                    where.append(t.c.code.in_(members))
+            elif (kind is not AccountKind.USAGE) if wanted is None else (kind.value in wanted):
+                where.append(t.c.code == kind.value)
+            else:
+                continue
+            query = select(t.c.code).where(*where).order_by(t.c.code)
+            self._db.rows(query.with_for_update(key_share=True))
 
     def set_closed(self, organisation_id: str, code: str, closed: bool) -> None:
         """Close an account to new spending, or open it again."""
@@ -199,6 +234,8 @@ class SqlLedger(Repository):
             "p": transfer.period_index,
             "t": transfer.created_at,
         }
+        if statements.share is not None:
+            self._db.run(statements.share, params)
         # The row first: InnoDB's foreign-key check on the transfer would otherwise take a
         # shared lock on it that two concurrent spends then both try to upgrade (a deadlock).
         if self._db.write(statements.debit, params) != 1:
@@ -236,9 +273,17 @@ class SqlLedger(Repository):
             requested=transfer.amount,
         )
 
-    def _refuse_credit(self, transfer: Transfer) -> None:
-        """Take back ``transfer``'s debit, then raise why its credit matched no row."""
-        self._db.write(debit_undo(self._t.accounts, transfer))
+    def _refuse_credit(self, transfer: Transfer, *, debited: bool) -> None:
+        """Raise why ``transfer``'s credit matched no row, taking back its debit first if it
+        was applied.  When the credit row is updated first, a refusal the debit would have
+        met is the answer, as on a store that checks the debit first."""
+        if debited:
+            self._db.write(debit_undo(self._t.accounts, transfer))
+        else:
+            debit = account_from_row(self._refused_row(transfer, transfer.debit_account))
+            refusal = debit_refusal(debit, transfer)
+            if refusal is not None:
+                raise refusal
         row = self._refused_row(transfer, transfer.credit_account)
         refusal = credit_refusal(account_from_row(row), transfer)
         if refusal is None:
@@ -248,6 +293,8 @@ class SqlLedger(Repository):
         raise refusal
 
     def _post_any(self, transfer: Transfer) -> None:
+        """Post a transfer that is not a member's spend, locking its rows in the library's
+        lock order (:func:`~armox_enterprise.domain.ledger.in_lock_order`)."""
         t = self._t.accounts
         # A CHECK constraint refusing the row is the same refusal as the guard's.
         insufficient = InsufficientCredits(
@@ -255,11 +302,18 @@ class SqlLedger(Repository):
             available=0,
             requested=transfer.amount,
         )
-        if self._db.write(debit_update(t, transfer), error=insufficient) != 1:
-            self._refuse(transfer)
         credit = credit_update(t, transfer)
-        if credit is not None and self._db.write(credit) != 1:
-            self._refuse_credit(transfer)
+        if credit is not None and credit_locked_first(transfer):
+            if self._db.write(credit) != 1:
+                self._refuse_credit(transfer, debited=False)
+            if self._db.write(debit_update(t, transfer), error=insufficient) != 1:
+                self._db.write(credit_undo(t, transfer))
+                self._refuse(transfer)
+        else:
+            if self._db.write(debit_update(t, transfer), error=insufficient) != 1:
+                self._refuse(transfer)
+            if credit is not None and self._db.write(credit) != 1:
+                self._refuse_credit(transfer, debited=True)
         self._insert_transfer(transfer)
         totals = SqlPeriodTotals(self._db)
         totals.count(transfer, transfer.debit_account, Side.DEBIT)

@@ -23,7 +23,15 @@ class SqlOrganisations(Repository):
         self._db.write(insert(self._t.relay_locks).values(organisation_id=organisation.id))
 
     def get(self, organisation_id: str, *, for_update: bool = False) -> Organisation | None:
-        """Return the organisation (its row locked with ``for_update``), or ``None``."""
+        """Return the organisation (its row locked with ``for_update``), or ``None``.
+
+        The library's lock order starts at this row
+        (:func:`~armox_enterprise.domain.ledger.in_lock_order`).  InnoDB's foreign-key
+        checks take a shared lock on it whenever a row naming the organisation is inserted
+        (an event, an idempotency record), which is after the unit of work has locked
+        accounts; so on MySQL and MariaDB even a plain read locks the row in share mode,
+        and the unit of work holds it before any account's.
+        """
         t = self._t.organisations
         query = select(t).where(t.c.id == organisation_id)
         if for_update:
@@ -32,6 +40,8 @@ class SqlOrganisations(Repository):
             # organisation (events, idempotency records, FOR KEY SHARE) do not wait for them,
             # so a turnover and those inserts cannot deadlock.
             query = query.with_for_update(key_share=True)
+        elif self._db.dialect in ("mysql", "mariadb"):
+            query = query.with_for_update(read=True)
         row = self._db.one(query)
         return None if row is None else organisation_from_row(row)
 

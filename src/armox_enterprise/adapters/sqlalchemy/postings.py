@@ -43,6 +43,7 @@ from sqlalchemy import (
     ColumnElement,
     Insert,
     Integer,
+    Select,
     Table,
     Update,
     bindparam,
@@ -50,6 +51,7 @@ from sqlalchemy import (
     false,
     insert,
     literal,
+    select,
     update,
 )
 
@@ -224,6 +226,22 @@ def credit_update(accounts: Table, transfer: Transfer) -> Update | None:
     )
 
 
+def credit_undo(accounts: Table, transfer: Transfer) -> Update:
+    """The ``UPDATE`` that takes back what :func:`credit_update` did to the credit row, for a
+    transfer whose credit row was updated first (see
+    :func:`~armox_enterprise.domain.ledger.credit_locked_first`) and whose debit was then
+    refused (the row is still locked by this unit of work, so nothing came in between)."""
+    multiple = EFFECTS[transfer.kind].credit_posted
+    return (
+        update(accounts)
+        .where(
+            accounts.c.organisation_id == transfer.organisation_id,
+            accounts.c.code == transfer.credit_account,
+        )
+        .values(credits_posted=_moved(accounts.c.credits_posted, multiple, -transfer.amount))
+    )
+
+
 # -- the spend fast path -----------------------------------------------------------------
 
 
@@ -238,10 +256,14 @@ class SpendStatements:
             (organisation), ``c`` (account code), ``a`` (amount), ``p`` (period index) and
             ``t`` (instant); it matches no row when a guard refuses the spend or the row
             already counts a later period.
+        share: on MySQL and MariaDB, the statement that locks the organisation's row in
+            share mode (parameter ``o``) before the member's row: the lock the spend's event
+            takes by its foreign key at COMMIT, taken first, in the library's lock order.
     """
 
     insert: Insert
     debit: Update
+    share: Select[Any] | None = None
 
 
 # Keyed by the tables themselves (not their id(), which a later set of tables could reuse).
@@ -279,7 +301,11 @@ def spend_statements(tables: Tables, dialect: str) -> SpendStatements:
         )
         .ordered_values(*values)
     )
-    built = SpendStatements(insert(tables.transfers), debit)
+    share = None
+    if dialect in ("mysql", "mariadb"):
+        org = tables.organisations
+        share = select(org.c.id).where(org.c.id == bindparam("o")).with_for_update(read=True)
+    built = SpendStatements(insert(tables.transfers), debit, share)
     _spend_cache[key] = built
     return built
 
