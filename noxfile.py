@@ -143,8 +143,13 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(python=DEFAULT_PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks (not a default session): ``nox -s bench -- ARGS``."""
-    session.install(".[postgresql]")
+    """Paired benchmarks (not a default session): ``nox -s bench -- ARGS``.
+
+    PostgreSQL and MariaDB are measured when $ARMOX_TEST_POSTGRESQL_URL / $ARMOX_TEST_MYSQL_URL
+    name a server; ``nox -s bench -- --quick --only sqlite,memory`` is a check in seconds,
+    ``nox -s bench -- --list`` lists the benchmarks.
+    """
+    session.install(".[postgresql,mysql]")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 
