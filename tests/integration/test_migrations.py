@@ -1,5 +1,6 @@
 """The shipped Alembic migrations build exactly the tables of the exported ``MetaData``, with
-the triggers ``create_all`` installs, and each revision downgrades to the one before."""
+the triggers ``create_all`` installs, and each revision downgrades to the one before; a
+database that holds rows keeps them, and its guarantees, both ways."""
 
 from __future__ import annotations
 
@@ -10,17 +11,35 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, exc, insert, inspect, select, text
+from sqlalchemy import Connection, Engine, create_engine, exc, insert, inspect, select, text
 
-from armox_enterprise.adapters.sqlalchemy import Tables, make_tables, metadata
+from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore, Tables, make_tables, metadata
 from armox_enterprise.adapters.sqlalchemy import tables as default_tables
 from armox_enterprise.adapters.sqlalchemy.migrations import alembic_config, downgrade, upgrade
+from armox_enterprise.domain.organisation import Membership, Role
+from armox_enterprise.domain.values import DomainName, EmailAddress
+from armox_enterprise.exceptions import AlreadyMember
 
 if TYPE_CHECKING:
     from tests.integration.conftest import Backend
 
 FIRST = "ae0001"
+SECOND = "ae0002"
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+#: What the MetaData has that a database at ``ae0002`` lacks, as ``compare_metadata`` sees it
+#: (``add``/``remove``, name); it sees neither primary keys nor checks, which are looked at apart.
+AE0003 = {
+    ("add", "armox_active_members"),
+    ("add", "armox_domain_owners"),
+    ("remove", "ix_armox_domain_claims_organisation_id"),
+    ("add", "fk_armox_domain_claims_organisation_id_domain"),
+    ("remove", "uq_armox_memberships_active_user_id"),
+    ("add", "ix_armox_memberships_organisation_id_active_user_id"),
+    ("add", "fk_armox_memberships_organisation_id_active_user_id"),
+}
+#: The tables ae0003 adds (the reference tables).
+REFERENCE = {"armox_active_members", "armox_domain_owners"}
 
 
 def head(engine: Engine) -> str:
@@ -44,6 +63,24 @@ def differences(engine: Engine) -> list[Any]:
             },
         )
         return list(compare_metadata(context, metadata))
+
+
+def changes(engine: Engine) -> set[tuple[str, str]]:
+    """:func:`differences` as ``(add|remove, name)`` (MariaDB reports a unique key as an
+    index, the others as a constraint)."""
+    return {(d[0].split("_")[0], d[-1].name) for d in differences(engine)}
+
+
+def primary_keys(engine: Engine, names: set[str] | None = None) -> dict[str, list[str]]:
+    """The primary key columns of the library's tables in the database (or of ``names``)."""
+    inspector = inspect(engine)
+    found = armox_tables(engine) - {"armox_alembic_version"} if names is None else names
+    return {t: inspector.get_pk_constraint(t)["constrained_columns"] for t in sorted(found)}
+
+
+def metadata_keys() -> dict[str, list[str]]:
+    """The primary key columns of the MetaData's tables."""
+    return {t.name: [c.name for c in t.primary_key.columns] for t in metadata.sorted_tables}
 
 
 def guards(engine: Engine, *, schema: str | None = None, prefix: str = "armox_") -> set[str]:
@@ -74,9 +111,12 @@ def armox_tables(engine: Engine) -> set[str]:
     return {t for t in inspect(engine).get_table_names() if t.startswith("armox_")}
 
 
-def add_ledger(connection: Connection, tables: Tables, org_id: str = "org-1") -> None:
+def add_ledger(
+    connection: Connection, tables: Tables, org_id: str = "org-1", ids: str = ""
+) -> None:
     """Write an organisation with a grant and a top-up in period 0, row by row (no store:
-    the store reads columns an older revision may not have)."""
+    the store reads columns an older revision may not have); the transfers' ids start with
+    ``ids``."""
     connection.execute(
         insert(tables.organisations).values(
             id=org_id,
@@ -111,7 +151,7 @@ def add_ledger(connection: Connection, tables: Tables, org_id: str = "org-1") ->
             )
         )
     for transfer_id, kind, amount in (("t-grant", "grant", 1_000), ("t-top-up", "top_up", 500)):
-        add_transfer(connection, tables, transfer_id, kind, amount, org_id=org_id)
+        add_transfer(connection, tables, ids + transfer_id, kind, amount, org_id=org_id)
 
 
 def add_transfer(
@@ -163,6 +203,7 @@ def test_upgrade_to_head_matches_the_metadata_and_downgrade_removes_everything(
         upgrade(engine)
         assert differences(engine) == []
         assert {t.name for t in metadata.sorted_tables} <= armox_tables(engine)
+        assert primary_keys(engine) == metadata_keys()
         with engine.connect() as connection:
             version = connection.execute(text("SELECT version_num FROM armox_alembic_version"))
             assert version.scalar_one() == head(engine)
@@ -184,11 +225,11 @@ def test_each_revision_upgrades_a_ledger_in_place_and_downgrades_to_the_one_befo
     try:
         upgrade(engine, FIRST)
         assert guards(engine) == set()
-        # ae0001 is the MetaData but for the grant column and its index.
-        changes = {(d[0], d[-1].name) for d in differences(engine)}
-        assert changes == {
-            ("add_column", "grant_period"),
-            ("add_index", "uq_armox_transfers_grant_period"),
+        # ae0001 is the MetaData but for the grant column and its index, and ae0003's keys.
+        assert changes(engine) == {
+            ("add", "grant_period"),
+            ("add", "uq_armox_transfers_grant_period"),
+            *AE0003,
         }
         with engine.begin() as connection:
             add_ledger(connection, default_tables)
@@ -225,6 +266,279 @@ def test_each_revision_upgrades_a_ledger_in_place_and_downgrades_to_the_one_befo
         downgrade(engine)
         assert armox_tables(engine) == {"armox_alembic_version"}
     finally:
+        _restore(engine)
+
+
+def add_records(connection: Connection, tables: Tables) -> None:
+    """Write, row by row, two organisations with what ae0003 re-keys: memberships (active and
+    removed), claims, holds, credit requests and a join request (pending and settled), events."""
+    add_ledger(connection, tables, "org-1")
+    add_ledger(connection, tables, "org-2", ids="org-2-")
+    for org_id, user, active in (
+        ("org-1", "ann", True),
+        ("org-1", "bob", False),
+        ("org-2", "bob", True),
+    ):
+        connection.execute(
+            insert(tables.memberships).values(
+                organisation_id=org_id,
+                user_id=user,
+                active_user_id=user if active else None,
+                email=f"{user}@{org_id}.example",
+                display_name=user.title(),
+                name_key=user,
+                role="admin",
+                status="active" if active else "removed",
+                joined_at=NOW,
+                removed_at=None if active else NOW,
+                standing_allotment=0,
+            )
+        )
+    for domain, org_id in (("acme.example", "org-1"), ("beta.example", "org-2")):
+        connection.execute(
+            insert(tables.domain_claims).values(
+                domain=domain,
+                organisation_id=org_id,
+                verification_token="token",
+                claimed_at=NOW,
+                include_subdomains=False,
+                verified_at=NOW,
+            )
+        )
+    for hold_id, status in (("h-open", "pending"), ("h-done", "captured")):
+        connection.execute(
+            insert(tables.holds).values(
+                id=hold_id,
+                organisation_id="org-1",
+                user_id="ann",
+                amount=10,
+                period_index=0,
+                created_at=NOW,
+                expires_at=NOW.replace(hour=1),
+                reference=f"gen-{hold_id}",
+                status=status,
+                captured=10 if status == "captured" else 0,
+                resolved_at=None if status == "pending" else NOW,
+            )
+        )
+    for request_id, status in (("r-open", "pending"), ("r-done", "rejected")):
+        connection.execute(
+            insert(tables.credit_requests).values(
+                id=request_id,
+                organisation_id="org-1",
+                user_id="ann",
+                amount=5,
+                note="more",
+                period_index=0,
+                created_at=NOW,
+                status=status,
+                decided_by=None if status == "pending" else "ann",
+                decided_at=None if status == "pending" else NOW,
+                decision_note="",
+            )
+        )
+    connection.execute(
+        insert(tables.join_requests).values(
+            id="j-done",
+            organisation_id="org-2",
+            user_id="cy",
+            email="cy@beta.example",
+            display_name="Cy",
+            created_at=NOW,
+            status="rejected",
+            decided_by="bob",
+            decided_at=NOW,
+        )
+    )
+    for event_id, org_id in (("e-1", "org-1"), ("e-2", "org-2")):
+        connection.execute(insert(tables.relay_locks).values(organisation_id=org_id))
+        connection.execute(
+            insert(tables.events).values(
+                id=event_id,
+                organisation_id=org_id,
+                name="PoolToppedUp",
+                actor="system",
+                occurred_at=NOW,
+                payload="{}",
+                published_at=None,
+            )
+        )
+
+
+def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the tables ae0002 has, as stored (generated columns left out), sorted."""
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    with engine.connect() as connection:
+        for table in metadata.sorted_tables:
+            if table.name in REFERENCE:
+                continue
+            columns = [c for c in table.columns if c.computed is None]
+            found[table.name] = sorted(
+                (tuple(r) for r in connection.execute(select(*columns))), key=repr
+            )
+    return found
+
+
+def refused(engine: Engine, statement: Any, match: str | None = None) -> bool:
+    """Whether the database refuses ``statement`` (an integrity error, or a trigger's)."""
+    try:
+        with engine.begin() as connection:
+            connection.execute(statement)
+    except exc.DBAPIError as error:
+        return match is None or match in str(error)
+    return False
+
+
+def ann_in(org_id: str) -> Any:
+    """An INSERT of Ann's active membership of ``org_id``, written around the library."""
+    return insert(default_tables.memberships).values(
+        organisation_id=org_id,
+        user_id="ann",
+        active_user_id="ann",
+        email="ann@beta.example",
+        display_name="Ann",
+        name_key="ann",
+        role="member",
+        status="active",
+        joined_at=NOW,
+        standing_allotment=0,
+    )
+
+
+def reads_back(engine: Engine) -> None:
+    """The store reads the upgraded rows, and refuses Ann a second active membership."""
+    store = SqlAlchemyStore(engine)
+    with store.unit_of_work() as uow:
+        bob = uow.memberships.active_for_user("bob")
+        assert bob is not None
+        assert bob.organisation_id == "org-2"
+        claim = uow.domains.get(DomainName.parse("acme.example"))
+        assert claim is not None
+        assert claim.organisation_id == "org-1"
+        assert [h.id for h in uow.holds.pending("org-1")] == ["h-open"]
+        request = uow.requests.get("org-1", "r-done")
+        assert request is not None
+        assert request.status.value == "rejected"
+        assert uow.join_requests.get("org-2", "j-done") is not None
+        assert {e.id for e in uow.events.claim(limit=10)} == {"e-1", "e-2"}
+    ann = Membership("org-2", "ann", EmailAddress.parse("ann@x.example"), "Ann", Role.MEMBER, NOW)
+    with store.unit_of_work() as uow, pytest.raises(AlreadyMember):
+        uow.memberships.add(ann)
+
+
+def refuses_a_second_member_or_owner(db: Engine) -> None:
+    """Direct SQL gets no second active membership of Ann, no second owner of acme.example,
+    and cannot move or delete the reference rows that memberships and claims name."""
+    t = default_tables
+    assert refused(db, ann_in("org-2"))
+    assert refused(db, insert(t.active_members).values(user_id="ann", organisation_id="org-2"))
+    taken = insert(t.domain_claims).values(
+        domain="acme.example",
+        organisation_id="org-2",
+        verification_token="mine",
+        claimed_at=NOW,
+        include_subdomains=False,
+    )
+    assert refused(db, taken)
+    assert refused(db, insert(t.domain_owners).values(domain="acme.example", organisation_id="x"))
+    moved = t.active_members.update().where(t.active_members.c.user_id == "bob")
+    assert refused(db, moved.values(organisation_id="org-1"))
+    assert refused(db, t.active_members.delete())
+    assert refused(db, t.domain_owners.delete())
+    with db.connect() as connection:  # the same rows, by the rules, go in (rolled back)
+        connection.execute(ann_in("org-2").values(active_user_id=None, status="removed"))
+        connection.execute(
+            insert(t.domain_owners).values(domain="x.example", organisation_id="org-2")
+        )
+        connection.execute(taken.values(domain="x.example"))
+        connection.rollback()
+
+
+def keeps_the_ledger_guards(engine: Engine, bare: Engine) -> None:
+    """The triggers of ``ae0002`` hold on the re-keyed tables."""
+    t = default_tables
+    assert refused(engine, t.transfers.update().values(amount=1), "append-only")
+    assert refused(engine, t.transfers.delete(), "append-only")
+    grant = t.transfers.insert().values(
+        id="t-grant-2",
+        organisation_id="org-1",
+        kind="grant",
+        debit_account="grant",
+        credit_account="pool",
+        amount=1,
+        period_index=0,
+        actor="system",
+        created_at=NOW,
+    )
+    assert refused(engine, grant)
+    decided = t.credit_requests.update().where(t.credit_requests.c.id == "r-done")
+    assert refused(engine, decided.values(status="approved"), "decided credit request")
+    resolved = t.holds.update().where(t.holds.c.id == "h-done")
+    assert refused(engine, resolved.values(captured=1), "resolved hold")
+    joined = t.join_requests.update().where(t.join_requests.c.id == "j-done")
+    assert refused(engine, joined.values(status="approved"), "decided join request")
+    # An account of no organisation: the foreign keys, and on SQLite the triggers.
+    assert refused(bare, grant.values(id="t-cross", kind="top_up", credit_account="nobody"))
+
+
+def test_ae0003_upgrades_a_database_with_rows_and_keeps_its_guarantees_both_ways(
+    backend: Backend,
+) -> None:
+    """Rows written at ``ae0002`` stay exactly as they were through ``ae0003`` and back; the
+    reference tables hold one row per active membership and per claim; after the upgrade the
+    store reads the rows, a second active membership or owner is refused (by direct SQL too,
+    on SQLite without the pragma) and the triggers of ``ae0002`` still hold; after the
+    downgrade the old unique keys hold again."""
+    engine, t = backend.engine, default_tables
+    installed = guards(engine)
+    metadata.drop_all(engine)
+    bare = create_engine(backend.url) if backend.name == "sqlite" else engine
+    try:
+        upgrade(engine, SECOND)
+        at_second = guards(engine)
+        assert changes(engine) == AE0003
+        with engine.begin() as connection:
+            add_records(connection, t)
+        before = rows(engine)
+
+        upgrade(engine)
+        assert differences(engine) == []
+        assert primary_keys(engine) == metadata_keys()
+        assert guards(engine) == installed
+        assert rows(engine) == before
+        with engine.connect() as connection:
+            members = [tuple(r) for r in connection.execute(select(t.active_members))]
+            assert sorted(members) == [("ann", "org-1"), ("bob", "org-2")]
+            owners = [tuple(r) for r in connection.execute(select(t.domain_owners))]
+            assert sorted(owners) == [("acme.example", "org-1"), ("beta.example", "org-2")]
+        reads_back(engine)
+        for db in {engine, bare}:
+            refuses_a_second_member_or_owner(db)
+        keeps_the_ledger_guards(engine, bare)
+        assert rows(engine) == before
+
+        downgrade(engine, SECOND)
+        assert changes(engine) == AE0003
+        assert guards(engine) == at_second
+        assert rows(engine) == before
+        assert not REFERENCE & armox_tables(engine)
+        keys = primary_keys(engine, {"armox_transfers", "armox_events", "armox_domain_claims"})
+        assert keys == {
+            "armox_domain_claims": ["domain"],
+            "armox_events": ["id"],
+            "armox_transfers": ["id"],
+        }
+        # The unique column holds again: a second active membership of Ann is refused, a
+        # removed one allowed.
+        assert refused(engine, ann_in("org-2"))
+        with engine.begin() as connection:
+            connection.execute(ann_in("org-2").values(active_user_id=None, status="removed"))
+        assert refused(engine, t.transfers.delete(), "append-only")
+        downgrade(engine)
+        assert armox_tables(engine) == {"armox_alembic_version"}
+    finally:
+        if bare is not engine:
+            bare.dispose()
         _restore(engine)
 
 

@@ -1277,9 +1277,9 @@ def test_migrate_then_operate_on_an_sqlite_file(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path)
     db = ["--database-url", url]
     out = ok(None, *db, "migrate", store=None).out
-    assert out == f"Created the armox-enterprise tables in {url} at revision ae0002.\n"
+    assert out == f"Created the armox-enterprise tables in {url} at revision ae0003.\n"
     assert ok(None, *db, "migrate", store=None).out == (
-        f"The armox-enterprise tables in {url} are up to date (revision ae0002).\n"
+        f"The armox-enterprise tables in {url} are up to date (revision ae0003).\n"
     )
     argv = ["org", "create", "Acme", "--admin", "ana", "--admin-email", "ana@acme.example"]
     ok(None, *db, *argv, "--allowance", "500", store=None)
@@ -1330,7 +1330,7 @@ def test_tables_made_by_create_schema_are_stamped_not_migrated(tmp_path: Path) -
     assert result.code == 1
     assert "migrate --stamp" in result.err
     data = ok(None, *db, "--json", "migrate", "--stamp", store=None).json()
-    assert data == {"database_url": url, "from": None, "to": "ae0002", "stamped": True}
+    assert data == {"database_url": url, "from": None, "to": "ae0003", "stamped": True}
     assert "up to date" in ok(None, *db, "migrate", store=None).out
 
 

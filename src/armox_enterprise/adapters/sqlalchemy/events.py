@@ -1,4 +1,10 @@
-"""Stored events on SQLAlchemy: the outbox a relay drains, and the audit log."""
+"""Stored events on SQLAlchemy: the outbox a relay drains, and the audit log.
+
+An event is its organisation's row, keyed ``(organisation_id, id)``.  The port marks events
+published by id; the repository remembers, on the connection, which organisation each event of
+its last claim belongs to, so the ``UPDATE`` names the organisations too (one shard each on a
+database distributed by organisation).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,16 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, and_, insert, or_, select, update
 
 from armox_enterprise.adapters.sqlalchemy.connection import BoundConnection
 from armox_enterprise.adapters.sqlalchemy.records import stored_event_from_row
 from armox_enterprise.ports import StoredEvent
 
 __all__ = ["SqlEvents", "insert_events"]
+
+#: Where a claim leaves, in the connection's ``info``, the organisation of each event it returned.
+_CLAIMED = "armox_enterprise.claimed_events"
 
 
 def insert_events(db: BoundConnection, events: Sequence[StoredEvent]) -> None:
@@ -70,14 +79,30 @@ class SqlEvents:
             .order_by(t.c.organisation_id, t.c.id)
             .limit(limit)
         )
-        return [stored_event_from_row(row) for row in self._db.rows(query)]
+        events = [stored_event_from_row(row) for row in self._db.rows(query)]
+        self._db.connection.info[_CLAIMED] = {e.id: e.organisation_id for e in events}
+        return events
 
     def mark_published(self, event_ids: Sequence[str], at: datetime) -> None:
-        """Record that the events were handed to the host at ``at``."""
+        """Record that the events were handed to the host at ``at``.
+
+        The events of the last claim on this connection are looked for in their
+        organisations only; any other id in every organisation (ids are time-ordered UUIDs,
+        unique in practice, though the key is ``(organisation_id, id)``).
+        """
         if not event_ids:
             return
         t = self._t
-        self._db.write(update(t).where(t.c.id.in_(list(event_ids))).values(published_at=at))
+        claimed: dict[str, str] = self._db.connection.info.get(_CLAIMED, {})
+        known = [i for i in event_ids if i in claimed]
+        unknown = [i for i in event_ids if i not in claimed]
+        where = []
+        if known:
+            organisations = sorted({claimed[i] for i in known})
+            where.append(and_(t.c.organisation_id.in_(organisations), t.c.id.in_(known)))
+        if unknown:
+            where.append(t.c.id.in_(unknown))
+        self._db.write(update(t).where(or_(*where)).values(published_at=at))
 
     def list(
         self,

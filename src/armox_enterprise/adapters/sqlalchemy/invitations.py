@@ -27,7 +27,11 @@ class SqlInvitations(Repository):
             )
 
     def open_for(self, email: EmailAddress) -> list[Invitation]:
-        """Return the invitations to ``email`` not yet accepted, oldest first."""
+        """Return the invitations to ``email`` not yet accepted, oldest first.
+
+        The one query of invitations across organisations (by the index on ``email_key``):
+        on a database distributed by organisation it asks every shard.
+        """
         t = self._t.invitations
         query = (
             select(t)

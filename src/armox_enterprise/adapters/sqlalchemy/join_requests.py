@@ -31,7 +31,11 @@ class SqlJoinRequests(Repository):
         return None if row is None else join_request_from_row(row)
 
     def pending_for_user(self, user_id: str) -> JoinRequest | None:
-        """Return the user's oldest pending join request, or ``None``."""
+        """Return the user's oldest pending join request, or ``None``.
+
+        The one query of join requests across organisations (by the index on ``user_id``,
+        ``status``): on a database distributed by organisation it asks every shard.
+        """
         t = self._t.join_requests
         row = self._db.one(
             select(t)

@@ -7,6 +7,17 @@ second active membership of a user, a reused idempotency key in an organisation,
 grant of an organisation in one period; the triggers of
 :mod:`~armox_enterprise.adapters.sqlalchemy.triggers`, installed with the tables, refuse
 changing or deleting a transfer and changing a decided request or a resolved hold.
+
+Every table but two is an organisation's: its primary key, its unique keys and its foreign keys
+lead with ``organisation_id`` (the organisations' own key is ``id``), so a sharded or distributed
+database can keep each organisation's rows together (``docs/scaling.md``).  The two rules that
+span organisations live in small tables of their own, keyed by what they make unique, which
+such a database keeps as reference tables (:data:`REFERENCE_TABLES`):
+
+- ``active_members``: one row per user with an active membership, naming its organisation; an
+  active membership's ``(organisation_id, active_user_id)`` is a foreign key to it;
+- ``domain_owners``: one row per claimed domain, naming its organisation; a claim's
+  ``(organisation_id, domain)`` is a foreign key to it.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -53,6 +65,7 @@ from armox_enterprise.domain.values import (
 __all__ = [
     "GRANT_PERIOD",
     "NAMING_CONVENTION",
+    "REFERENCE_TABLES",
     "Tables",
     "UtcDateTime",
     "make_tables",
@@ -89,6 +102,16 @@ _MYSQL: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_
 GRANT_PERIOD = "CASE WHEN kind = 'grant' THEN period_index ELSE NULL END"
 #: Which rows the grant index holds, where the database allows a partial index.
 _GRANTS_ONLY = "kind = 'grant'"
+
+#: The tables (names without the prefix) that span organisations, and the rule each one keeps.
+#: Every other table leads its keys with the organisation.  A distributed database keeps these
+#: as reference tables (a copy on every node): they are small, one row per active member or
+#: claimed domain, written only when someone joins, leaves, claims or gives up a domain, and
+#: they name no other table, so that no foreign key leads from them to an organisation's rows.
+REFERENCE_TABLES: dict[str, str] = {
+    "active_members": "one active membership per user: the user id is the primary key",
+    "domain_owners": "one organisation per domain: the domain is the primary key",
+}
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -131,6 +154,8 @@ class Tables:
     idempotency: Table
     events: Table
     relay_locks: Table
+    active_members: Table
+    domain_owners: Table
 
 
 def make_tables(
@@ -171,14 +196,36 @@ def make_tables(
         schema=schema,
         **_MYSQL,
     )
+    # The reference tables: each names an organisation by its id, and nothing else.
+    active_members = Table(
+        f"{p}active_members",
+        md,
+        Column("user_id", String(_USER), primary_key=True),
+        Column("organisation_id", String(_ID), nullable=False),
+        # What an active membership's foreign key names.
+        UniqueConstraint("organisation_id", "user_id"),
+        schema=schema,
+        **_MYSQL,
+    )
+    domain_owners = Table(
+        f"{p}domain_owners",
+        md,
+        Column("domain", String(_DOMAIN), primary_key=True),
+        Column("organisation_id", String(_ID), nullable=False),
+        # What a claim's foreign key names.
+        UniqueConstraint("organisation_id", "domain"),
+        schema=schema,
+        **_MYSQL,
+    )
     memberships = Table(
         f"{p}memberships",
         md,
         Column("organisation_id", String(_ID), primary_key=True),
         Column("user_id", String(_USER), primary_key=True),
-        # Equal to user_id while the membership is active, NULL once removed: a unique column
-        # that lets every backend enforce "one active membership per user".
-        Column("active_user_id", String(_USER), nullable=True, unique=True),
+        # Equal to user_id while the membership is active, NULL once removed.  While it is set,
+        # the user's row in active_members must name this organisation (the foreign key), and
+        # that table holds one row per user: one active membership per user, on every backend.
+        Column("active_user_id", String(_USER), nullable=True),
         Column("email", String(_EMAIL), nullable=False),
         Column("display_name", String(_NAME), nullable=False),
         # The display name case-folded (str.casefold, which may lengthen it up to three times):
@@ -189,22 +236,30 @@ def make_tables(
         Column("joined_at", UtcDateTime, nullable=False),
         Column("removed_at", UtcDateTime, nullable=True),
         Column("standing_allotment", BigInteger, nullable=False),
+        CheckConstraint(
+            "active_user_id IS NULL OR active_user_id = user_id", name="active_user_is_user"
+        ),
         fk(["organisation_id"], "organisations", ["id"]),
+        fk(["organisation_id", "active_user_id"], "active_members", ["organisation_id", "user_id"]),
         Index(f"ix_{p}memberships_org_status", "organisation_id", "status", "joined_at"),
+        # The foreign key's own index: removing a member checks it (MariaDB would make one).
+        Index(None, "organisation_id", "active_user_id"),
         schema=schema,
         **_MYSQL,
     )
     domain_claims = Table(
         f"{p}domain_claims",
         md,
-        Column("domain", String(_DOMAIN), primary_key=True),
+        Column("domain", String(_DOMAIN), nullable=False),
         Column("organisation_id", String(_ID), nullable=False),
         Column("verification_token", String(TOKEN_LENGTH), nullable=False),
         Column("claimed_at", UtcDateTime, nullable=False),
         Column("include_subdomains", Boolean, nullable=False),
         Column("verified_at", UtcDateTime, nullable=True),
+        PrimaryKeyConstraint("organisation_id", "domain"),
         fk(["organisation_id"], "organisations", ["id"]),
-        Index(None, "organisation_id"),
+        # The domain's row in domain_owners names this organisation: one claim per domain.
+        fk(["organisation_id", "domain"], "domain_owners", ["organisation_id", "domain"]),
         schema=schema,
         **_MYSQL,
     )
@@ -226,7 +281,7 @@ def make_tables(
     join_requests = Table(
         f"{p}join_requests",
         md,
-        Column("id", String(_ID), primary_key=True),
+        Column("id", String(_ID), nullable=False),
         Column("organisation_id", String(_ID), nullable=False),
         Column("user_id", String(_USER), nullable=False),
         Column("email", String(_EMAIL), nullable=False),
@@ -235,6 +290,7 @@ def make_tables(
         Column("status", String(_STATE), nullable=False),
         Column("decided_by", String(_USER), nullable=True),
         Column("decided_at", UtcDateTime, nullable=True),
+        PrimaryKeyConstraint("organisation_id", "id"),
         fk(["organisation_id"], "organisations", ["id"]),
         Index(f"ix_{p}join_requests_org_status", "organisation_id", "status", "created_at"),
         Index(f"ix_{p}join_requests_user_status", "user_id", "status"),
@@ -271,7 +327,7 @@ def make_tables(
     transfers = Table(
         f"{p}transfers",
         md,
-        Column("id", String(_ID), primary_key=True),
+        Column("id", String(_ID), nullable=False),
         Column("organisation_id", String(_ID), nullable=False),
         Column("kind", String(_STATE), nullable=False),
         Column("debit_account", String(_CODE), nullable=False),
@@ -288,6 +344,7 @@ def make_tables(
         # its unique index holds every row, NULL for all but grants).
         Column("grant_period", Integer, Computed(GRANT_PERIOD, persisted=True), nullable=True),
         CheckConstraint("amount > 0", name="amount_positive"),
+        PrimaryKeyConstraint("organisation_id", "id"),
         UniqueConstraint("organisation_id", "idempotency_key"),
         fk(["organisation_id", "debit_account"], "accounts", ["organisation_id", "code"]),
         fk(["organisation_id", "credit_account"], "accounts", ["organisation_id", "code"]),
@@ -336,7 +393,7 @@ def make_tables(
     holds = Table(
         f"{p}holds",
         md,
-        Column("id", String(_ID), primary_key=True),
+        Column("id", String(_ID), nullable=False),
         Column("organisation_id", String(_ID), nullable=False),
         Column("user_id", String(_USER), nullable=False),
         Column("amount", BigInteger, nullable=False),
@@ -350,6 +407,7 @@ def make_tables(
         Column("feature", String(_TAG), nullable=True),
         Column("model", String(_TAG), nullable=True),
         CheckConstraint("amount > 0", name="amount_positive"),
+        PrimaryKeyConstraint("organisation_id", "id"),
         fk(["organisation_id"], "organisations", ["id"]),
         Index(f"ix_{p}holds_org_status", "organisation_id", "status", "expires_at"),
         Index(f"ix_{p}holds_user_status", "organisation_id", "user_id", "status"),
@@ -359,7 +417,7 @@ def make_tables(
     credit_requests = Table(
         f"{p}credit_requests",
         md,
-        Column("id", String(_ID), primary_key=True),
+        Column("id", String(_ID), nullable=False),
         Column("organisation_id", String(_ID), nullable=False),
         Column("user_id", String(_USER), nullable=False),
         Column("amount", BigInteger, nullable=False),
@@ -372,6 +430,7 @@ def make_tables(
         Column("decided_at", UtcDateTime, nullable=True),
         Column("decision_note", Text, nullable=False),
         CheckConstraint("amount > 0", name="amount_positive"),
+        PrimaryKeyConstraint("organisation_id", "id"),
         fk(["organisation_id"], "organisations", ["id"]),
         Index(f"ix_{p}credit_requests_org_status", "organisation_id", "status", "created_at"),
         Index(f"ix_{p}credit_requests_user_status", "organisation_id", "user_id", "status"),
@@ -394,13 +453,14 @@ def make_tables(
     events = Table(
         f"{p}events",
         md,
-        Column("id", String(_ID), primary_key=True),
+        Column("id", String(_ID), nullable=False),
         Column("organisation_id", String(_ID), nullable=False),
         Column("name", String(TOKEN_LENGTH), nullable=False),
         Column("actor", String(_USER), nullable=False),
         Column("occurred_at", UtcDateTime, nullable=False),
         Column("payload", Text, nullable=False),
         Column("published_at", UtcDateTime, nullable=True),
+        PrimaryKeyConstraint("organisation_id", "id"),
         fk(["organisation_id"], "organisations", ["id"]),
         Index(f"ix_{p}events_org_time", "organisation_id", "occurred_at", "id"),
         Index(f"ix_{p}events_unpublished", "published_at", "organisation_id", "id"),
@@ -424,6 +484,10 @@ def make_tables(
             "holds": holds,
             "credit_requests": credit_requests,
             "join_requests": join_requests,
+            "memberships": memberships,
+            "active_members": active_members,
+            "domain_claims": domain_claims,
+            "domain_owners": domain_owners,
         },
         prefix=p,
         schema=schema,
@@ -443,6 +507,8 @@ def make_tables(
         idempotency,
         events,
         relay_locks,
+        active_members,
+        domain_owners,
     )
 
 

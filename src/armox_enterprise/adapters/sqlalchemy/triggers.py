@@ -12,16 +12,22 @@ as to a bug:
 - on **SQLite only**, a transfer must name two accounts of its own organisation, and an
   account that transfers name can neither be deleted nor renamed: the composite foreign keys
   say so already, but SQLite enforces foreign keys only on connections that enabled them
-  (``PRAGMA foreign_keys``), and these triggers hold on every connection.
+  (``PRAGMA foreign_keys``), and these triggers hold on every connection;
+- on **SQLite only** too (since ``ae0003``), the foreign keys that keep the rules spanning
+  organisations: an active membership must name its user's row in ``active_members``, and a
+  domain claim its domain's row in ``domain_owners``, of its own organisation; such a row can
+  be neither deleted nor changed while a membership or claim names it.
 
 How each backend refuses: PostgreSQL by a trigger function per guard raising SQLSTATE
 ``23000`` (``integrity_constraint_violation``); MariaDB/MySQL by ``BEFORE`` triggers that
 ``SIGNAL SQLSTATE '45000'``; SQLite by ``RAISE(ABORT, ...)`` (an integrity error).
 
-:func:`create_statements` and :func:`drop_statements` are what the migration ``ae0002``
-runs; :func:`attach` hangs the same statements on a set of tables, so ``metadata.create_all``
-installs them as well.  The statements are part of the schema's history: change them only in
-a new revision, and keep what ``ae0002`` installs reproducible.
+:func:`create_statements` and :func:`drop_statements` are what the migrations run, each
+for the revision it reaches (``revision="ae0002"``, ``"ae0003"``: every statement of that
+revision and the ones before); :func:`attach` hangs the newest set on a set of tables, so
+``metadata.create_all`` installs them as well.  The statements are part of the schema's
+history: change them only in a new revision, and keep what each revision installs
+reproducible.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from sqlalchemy import DDL, Table, event
 __all__ = [
     "APPEND_ONLY",
     "DIALECTS",
+    "REVISIONS",
     "SETTLED",
     "Settled",
     "attach",
@@ -54,6 +61,8 @@ _MYSQL = ("mysql", "mariadb")
 _SQLITE = ("sqlite",)
 #: The dialects that get triggers; on any other, :func:`create_statements` returns nothing.
 DIALECTS = _POSTGRESQL + _MYSQL + _SQLITE
+#: The revisions that install triggers, oldest first; the last is what ``create_all`` installs.
+REVISIONS = ("ae0002", "ae0003")
 
 
 @attrs.frozen
@@ -156,6 +165,7 @@ class _Statement:
     create: str
     drop: str
     function: bool = False
+    revision: str = "ae0002"
 
 
 def _kind(dialect: str) -> str | None:
@@ -165,34 +175,59 @@ def _kind(dialect: str) -> str | None:
     return None
 
 
-def _statements(dialect: str, prefix: str, schema: str | None) -> list[_Statement]:
+def _statements(
+    dialect: str, prefix: str, schema: str | None, revision: str | None = None
+) -> list[_Statement]:
     names = _Names(prefix, schema)
     kind = _kind(dialect)
     if kind == "postgresql":
-        return list(_postgresql(names))
-    if kind == "mysql":
-        return list(_mysql(names))
-    if kind == "sqlite":
-        return list(_sqlite(names))
-    return []
+        found = list(_postgresql(names))
+    elif kind == "mysql":
+        found = list(_mysql(names))
+    elif kind == "sqlite":
+        found = list(_sqlite(names))
+    else:
+        return []
+    if revision is None:
+        return found
+    if revision not in REVISIONS:
+        raise ValueError(f"no revision {revision!r} installs triggers (known: {REVISIONS})")
+    reached = REVISIONS[: REVISIONS.index(revision) + 1]
+    return [s for s in found if s.revision in reached]
 
 
 def create_statements(
-    dialect: str, *, prefix: str = "armox_", schema: str | None = None
+    dialect: str,
+    *,
+    prefix: str = "armox_",
+    schema: str | None = None,
+    revision: str | None = None,
 ) -> list[str]:
     """Return the SQL that installs the triggers on ``dialect`` (``"postgresql"``,
-    ``"mysql"``/``"mariadb"``, ``"sqlite"``), for tables made with ``prefix`` and ``schema``.
+    ``"mysql"``/``"mariadb"``, ``"sqlite"``), for tables made with ``prefix`` and ``schema``,
+    as they stand at ``revision`` (one of :data:`REVISIONS`; by default the newest).
 
     The tables must exist.  On any other dialect the list is empty.
+
+    Raises:
+        ValueError: ``revision`` is not one of :data:`REVISIONS`.
     """
-    return [s.create for s in _statements(dialect, prefix, schema)]
+    return [s.create for s in _statements(dialect, prefix, schema, revision)]
 
 
 def drop_statements(
-    dialect: str, *, prefix: str = "armox_", schema: str | None = None
+    dialect: str,
+    *,
+    prefix: str = "armox_",
+    schema: str | None = None,
+    revision: str | None = None,
 ) -> list[str]:
-    """Return the SQL that removes what :func:`create_statements` installs, in reverse."""
-    return [s.drop for s in reversed(_statements(dialect, prefix, schema))]
+    """Return the SQL that removes what :func:`create_statements` installs, in reverse.
+
+    Raises:
+        ValueError: ``revision`` is not one of :data:`REVISIONS`.
+    """
+    return [s.drop for s in reversed(_statements(dialect, prefix, schema, revision))]
 
 
 def attach(tables: dict[str, Table], *, prefix: str, schema: str | None) -> None:
@@ -285,14 +320,100 @@ def _mysql(names: _Names) -> Iterator[_Statement]:
 # -- SQLite -------------------------------------------------------------------------------
 
 
-def _sqlite_trigger(names: _Names, table: str, name: str, when: str, message: str) -> _Statement:
+def _sqlite_trigger(
+    names: _Names, table: str, name: str, when: str, message: str, revision: str = "ae0002"
+) -> _Statement:
     # A trigger's body names tables of its own schema unqualified; only its name is qualified.
     trigger = names.qualified(names.prefix + name)
     return _Statement(
         table,
         f"CREATE TRIGGER {trigger} {when} BEGIN SELECT RAISE(ABORT, '{message}'); END",
         f"DROP TRIGGER IF EXISTS {trigger}",
+        revision=revision,
     )
+
+
+@attrs.frozen
+class _Reference:
+    """A foreign key of ``ae0003`` that SQLite must keep without ``PRAGMA foreign_keys``.
+
+    ``child`` rows whose ``columns`` are both set must find a ``parent`` row whose
+    ``parent_columns`` equal them (``missing``: what SQLite says otherwise), and such a parent
+    row is neither deleted nor changed (``in_use``).
+    """
+
+    child: str
+    columns: tuple[str, str]
+    parent: str
+    parent_columns: tuple[str, str]
+    missing: str
+    in_use: str
+
+
+#: The references of the rules that span organisations (the reference tables).
+_REFERENCES = (
+    _Reference(
+        "memberships",
+        ("organisation_id", "active_user_id"),
+        "active_members",
+        ("organisation_id", "user_id"),
+        "foreign key: an active membership needs its user in active_members, in its organisation",
+        "foreign key: an active membership names this user",
+    ),
+    _Reference(
+        "domain_claims",
+        ("organisation_id", "domain"),
+        "domain_owners",
+        ("organisation_id", "domain"),
+        "foreign key: a domain claim needs its domain in domain_owners, in its organisation",
+        "foreign key: a domain claim names this domain",
+    ),
+)
+
+
+def _sqlite_references(names: _Names) -> Iterator[_Statement]:
+    p = names.prefix
+    for ref in _REFERENCES:
+        child, parent = p + ref.child, p + ref.parent
+        (a, b), (pa, pb) = ref.columns, ref.parent_columns
+        missing = (
+            f"NEW.{a} IS NOT NULL AND NEW.{b} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+            f"{parent} WHERE {pa} = NEW.{a} AND {pb} = NEW.{b})"
+        )
+        yield _sqlite_trigger(
+            names,
+            ref.child,
+            f"{ref.child}_{ref.parent}_insert",
+            f"BEFORE INSERT ON {child} FOR EACH ROW WHEN {missing}",
+            ref.missing,
+            "ae0003",
+        )
+        yield _sqlite_trigger(
+            names,
+            ref.child,
+            f"{ref.child}_{ref.parent}_update",
+            f"BEFORE UPDATE OF {a}, {b} ON {child} FOR EACH ROW WHEN {missing}",
+            ref.missing,
+            "ae0003",
+        )
+        named = f"EXISTS (SELECT 1 FROM {child} WHERE {a} = OLD.{pa} AND {b} = OLD.{pb})"
+        yield _sqlite_trigger(
+            names,
+            ref.parent,
+            f"{ref.parent}_keep_deleted",
+            f"BEFORE DELETE ON {parent} FOR EACH ROW WHEN {named}",
+            ref.in_use,
+            "ae0003",
+        )
+        yield _sqlite_trigger(
+            names,
+            ref.parent,
+            f"{ref.parent}_keep_changed",
+            f"BEFORE UPDATE OF {pa}, {pb} ON {parent} FOR EACH ROW "
+            f"WHEN (NEW.{pa} IS NOT OLD.{pa} OR NEW.{pb} IS NOT OLD.{pb}) AND {named}",
+            ref.in_use,
+            "ae0003",
+        )
 
 
 def _sqlite(names: _Names) -> Iterator[_Statement]:
@@ -350,3 +471,4 @@ def _sqlite(names: _Names) -> Iterator[_Statement]:
             f"WHEN OLD.status <> 'pending' AND ({changed})",
             settled.message,
         )
+    yield from _sqlite_references(names)

@@ -57,7 +57,7 @@ def upgrade() -> None:
         postgresql_where=sa.text(_GRANTS_ONLY),
         sqlite_where=sa.text(_GRANTS_ONLY),
     )
-    for statement in create_statements(dialect, prefix=P, schema=S):
+    for statement in create_statements(dialect, prefix=P, schema=S, revision=revision):
         op.execute(ddl(statement))
 
 
@@ -65,7 +65,7 @@ def downgrade() -> None:
     """Remove the triggers and the grant constraint."""
     P, S, _ = names_for(op.get_context())
     dialect = op.get_bind().dialect.name
-    for statement in drop_statements(dialect, prefix=P, schema=S):
+    for statement in drop_statements(dialect, prefix=P, schema=S, revision=revision):
         op.execute(ddl(statement))
     op.drop_index("uq_" + P + "transfers_grant_period", table_name=P + "transfers", schema=S)
     op.drop_column(P + "transfers", "grant_period", schema=S)
