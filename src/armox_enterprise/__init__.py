@@ -11,6 +11,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from armox_enterprise.adapters.memory import MemoryStore
+from armox_enterprise.aio import AsyncEnterpriseService
 from armox_enterprise.domain.enrolment import (
     EnrolmentDecision,
     EnrolmentOutcome,
@@ -95,6 +96,7 @@ __all__ = [
     "AlreadyMember",
     "AmountTypeError",
     "ArmoxError",
+    "AsyncEnterpriseService",
     "BillingPeriod",
     "CommitOutcomeUnknown",
     "Conflict",
