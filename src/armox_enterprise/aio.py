@@ -253,11 +253,10 @@ class AsyncEnterpriseService:
         """Return a service whose calls run inside ``host``'s transaction.
 
         Each call is a SAVEPOINT of the transaction of ``host``, an ``AsyncSession`` or an
-        (open) ``AsyncConnection``, as with
-        :meth:`SqlAlchemyStore.joining <armox_enterprise.adapters.sqlalchemy.SqlAlchemyStore.joining>`:
-        a call that raises undoes only its own writes, the library never commits, and the
-        host awaits ``commit()`` or ``rollback()``.  Transient failures are not retried (the
-        host's transaction is gone); they reach the host as
+        (open) ``AsyncConnection``, as with ``SqlAlchemyStore.joining``: a call that raises
+        undoes only its own writes, the library never commits, and the host awaits
+        ``commit()`` or ``rollback()``.  Transient failures are not retried (the host's
+        transaction is gone); they reach the host as
         :class:`~armox_enterprise.TransientStorageError`.  Building one is cheap: build one
         per request, on the request's session, and use it from that request's task only (an
         ``AsyncSession`` serves one task at a time).
