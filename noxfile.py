@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
+import tarfile
+import zipfile
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import nox
 
@@ -58,6 +62,55 @@ def _groups(*names: str) -> tuple[str, ...]:
 
 def _existing(*paths: str) -> list[str]:
     return [p for p in paths if (ROOT / p).exists()]
+
+
+def _in_ci() -> bool:
+    """CI is set to something other than empty, 0, false or no (as in tests/conftest.py)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _unreachable(url: str, default_port: int) -> str | None:
+    """Why the server of a SQLAlchemy ``url`` cannot be reached in 3 seconds, or None.
+
+    TCP for a host name, or the Unix socket a ``host=/dir`` (PostgreSQL) or
+    ``unix_socket=/path`` (MySQL) query names. A URL with neither is not checked: its driver's
+    default socket is left to pytest.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port or default_port
+    except ValueError as exc:
+        return f"the URL does not parse ({exc})"
+    query = parse_qs(parts.query)
+    socket_dir = next((h for h in query.get("host", []) if h.startswith("/")), None)
+    socket_path = (query.get("unix_socket") or [None])[0]
+    if socket_dir is not None:
+        socket_path = f"{socket_dir}/.s.PGSQL.{port}"
+    try:
+        if socket_path is not None:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as unix:
+                unix.settimeout(3.0)
+                unix.connect(socket_path)
+        elif parts.hostname:
+            socket.create_connection((parts.hostname, port), timeout=3.0).close()
+    except OSError as exc:
+        where = socket_path or f"{parts.hostname}:{port}"
+        return f"nothing answers at {where} ({exc})"
+    return None
+
+
+def _require_server(session: nox.Session, variable: str, default_port: int) -> None:
+    """Skip the session without ``$variable`` or its server; on CI (CI=true), fail instead.
+
+    A session whose every test would skip reports itself skipped, not successful.
+    """
+    url = os.environ.get(variable, "")
+    problem = f"no {variable} is set" if not url else _unreachable(url, default_port)
+    if problem is None:
+        return
+    if _in_ci():
+        session.error(f"{problem}; on CI (CI={os.environ['CI']}) the server is required")
+    session.skip(f"{problem}: set {variable} to a SQLAlchemy URL of a reachable server")
 
 
 @nox.session(python=PYTHONS, tags=["tests"])
@@ -141,6 +194,101 @@ def demo(session: nox.Session) -> None:
     database.unlink(missing_ok=True)
 
 
+PACKAGE = ROOT / "src" / "armox_enterprise"
+
+
+def _package_files() -> set[str]:
+    """The files of the package in src/, as paths inside a wheel (no bytecode)."""
+    return {
+        path.relative_to(PACKAGE.parent).as_posix()
+        for path in PACKAGE.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    }
+
+
+def _wheel_problems(wheel: Path) -> list[str]:
+    """What is wrong with the wheel's contents: every file of the package, nothing else."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        info = sorted(n for n in names if n.split("/", 1)[0].endswith(".dist-info"))
+        entry_points = next((n for n in info if n.endswith("/entry_points.txt")), None)
+        scripts = archive.read(entry_points).decode() if entry_points else ""
+    required = _package_files() | {
+        "armox_enterprise/py.typed",
+        "armox_enterprise/adapters/sqlalchemy/migrations/env.py",
+        "armox_enterprise/adapters/sqlalchemy/migrations/script.py.mako",
+        "armox_enterprise/adapters/sqlalchemy/migrations/versions/ae0001_create_tables.py",
+    }
+    problems = [f"missing {name}" for name in sorted(required - names)]
+    problems += [
+        f"unexpected {name}"
+        for name in sorted(names)
+        if name.split("/", 1)[0] != "armox_enterprise" and name not in info
+    ]
+    problems += [f"bytecode {name}" for name in sorted(names) if name.endswith(".pyc")]
+    if "armox-enterprise = armox_enterprise.__main__:main" not in scripts:
+        problems.append("no armox-enterprise console script in entry_points.txt")
+    return problems
+
+
+def _sdist_problems(sdist: Path) -> list[str]:
+    """What is wrong with the sdist's contents: the sources to build from, no local clutter."""
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    required = ["pyproject.toml", "README.md", *(f"src/{name}" for name in _package_files())]
+    problems = [f"missing {name}" for name in required if name not in names]
+    clutter = (".venv/", ".nox/", ".ci/.venv/", "site/", "dist/", ".git/")
+    problems += [f"unexpected {n}" for n in sorted(names) if n.startswith(clutter)]
+    return problems
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def build(session: nox.Session) -> None:
+    """The wheel and the sdist a release publishes: built, checked, and the wheel installed.
+
+    ``python -m build`` makes the sdist and then the wheel from it; ``twine check --strict``
+    checks their metadata; the wheel must hold the package's every file (py.typed and the
+    migrations included) and nothing else (no tests). The wheel is then installed in a venv of
+    its own: imported without SQLAlchemy, ``armox-enterprise --help``, and with the
+    ``sqlalchemy`` extra, ``armox-enterprise migrate`` from the installed revisions.
+    """
+    session.install(*_groups("build"))
+    tmp = Path(session.create_tmp()).resolve()
+    dist = tmp / "dist"
+    for old in dist.glob("*"):
+        old.unlink()
+    session.run("python", "-m", "build", "--outdir", str(dist), str(ROOT))
+    wheels, sdists = sorted(dist.glob("*.whl")), sorted(dist.glob("*.tar.gz"))
+    if len(wheels) != 1 or len(sdists) != 1:
+        session.error(f"expected one wheel and one sdist in {dist}: {wheels + sdists}")
+    session.run("twine", "check", "--strict", str(wheels[0]), str(sdists[0]))
+    problems = [f"{wheels[0].name}: {p}" for p in _wheel_problems(wheels[0])]
+    problems += [f"{sdists[0].name}: {p}" for p in _sdist_problems(sdists[0])]
+    if problems:
+        session.error("the release artifacts are wrong:\n  " + "\n  ".join(problems))
+    session.log(f"{wheels[0].name} and {sdists[0].name}: contents as expected")
+
+    venv = tmp / "wheel-venv"
+    session.run("python", "-m", "venv", "--clear", str(venv))
+    python, script = venv / "bin" / "python", venv / "bin" / "armox-enterprise"
+    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    session.chdir(tmp)  # nothing of the checkout on sys.path
+    session.run(*pip, str(wheels[0]), external=True)
+    session.run(
+        str(python),
+        "-c",
+        "import sys, armox_enterprise; "
+        "assert armox_enterprise.__file__.startswith(sys.prefix), armox_enterprise.__file__; "
+        "assert 'sqlalchemy' not in sys.modules",
+        external=True,
+    )
+    session.run(str(script), "--help", external=True, silent=True)
+    session.run(*pip, f"{wheels[0]}[sqlalchemy]", external=True)
+    database = tmp / "wheel.sqlite3"
+    database.unlink(missing_ok=True)
+    session.run(str(script), "migrate", "--database-url", f"sqlite:///{database}", external=True)
+
+
 @nox.session(python=DEFAULT_PYTHON)
 def bench(session: nox.Session) -> None:
     """Paired benchmarks (not a default session): ``nox -s bench -- ARGS``.
@@ -164,6 +312,7 @@ def soak(session: nox.Session) -> None:
 @nox.session(python=DEFAULT_PYTHON, tags=["tests"])
 def tests_postgresql(session: nox.Session) -> None:
     """The integration tests on PostgreSQL ($ARMOX_TEST_POSTGRESQL_URL; required when CI=true)."""
+    _require_server(session, "ARMOX_TEST_POSTGRESQL_URL", 5432)
     session.install(".[postgresql,mysql]", *_groups("test-postgresql"))
     session.run("pytest", "-m", "postgresql", *(session.posargs or ["tests/integration"]))
 
@@ -171,5 +320,6 @@ def tests_postgresql(session: nox.Session) -> None:
 @nox.session(python=DEFAULT_PYTHON, tags=["tests"])
 def tests_mariadb(session: nox.Session) -> None:
     """The integration tests on MariaDB/MySQL ($ARMOX_TEST_MYSQL_URL; required when CI=true)."""
+    _require_server(session, "ARMOX_TEST_MYSQL_URL", 3306)
     session.install(".[postgresql,mysql]", *_groups("test"))
     session.run("pytest", "-m", "mysql", *(session.posargs or ["tests/integration"]))
