@@ -21,13 +21,23 @@ database of its own on the server and drops it at the end.  A server with no URL
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from armox_bench import reports, spends, views  # noqa: F401 - they register the benchmarks
-from armox_bench.harness import BACKENDS, REGISTRY, Options, Row, environment, table, write_results
+from armox_bench.harness import (
+    BACKENDS,
+    REGISTRY,
+    Options,
+    Row,
+    environment,
+    markdown,
+    table,
+    write_results,
+)
 from armox_bench.scratch import server_versions
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -126,6 +136,9 @@ def parse(argv: Sequence[str] | None) -> Options:
         "--json", type=Path, default=RESULTS, help=f"where to write results (default {RESULTS})"
     )
     parser.add_argument("--no-json", action="store_true", help="do not write the JSON file")
+    parser.add_argument(
+        "--markdown", type=Path, default=None, help="also write the tables as Markdown to PATH"
+    )
     options = parser.parse_args(argv)
     for name, (normal, quick) in DEFAULTS.items():
         if getattr(options, name) is None:
@@ -136,8 +149,14 @@ def parse(argv: Sequence[str] | None) -> Options:
     return options
 
 
+def _stop(signum: int, _frame: object) -> None:
+    """A termination signal ends the run as an exception would: scratch databases are dropped."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected benchmarks; return the process exit status."""
+    signal.signal(signal.SIGTERM, _stop)
     options = parse(argv)
     if options.list:
         for bench in REGISTRY.values():
@@ -154,6 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = environment()
     servers = server_versions(options)
     print(f"Python {env['python']} ({env['implementation']}) on {env['platform']}")
+    source = env["source"]
+    changed = " (src/ differs from it)" if source["src_changed"] else ""
+    print(f"  commit: {source['commit']}{changed}; load average: {env['load_average']}")
+    print("  " + ", ".join(f"{k} {v}" for k, v in env["packages"].items() if v))
     for backend, version in servers.items():
         print(f"  {backend}: {version}")
     print(f"  rounds: {options.rounds}, seed: {options.seed}, backends: {','.join(options.only)}")
@@ -171,6 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not options.no_json:
         write_results(options.json, options, results, servers)
         print(f"\nresults written to {options.json}")
+    if options.markdown is not None:
+        sections = [f"### {name}\n\n{markdown(rows)}\n" for name, rows in results.items() if rows]
+        options.markdown.write_text("\n".join(sections), encoding="utf-8")
+        print(f"tables written to {options.markdown}")
     return 0
 
 

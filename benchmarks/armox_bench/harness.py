@@ -18,6 +18,7 @@ import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -211,17 +212,74 @@ def table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+def markdown(rows: Sequence[Row]) -> str:
+    """Return ``rows`` as a Markdown table (the first column left-aligned, the rest right)."""
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(key for key in row if key not in columns)
+    lines = [
+        "| " + " | ".join(columns) + " |",
+        "|" + "|".join(["---", *("---:" for _ in columns[1:])]) + "|",
+    ]
+    lines.extend("| " + " | ".join(_cell(row.get(col)) for col in columns) + " |" for row in rows)
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------------- results
 
 
+_PACKAGES = ("armox-enterprise", "sqlalchemy", "psycopg", "psycopg-binary", "pymysql")
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib import metadata
+
+    found: dict[str, str | None] = {}
+    for name in _PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def _source() -> dict[str, Any]:
+    """The commit the library was measured at, and whether ``src/`` differed from it."""
+    root = Path(__file__).resolve().parents[2]
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(root), *args],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "src")
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "src_changed": bool(changed) if changed is not None else None,
+    }
+
+
 def environment() -> dict[str, Any]:
-    """Describe where the figures were measured."""
+    """Describe where the figures were measured: machine, Python, packages, commit."""
     return {
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()]
+        if hasattr(os, "getloadavg")
+        else None,
+        "packages": _versions(),
+        "source": _source(),
     }
 
 

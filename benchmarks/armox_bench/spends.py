@@ -189,6 +189,8 @@ class Baseline:
     """
 
     name = "baseline"
+    #: The driver's connection.
+    connection: Any
 
     def __init__(self, target: Target, plan: Plan) -> None:
         self.target = target

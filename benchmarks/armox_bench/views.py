@@ -109,10 +109,8 @@ def profile(options: Options) -> list[Row]:
                     transfers = (org.current + 1) * (section.allocated - 500 + 1)
                     name = f"{backend}: profile, {transfers:,} transfers"
                     names.append(name)
-                    cases[name] = _repeat(lambda user=user, view=view: view(user), calls)
-                statements = [
-                    _statements(org, lambda user=user, view=view: view(user)) for user in users
-                ]
+                    cases[name] = _repeat(_profile_of(org, user), calls)
+                statements = [_statements(org, _profile_of(org, user)) for user in users]
                 seconds = interleaved(cases, options.rounds, random.Random(options.seed))
             finally:
                 org.dispose()
@@ -131,6 +129,15 @@ def profile(options: Options) -> list[Row]:
                 }
             )
     return rows
+
+
+def _profile_of(org: Organisation, user: str) -> Callable[[], object]:
+    view = org.service.profile
+
+    def call() -> object:
+        return view(user)
+
+    return call
 
 
 _FIRST = ["ana", "Bruno", "chloé", "Dmitri", "eve", "Fatima", "gus", "Hana", "Ivo", "jun"]
