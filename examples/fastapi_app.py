@@ -1,18 +1,19 @@
-"""A FastAPI backend that embeds armox-enterprise in its own database transactions.
+"""A FastAPI backend that embeds armox-enterprise in its own database transactions, on asyncio.
 
-Each request gets one SQLAlchemy ``Session`` from the ``db_session`` dependency, and the
-library joins it with ``SqlAlchemyStore.joining(session)``: every use case runs in a SAVEPOINT
-of the request's transaction and the library never commits.  A handler commits once, at its
-end, so the host's own rows (its users, its generations) and the library's ledger are written
-together or not at all.  A handler that raises leaves the session uncommitted, and closing the
-session rolls everything back.
+Each request gets one SQLAlchemy ``AsyncSession`` from the ``db_session`` dependency, and the
+library joins it with ``AsyncEnterpriseService.joining(session)``: every use case is a
+coroutine that runs in a SAVEPOINT of the request's transaction, and the library never
+commits.  A handler commits once, at its end, so the host's own rows (its users, its
+generations) and the library's ledger are written together or not at all.  A handler that
+raises leaves the session uncommitted, and closing the session rolls everything back.
 
 The caller is named by the ``X-User-Id`` header.  That stands in for the host's real
 authentication: a real host takes the user id from its session cookie or token.
 
-Run it on a local SQLite file (needs ``uvicorn``)::
+Run it on a local SQLite file through aiosqlite (needs ``uvicorn``, ``aiosqlite`` and
+``greenlet``)::
 
-    ARMOX_DATABASE_URL=sqlite:///armox-example.sqlite3 \\
+    ARMOX_DATABASE_URL=sqlite+aiosqlite:///armox-example.sqlite3 \\
         uvicorn fastapi_app:app_from_environment --factory --app-dir examples
 """
 
@@ -20,7 +21,8 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -28,24 +30,18 @@ import attrs
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import (
-    Column,
-    Engine,
-    ForeignKey,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    create_engine,
-    insert,
-    select,
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, insert, select
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
 )
-from sqlalchemy.orm import Session, sessionmaker
 
 from armox_enterprise import (
     ArmoxError,
+    AsyncEnterpriseService,
     Conflict,
-    EnterpriseService,
     InsufficientCredits,
     InsufficientPoolCredits,
     InvalidInput,
@@ -55,7 +51,8 @@ from armox_enterprise import (
     StorageError,
     TransientStorageError,
 )
-from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore, configure_sqlite
+from armox_enterprise.adapters.sqlalchemy import configure_sqlite
+from armox_enterprise.adapters.sqlalchemy import metadata as library_metadata
 from armox_enterprise.ports import Clock, DnsResolver
 
 # The host's own tables: its users and the generations it ran.  They live in the same database
@@ -167,9 +164,9 @@ def _scalar(value: object) -> Any:
 # ---------------------------------------------------------------- dependencies
 
 
-def db_session(request: Request) -> Iterator[Session]:
+async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session, and so one transaction, per request; closing it rolls back."""
-    with request.app.state.sessions() as session:
+    async with request.app.state.sessions() as session:
         yield session
 
 
@@ -180,22 +177,23 @@ def current_user(x_user_id: Annotated[str | None, Header()] = None) -> str:
     return x_user_id
 
 
-DbSession = Annotated[Session, Depends(db_session)]
+DbSession = Annotated[AsyncSession, Depends(db_session)]
 User = Annotated[str, Depends(current_user)]
 
 
-def enterprise(request: Request, session: DbSession) -> EnterpriseService:
-    """The library, joined to the request's transaction.  Building it is cheap."""
+async def enterprise(request: Request, session: DbSession) -> AsyncEnterpriseService:
+    """The library, joined to the request's transaction.  Building it is cheap (and async
+    here only so that FastAPI calls it on the loop, not in its thread pool)."""
     state = request.app.state
-    return EnterpriseService(SqlAlchemyStore.joining(session), dns=state.dns, clock=state.clock)
+    return AsyncEnterpriseService.joining(session, dns=state.dns, clock=state.clock)
 
 
-Service = Annotated[EnterpriseService, Depends(enterprise)]
+Service = Annotated[AsyncEnterpriseService, Depends(enterprise)]
 
 
-def organisation_of(service: EnterpriseService, user: str) -> str:
+async def organisation_of(service: AsyncEnterpriseService, user: str) -> str:
     """The organisation the user belongs to (a host may keep this with its user instead)."""
-    organisation_id = service.profile(user).organisation_id
+    organisation_id = (await service.profile(user)).organisation_id
     if organisation_id is None:
         raise OrganisationNotFound(f"{user} is not a member of an Enterprise organisation")
     return organisation_id
@@ -207,33 +205,35 @@ router = APIRouter()
 
 
 @router.post("/signup", status_code=201)
-def sign_up(body: SignUpIn, session: DbSession, service: Service) -> dict[str, Any]:
+async def sign_up(body: SignUpIn, session: DbSession, service: Service) -> dict[str, Any]:
     """The host's sign-up: its own user row and the enrolment decision, in one commit."""
-    session.execute(insert(users).values(id=body.user_id, email=body.email))
-    decision = service.sign_up(
+    await session.execute(insert(users).values(id=body.user_id, email=body.email))
+    decision = await service.sign_up(
         body.user_id,
         body.email,
         email_verified=body.email_verified,
         display_name=body.display_name,
     )
-    session.commit()
+    await session.commit()
     return {"user_id": body.user_id, "enrolled": decision.enrolled, **to_json(decision)}
 
 
 @router.post("/generations")
-def generate(body: GenerationIn, user: User, session: DbSession, service: Service) -> Any:
+async def generate(body: GenerationIn, user: User, session: DbSession, service: Service) -> Any:
     """Record a generation and spend its credits; a retry with the same id spends nothing."""
-    organisation_id = organisation_of(service, user)
-    known = session.execute(
-        select(generations.c.id).where(generations.c.id == body.generation_id)
+    organisation_id = await organisation_of(service, user)
+    known = (
+        await session.execute(
+            select(generations.c.id).where(generations.c.id == body.generation_id)
+        )
     ).first()
     if known is None:
-        session.execute(
+        await session.execute(
             insert(generations).values(
                 id=body.generation_id, user_id=user, credits=body.credits, prompt=body.prompt
             )
         )
-    transfer = service.spend(
+    transfer = await service.spend(
         user,
         organisation_id,
         body.credits,
@@ -241,8 +241,8 @@ def generate(body: GenerationIn, user: User, session: DbSession, service: Servic
         feature=body.feature,
         model=body.model,
     )
-    credits = service.profile(user).credits
-    session.commit()
+    credits = (await service.profile(user)).credits
+    await session.commit()
     return {
         "generation_id": body.generation_id,
         "spent": transfer.amount,
@@ -252,23 +252,24 @@ def generate(body: GenerationIn, user: User, session: DbSession, service: Servic
 
 
 @router.get("/me/profile")
-def profile(user: User, service: Service) -> Any:
+async def profile(user: User, service: Service) -> Any:
     """The profile page's data: the badge and the Enterprise Credits section, or nothing."""
-    return to_json(service.profile(user))
+    return to_json(await service.profile(user))
 
 
 @router.post("/me/credit-requests", status_code=201)
-def request_credits(body: CreditRequestIn, user: User, session: DbSession, service: Service) -> Any:
+async def request_credits(
+    body: CreditRequestIn, user: User, session: DbSession, service: Service
+) -> Any:
     """The "request credits" button."""
-    made = service.request_credits(
-        user, organisation_of(service, user), body.credits, note=body.note
-    )
-    session.commit()
+    organisation_id = await organisation_of(service, user)
+    made = await service.request_credits(user, organisation_id, body.credits, note=body.note)
+    await session.commit()
     return to_json(made)
 
 
 @router.get("/admin/dashboard")
-def dashboard(
+async def dashboard(
     user: User,
     service: Service,
     sort: str = "name",
@@ -277,9 +278,9 @@ def dashboard(
     limit: int = 50,
 ) -> Any:
     """The admin dashboard: pool figures, one page of members, pending requests."""
-    view = service.dashboard(
+    view = await service.dashboard(
         user,
-        organisation_of(service, user),
+        await organisation_of(service, user),
         sort=sort,  # type: ignore[arg-type]  # the library checks it: InvalidInput
         descending=descending,
         offset=offset,
@@ -289,36 +290,35 @@ def dashboard(
 
 
 @router.post("/admin/allocations", status_code=201)
-def allocate(body: AllocationIn, user: User, session: DbSession, service: Service) -> Any:
+async def allocate(body: AllocationIn, user: User, session: DbSession, service: Service) -> Any:
     """Move credits from the pool to a member."""
-    transfer = service.allocate_credits(
-        user, organisation_of(service, user), body.user_id, body.credits
-    )
-    session.commit()
+    organisation_id = await organisation_of(service, user)
+    transfer = await service.allocate_credits(user, organisation_id, body.user_id, body.credits)
+    await session.commit()
     return to_json(transfer)
 
 
 @router.post("/admin/credit-requests/{request_id}/approve")
-def approve(
+async def approve(
     request_id: str, body: DecisionIn, user: User, session: DbSession, service: Service
 ) -> Any:
     """Approve a pending request, for the amount asked or for ``credits``."""
-    decided = service.approve_request(
-        user, organisation_of(service, user), request_id, amount=body.credits, note=body.note
+    organisation_id = await organisation_of(service, user)
+    decided = await service.approve_request(
+        user, organisation_id, request_id, amount=body.credits, note=body.note
     )
-    session.commit()
+    await session.commit()
     return to_json(decided)
 
 
 @router.post("/admin/credit-requests/{request_id}/reject")
-def reject(
+async def reject(
     request_id: str, body: DecisionIn, user: User, session: DbSession, service: Service
 ) -> Any:
     """Reject a pending request."""
-    decided = service.reject_request(
-        user, organisation_of(service, user), request_id, note=body.note
-    )
-    session.commit()
+    organisation_id = await organisation_of(service, user)
+    decided = await service.reject_request(user, organisation_id, request_id, note=body.note)
+    await session.commit()
     return to_json(decided)
 
 
@@ -333,11 +333,31 @@ def library_error(request: Request, error: Exception) -> JSONResponse:
 
 
 def create_app(
-    engine: Engine, *, dns: DnsResolver | None = None, clock: Clock | None = None
+    engine: AsyncEngine,
+    *,
+    dns: DnsResolver | None = None,
+    clock: Clock | None = None,
+    create_tables: bool = False,
 ) -> FastAPI:
-    """Build the application on the host's engine (the tables must exist already)."""
-    app = FastAPI(title="armox-enterprise on FastAPI")
-    app.state.sessions = sessionmaker(engine)
+    """Build the application on the host's async engine, which it disposes of when it stops.
+
+    With ``create_tables``, the library's tables and the host's that are missing are created
+    when it starts; a production host runs the library's migrations instead.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if create_tables:
+            async with engine.begin() as connection:
+                await connection.run_sync(library_metadata.create_all)
+                await connection.run_sync(host_metadata.create_all)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(title="armox-enterprise on FastAPI", lifespan=lifespan)
+    app.state.sessions = async_sessionmaker(engine)
     app.state.dns = dns
     app.state.clock = clock
     app.add_exception_handler(ArmoxError, library_error)
@@ -346,13 +366,10 @@ def create_app(
 
 
 def app_from_environment() -> FastAPI:
-    """The application on ``$ARMOX_DATABASE_URL``, creating the tables that are missing.
-
-    A production host runs the library's migrations instead of ``create_schema``.
-    """
-    engine = create_engine(os.environ.get("ARMOX_DATABASE_URL", "sqlite:///armox-example.sqlite3"))
+    """The application on ``$ARMOX_DATABASE_URL`` (an async driver's URL), creating the tables
+    that are missing when it starts."""
+    url = os.environ.get("ARMOX_DATABASE_URL", "sqlite+aiosqlite:///armox-example.sqlite3")
+    engine = create_async_engine(url)
     if engine.dialect.name == "sqlite":
-        configure_sqlite(engine)  # SAVEPOINTs on SQLite need it
-    SqlAlchemyStore(engine).create_schema()
-    host_metadata.create_all(engine)
-    return create_app(engine)
+        configure_sqlite(engine.sync_engine)  # SAVEPOINTs on SQLite need it
+    return create_app(engine, create_tables=True)

@@ -1,19 +1,24 @@
-"""examples/fastapi_app.py: a FastAPI host that joins the library to each request's transaction.
+"""examples/fastapi_app.py: an asyncio FastAPI host that joins the async service to each
+request's ``AsyncSession``.
 
-Each test runs the application on a new SQLite file.  The organisation and its verified domain
-are set up with the library directly (an operator's job); everything else goes through HTTP.
+Each test runs the application on a new SQLite file, through aiosqlite.  The organisation and
+its verified domain are set up with the synchronous library directly (an operator's job), and
+the figures are read back synchronously; everything else goes through HTTP.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from fastapi_app import create_app, generations, host_metadata, users
 from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from armox_enterprise import EnterpriseService
 from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore, configure_sqlite
@@ -32,7 +37,9 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def client(engine: Engine, track_store: Callable[..., None]) -> Iterator[TestClient]:
+def client(
+    engine: Engine, tmp_path: Path, track_store: Callable[..., None]
+) -> Iterator[TestClient]:
     """The application, with Acme (admin Ana, 1,000 credits a month, acme.example verified)."""
     clock, dns = FrozenClock(), StaticDnsResolver()
     operator = EnterpriseService(SqlAlchemyStore(engine), clock=clock, dns=dns)
@@ -42,7 +49,10 @@ def client(engine: Engine, track_store: Callable[..., None]) -> Iterator[TestCli
     dns.publish("acme.example", operator.claim_domain("ana", org.id, "acme.example").txt_record)
     operator.verify_domain("ana", org.id, "acme.example")
     track_store(operator, lambda: operator.reconcile(org.id))
-    with TestClient(create_app(engine, dns=dns, clock=clock)) as test_client:
+    # The application's own engine: async, on the same file; it disposes of it when it stops.
+    app_engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'host.sqlite3'}")
+    configure_sqlite(app_engine.sync_engine)
+    with TestClient(create_app(app_engine, dns=dns, clock=clock)) as test_client:
         yield test_client
 
 
@@ -239,3 +249,36 @@ def test_a_request_without_a_user_is_refused(client: TestClient) -> None:
     """No X-User-Id header: 401, before the library is asked anything."""
     response = client.get("/me/profile")
     assert response.status_code == 401
+
+
+def test_concurrent_requests_spending_at_once_never_overdraw(
+    bruno: TestClient, engine: Engine, tmp_path: Path
+) -> None:
+    """Twelve generations of 10 credits each, requested at once against 100: ten are paid
+    for with their host rows, two answer 402 with theirs rolled back."""
+
+    async def burst() -> list[int]:
+        app_engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'host.sqlite3'}")
+        configure_sqlite(app_engine.sync_engine)
+        app = create_app(app_engine, dns=StaticDnsResolver(), clock=FrozenClock())
+        transport = httpx.ASGITransport(app=app)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://host") as http:
+                responses = await asyncio.gather(
+                    *(
+                        http.post(
+                            "/generations",
+                            json={"generation_id": f"burst-{n}", "credits": 10},
+                            headers=as_user("bruno"),
+                        )
+                        for n in range(12)
+                    )
+                )
+        finally:
+            await app_engine.dispose()
+        return sorted(response.status_code for response in responses)
+
+    assert asyncio.run(burst()) == [200] * 10 + [402] * 2
+    assert count(engine, select(func.count()).select_from(generations)) == 10
+    credits = bruno.get("/me/profile", headers=as_user("bruno")).json()["credits"]
+    assert (credits["used"], credits["remaining"]) == (100, 0)
