@@ -50,7 +50,7 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "history": ([1_000, 1_000_000], [1_000, 10_000]),
     "profile_calls": (200, 20),
     "dashboard_members": (10_000, 300),
-    "dashboard_calls": (10, 2),
+    "dashboard_calls": (5, 2),
     "report_transfers": (1_000_000, 10_000),
 }
 

@@ -278,19 +278,25 @@ class _Bulk:
         return row
 
     def _add_to(self, column: str, amounts: Mapping[str, int]) -> None:
-        """``column += amount`` on each account row of ``amounts`` (code → amount)."""
-        from sqlalchemy import bindparam, update
+        """``column += amount`` on each account row of ``amounts`` (code → amount): one
+        statement per amount and thousand rows (a driver such as PyMySQL sends an
+        ``executemany`` of UPDATEs one by one)."""
+        from sqlalchemy import update
 
         accounts = self.tables.accounts
-        self.connection.execute(
-            update(accounts)
-            .where(
-                accounts.c.organisation_id == self.org.org_id,
-                accounts.c.code == bindparam("b_code"),
-            )
-            .values({column: accounts.c[column] + bindparam("b_amount")}),
-            [{"b_code": code, "b_amount": amount} for code, amount in amounts.items()],
-        )
+        by_amount: dict[int, list[str]] = {}
+        for code, amount in amounts.items():
+            by_amount.setdefault(amount, []).append(code)
+        for amount, codes in by_amount.items():
+            for start in range(0, len(codes), 1_000):
+                self.connection.execute(
+                    update(accounts)
+                    .where(
+                        accounts.c.organisation_id == self.org.org_id,
+                        accounts.c.code.in_(codes[start : start + 1_000]),
+                    )
+                    .values({column: accounts.c[column] + amount})
+                )
 
     def _count(
         self, side: Side, kind: TransferKind, amounts: Mapping[str, tuple[int, datetime]]
