@@ -176,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     source = env["source"]
     changed = " (src/ differs from it)" if source["src_changed"] else ""
     print(f"  commit: {source['commit']}{changed}; load average: {env['load_average']}")
+    print(f"  sources: sha256 {source['src_sha256']}")
     print("  " + ", ".join(f"{k} {v}" for k, v in env["packages"].items() if v))
     for backend, version in servers.items():
         print(f"  {backend}: {version}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import os
 import platform
@@ -261,9 +262,14 @@ def _source() -> dict[str, Any]:
         return done.stdout.strip()
 
     changed = git("status", "--porcelain", "--", "src")
+    digest = hashlib.sha256()
+    for path in sorted((root / "src").rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
     return {
         "commit": git("rev-parse", "HEAD"),
         "src_changed": bool(changed) if changed is not None else None,
+        # What was measured when src/ differed from the commit: the sources' digest.
+        "src_sha256": digest.hexdigest(),
     }
 
 
