@@ -96,7 +96,9 @@ def parse(argv: Sequence[str] | None) -> Options:
         default=None,
         help=f"comma-separated backends to cover (default: all of {','.join(BACKENDS)})",
     )
-    parser.add_argument("--rounds", type=_positive, help="rounds per comparison (default 9)")
+    parser.add_argument(
+        "--rounds", "--runs", type=_positive, help="rounds per comparison (default 9)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the rounds' shuffles")
     parser.add_argument(
         "--spends", type=_positive, help="SQL spends per case and round (default 300)"

@@ -14,6 +14,7 @@ Histories are built as :mod:`armox_bench.history` describes (in bulk on the SQL 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import random
 from collections.abc import Callable
@@ -235,3 +236,15 @@ def _page(org: Organisation, page: dict[str, Any]) -> Callable[[], object]:
         return dashboard(ADMIN, org_id, limit=_PAGE, **page)
 
     return call
+
+
+def _on_postgresql(run: Callable[[Options], list[Row]]) -> Callable[[Options], list[Row]]:
+    def on_postgresql(options: Options) -> list[Row]:
+        return run(argparse.Namespace(**{**vars(options), "only": ("postgresql",)}))
+
+    return on_postgresql
+
+
+# The names the views page's command uses.
+benchmark("pg-profile", "profile, on PostgreSQL only", default=False)(_on_postgresql(profile))
+benchmark("pg-dashboard", "dashboard, on PostgreSQL only", default=False)(_on_postgresql(dashboard))
