@@ -1,8 +1,9 @@
 """A TCP proxy on loopback that loses the answer to a COMMIT, for PostgreSQL and MariaDB/MySQL.
 
 It forwards every connection to the server, reading the client's stream as the wire protocol
-frames it: PostgreSQL's messages (a simple-query ``Q`` message whose text is ``COMMIT``) or
-MySQL's packets (a ``COM_QUERY`` of ``COMMIT``).  Once armed, the next COMMIT it sees is
+frames it: PostgreSQL's messages (a simple-query ``Q`` message whose text is ``COMMIT``, or the
+binding of the spend's one statement, which commits by itself in autocommit) or MySQL's packets
+(a ``COM_QUERY`` of ``COMMIT``).  Once armed, the next COMMIT it sees is
 forwarded to the server, and then the connection is dropped: either right after forwarding
 (``wait_for_answer=False``: the server may or may not have committed), or once the server has
 answered (the default: the server committed, and its answer never reaches the client).
@@ -26,6 +27,9 @@ __all__ = ["CommitDroppingProxy"]
 _SSL_REQUEST = 80877103
 _GSSENC_REQUEST = 80877104
 _COM_QUERY = 3
+#: The start of the one statement a spend runs in autocommit on PostgreSQL (its CTEs debit
+#: the member, insert the transfer and the event): executing it commits.
+_COMMITS_BY_ITSELF = b"WITH DEBIT AS"
 
 
 class _PostgresFrames:
@@ -34,6 +38,7 @@ class _PostgresFrames:
     def __init__(self) -> None:
         self._buffer = b""
         self._untyped = True  # the startup message (and SSL/GSS requests) carry no type byte
+        self._committing: set[bytes] = set()  # prepared statements that commit by themselves
 
     def feed(self, data: bytes) -> bool:
         """Take more of the stream; return whether a COMMIT message is complete in it."""
@@ -59,6 +64,18 @@ class _PostgresFrames:
             self._buffer = self._buffer[1 + length :]
             if kind == b"Q" and body.rstrip(b"\0").strip().upper() == b"COMMIT":
                 found = True
+            elif kind == b"P":
+                # Parse: the statement's name, then its text.  A statement that commits by
+                # itself (the spend's one statement, run in autocommit) counts as a COMMIT.
+                name, _, rest = body.partition(b"\0")
+                if rest.lstrip().upper().startswith(_COMMITS_BY_ITSELF):
+                    self._committing.add(name)
+            elif kind == b"B":
+                # Bind: the portal's name, then the statement's.
+                _portal, _, rest = body.partition(b"\0")
+                statement, _, _ = rest.partition(b"\0")
+                if statement in self._committing:
+                    found = True
 
 
 class _MysqlFrames:

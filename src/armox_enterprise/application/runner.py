@@ -342,7 +342,8 @@ class Runner:
                 if not self.retry_transient:
                     raise
                 if attempt == self.max_attempts:
-                    raise _exhausted(error, attempt) from error
+                    # The driver's error stays the cause, as on every library error.
+                    raise _exhausted(error, attempt) from (error.__cause__ or error)
                 time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
                 continue
             except ArmoxError as error:

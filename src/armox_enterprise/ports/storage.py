@@ -131,9 +131,22 @@ class UnitOfWork(Protocol):
 class Store(Protocol):
     """Where an organisation's data lives: a factory of units of work.
 
-    A store may also have a ``retry_transient`` attribute: when it is false (a store that joins
-    its host's transaction), the service lets a :class:`~armox_enterprise.TransientStorageError`
-    reach the caller instead of retrying the unit of work.
+    A store may also have:
+
+    * a ``retry_transient`` attribute: when it is false (a store that joins its host's
+      transaction), the service lets a :class:`~armox_enterprise.TransientStorageError` reach
+      the caller instead of retrying the unit of work;
+    * a ``post_spend(transfer, event) -> bool`` method, the spend's short path: post the
+      member's spend ``transfer`` (a :class:`~armox_enterprise.domain.ledger.Transfer` of
+      kind ``spend`` from a member's account to the usage sink) and store ``event`` (its
+      ``CreditsSpent``) with it, committed at once, in as few round trips as the store can.
+      It returns ``True`` once committed, and ``False``, having written nothing, when
+      anything refused it: too few credits, a closed or missing account, a generation id
+      already used, a period already sealed, or any error the database answered (the
+      service then takes the full path, which finds the precise answer).  It raises
+      :class:`~armox_enterprise.exceptions.CommitOutcomeUnknown` when the commit may have
+      happened (the service then looks the generation id up).  Without it the service does
+      the same in a unit of work.
     """
 
     def unit_of_work(self) -> UnitOfWork:

@@ -234,8 +234,6 @@ class SqlLedger(Repository):
             "p": transfer.period_index,
             "t": transfer.created_at,
         }
-        if statements.share is not None:
-            self._db.run(statements.share, params)
         # The row first: InnoDB's foreign-key check on the transfer would otherwise take a
         # shared lock on it that two concurrent spends then both try to upgrade (a deadlock).
         if self._db.write(statements.debit, params) != 1:

@@ -43,7 +43,6 @@ from sqlalchemy import (
     ColumnElement,
     Insert,
     Integer,
-    Select,
     Table,
     Update,
     bindparam,
@@ -51,7 +50,6 @@ from sqlalchemy import (
     false,
     insert,
     literal,
-    select,
     update,
 )
 
@@ -256,14 +254,10 @@ class SpendStatements:
             (organisation), ``c`` (account code), ``a`` (amount), ``p`` (period index) and
             ``t`` (instant); it matches no row when a guard refuses the spend or the row
             already counts a later period.
-        share: on MySQL and MariaDB, the statement that locks the organisation's row in
-            share mode (parameter ``o``) before the member's row: the lock the spend's event
-            takes by its foreign key at COMMIT, taken first, in the library's lock order.
     """
 
     insert: Insert
     debit: Update
-    share: Select[Any] | None = None
 
 
 # Keyed by the tables themselves (not their id(), which a later set of tables could reuse).
@@ -301,11 +295,7 @@ def spend_statements(tables: Tables, dialect: str) -> SpendStatements:
         )
         .ordered_values(*values)
     )
-    share = None
-    if dialect in ("mysql", "mariadb"):
-        org = tables.organisations
-        share = select(org.c.id).where(org.c.id == bindparam("o")).with_for_update(read=True)
-    built = SpendStatements(insert(tables.transfers), debit, share)
+    built = SpendStatements(insert(tables.transfers), debit)
     _spend_cache[key] = built
     return built
 

@@ -32,6 +32,7 @@ from armox_enterprise.domain.values import DomainName, EmailAddress
 from armox_enterprise.ports import IdempotencyRecord, StoredEvent
 
 __all__ = [
+    "TRANSFER_COLUMNS",
     "account_from_row",
     "claim_from_row",
     "claim_values",
@@ -238,6 +239,24 @@ def account_from_row(row: Row[Any]) -> Account:
         debits_pending=m["debits_pending"],
         closed=bool(m["closed"]),
     )
+
+
+#: The ``transfers`` columns :func:`transfer_values` sets, in the table's order.
+TRANSFER_COLUMNS = (
+    "id",
+    "organisation_id",
+    "kind",
+    "debit_account",
+    "credit_account",
+    "amount",
+    "period_index",
+    "actor",
+    "created_at",
+    "idempotency_key",
+    "reference",
+    "feature",
+    "model",
+)
 
 
 def transfer_values(transfer: Transfer) -> dict[str, Any]:

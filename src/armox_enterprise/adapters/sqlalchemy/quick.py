@@ -1,0 +1,264 @@
+"""The spend's short path: the member's debit, the transfer and its event, committed at once.
+
+A spend is what every generation of every member calls, so the store runs it as close to the
+database's own cost as it can, on a pooled connection's driver cursor, with statements
+compiled once per set of tables and dialect (the same statements the unit of work runs:
+:func:`~armox_enterprise.adapters.sqlalchemy.postings.spend_statements`, derived from the
+domain's :data:`~armox_enterprise.domain.ledger.EFFECTS`):
+
+* **PostgreSQL**: one statement whose data-modifying CTEs debit the member's row, insert the
+  transfer and insert the event, in autocommit: one round trip, BEGIN and COMMIT included.
+  The statement is atomic: any guard refusing the debit inserts nothing, and any error
+  (a generation id already used, a trigger) undoes the whole statement.
+* **MySQL and MariaDB**: the event's ``INSERT`` (whose foreign-key check takes the share lock
+  on the organisation's row, first, in the library's lock order), the member's ``UPDATE``,
+  the transfer's ``INSERT`` and ``COMMIT``: four round trips at the connection's isolation
+  level.
+* **SQLite**: ``BEGIN IMMEDIATE``, the same three statements and ``COMMIT``, with the
+  connection's pragmas (WAL, ``synchronous``, foreign keys).
+
+A refusal of any kind (the guards, a unique key, a constraint, a deadlock) writes nothing and
+answers ``False``: the service then takes the full path, which finds the precise answer.
+Decision 25 in ``docs/decisions.md`` says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+from sqlalchemy import ClauseElement, Engine, bindparam, insert, select
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Dialect
+
+from armox_enterprise.adapters.sqlalchemy.errors import Failure, classify
+from armox_enterprise.adapters.sqlalchemy.postings import spend_statements
+from armox_enterprise.adapters.sqlalchemy.records import TRANSFER_COLUMNS, transfer_values
+from armox_enterprise.adapters.sqlalchemy.tables import Tables
+from armox_enterprise.domain.events import Event
+from armox_enterprise.domain.ledger import Transfer
+from armox_enterprise.exceptions import CommitOutcomeUnknown
+from armox_enterprise.ports import StoredEvent
+
+__all__ = ["QuickSpend", "quick_spend"]
+
+#: The drivers whose connections the short path drives directly (others use a unit of work).
+_DRIVERS = {"postgresql": ("psycopg",), "mysql": ("pymysql",), "sqlite": ("pysqlite",)}
+_DRIVERS["mariadb"] = _DRIVERS["mysql"]
+_EVENT_COLUMNS = ("id", "organisation_id", "name", "actor", "occurred_at", "payload")
+
+
+@attrs.frozen
+class _Statement:
+    """A statement compiled once for a dialect, and how to bind its parameters."""
+
+    sql: str
+    #: The bind names in the order of a positional paramstyle (``None``: named).
+    order: tuple[str, ...] | None
+    #: Each bind's value converter (a ``TypeDecorator``'s, the dialect's), where it has one.
+    converters: Mapping[str, Callable[[Any], Any]]
+    #: The binds with a value of their own (literals of the statement).
+    fixed: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, statement: ClauseElement, dialect: Dialect) -> _Statement:
+        """Compile ``statement`` for ``dialect``."""
+        compiled: Any = statement.compile(dialect=dialect)
+        converters = {}
+        fixed = {}
+        for name, bind in compiled.binds.items():
+            convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if convert is not None:
+                converters[name] = convert
+            if not bind.required and bind.callable is None:
+                fixed[name] = bind.value
+        order = tuple(compiled.positiontup) if compiled.positional else None
+        return cls(compiled.string, order, converters, fixed)
+
+    def params(self, values: Mapping[str, Any]) -> Any:
+        """The driver's parameters for ``values`` (bind name → Python value)."""
+        merged = {**self.fixed, **values}
+        for name, convert in self.converters.items():
+            merged[name] = convert(merged[name])
+        if self.order is None:
+            return merged
+        return tuple(merged[name] for name in self.order)
+
+
+@attrs.frozen
+class QuickSpend:
+    """The short path's statements for one set of tables and one dialect.
+
+    Attributes:
+        dialect: the dialect's name (``postgresql``, ``mysql``, ``mariadb``, ``sqlite``).
+        statements: what runs, in order (one on PostgreSQL: debit, transfer and event).
+    """
+
+    dialect: str
+    statements: Sequence[_Statement]
+
+    def run(self, engine: Engine, transfer: Transfer, event: Event) -> bool:
+        """Post ``transfer`` with ``event`` on a connection of ``engine``'s pool.
+
+        Returns:
+            ``True`` once committed; ``False`` when anything refused it (nothing written).
+
+        Raises:
+            CommitOutcomeUnknown: the connection failed while the commit was in flight.
+            StorageError: no connection could be had (``TransientStorageError`` when the
+                database is unreachable for now).
+        """
+        values = _values(transfer, event)
+        try:
+            fairy = engine.raw_connection()
+        except sa_exc.SQLAlchemyError:
+            return False  # the full path meets the same failure and reports it
+        dialect = engine.dialect
+        dbapi: Any = fairy.driver_connection
+        committing = False
+        try:
+            if self.dialect == "postgresql":
+                committing = True
+                return self._in_autocommit(dialect, dbapi, values)
+            cursor = dbapi.cursor()
+            try:
+                if self.dialect == "sqlite":
+                    dialect.do_execute(cursor, "BEGIN IMMEDIATE", ())
+                done = self._statements(dialect, cursor, values)
+            finally:
+                cursor.close()
+            if not done:
+                dialect.do_rollback(dbapi)
+                return False
+            committing = True
+            dialect.do_commit(dbapi)
+            return True
+        except Exception as exc:
+            return self._failed(engine, fairy, exc, committing=committing)
+        except BaseException:
+            # An interrupt: the server rolls back what a closed connection left open; a
+            # PostgreSQL statement in flight may have committed (the service looks it up).
+            fairy.invalidate()
+            raise
+        finally:
+            fairy.close()
+
+    # The dialect's own hooks run each statement and the COMMIT (as SQLAlchemy's execution
+    # does), so what observes or faults them there sees the short path too.
+
+    def _in_autocommit(self, dialect: Dialect, dbapi: Any, values: Mapping[str, Any]) -> bool:
+        (statement,) = self.statements
+        dbapi.autocommit = True
+        try:
+            cursor = dbapi.cursor()
+            try:
+                dialect.do_execute(cursor, statement.sql, statement.params(values))
+                return bool(cursor.rowcount == 1)
+            finally:
+                cursor.close()
+        finally:
+            dbapi.autocommit = False
+
+    def _statements(self, dialect: Dialect, cursor: Any, values: Mapping[str, Any]) -> bool:
+        for statement in self.statements:
+            dialect.do_execute(cursor, statement.sql, statement.params(values))
+            if cursor.rowcount != 1:
+                return False
+        return True
+
+    def _failed(self, engine: Engine, fairy: Any, error: Exception, *, committing: bool) -> bool:
+        dialect = engine.dialect
+        dbapi_error = getattr(dialect.loaded_dbapi, "Error", Exception)
+        wrapped = (
+            sa_exc.DBAPIError.instance(None, None, error, dbapi_error, dialect=dialect)
+            if isinstance(error, dbapi_error)
+            else None
+        )
+        lost = (
+            wrapped is None
+            or classify(wrapped) is Failure.CONNECTION_LOST
+            or dialect.is_disconnect(error, fairy.dbapi_connection, None)  # type: ignore[arg-type]
+        )
+        if lost or not isinstance(wrapped, sa_exc.DBAPIError):
+            fairy.invalidate(error)
+            if committing and self.dialect != "sqlite":
+                raise CommitOutcomeUnknown(
+                    "the store lost the connection while a spend was committing: it may "
+                    "have committed"
+                ) from error
+            return False
+        # The database answered (a refusal, a deadlock): nothing of it stays.
+        with contextlib.suppress(Exception):
+            dialect.do_rollback(fairy.driver_connection)
+        return False
+
+
+def _values(transfer: Transfer, event: Event) -> dict[str, Any]:
+    stored = StoredEvent.of(event)
+    row = transfer_values(transfer)
+    values: dict[str, Any] = {
+        "o": transfer.organisation_id,
+        "c": transfer.debit_account,
+        "a": transfer.amount,
+        "p": transfer.period_index,
+        "t": transfer.created_at,
+    }
+    values.update({f"t_{name}": value for name, value in row.items()})
+    values.update(
+        e_id=stored.id,
+        e_organisation_id=stored.organisation_id,
+        e_name=stored.name,
+        e_actor=stored.actor,
+        e_occurred_at=stored.occurred_at,
+        e_payload=json.dumps(dict(stored.payload), sort_keys=True),
+    )
+    return values
+
+
+_cache: dict[tuple[Tables, str, str], QuickSpend | None] = {}
+
+
+def quick_spend(tables: Tables, dialect: Dialect) -> QuickSpend | None:
+    """The short path for ``tables`` on ``dialect``, built once; ``None`` for a driver it does
+    not drive (the store then posts the spend in a unit of work)."""
+    key = (tables, dialect.name, dialect.driver)
+    if key in _cache:
+        return _cache[key]
+    built = None
+    if dialect.driver in _DRIVERS.get(dialect.name, ()):
+        built = _build(tables, dialect)
+    _cache[key] = built
+    return built
+
+
+def _build(tables: Tables, dialect: Dialect) -> QuickSpend:
+    debit = spend_statements(tables, dialect.name).debit
+    t, e = tables.transfers, tables.events
+    transfer_columns = list(TRANSFER_COLUMNS)
+    transfer_binds = [bindparam(f"t_{c}", type_=t.c[c].type) for c in transfer_columns]
+    event_binds = [bindparam(f"e_{c}", type_=e.c[c].type) for c in _EVENT_COLUMNS]
+    if dialect.name == "postgresql":
+        debited = debit.returning(tables.accounts.c.organisation_id).cte("debit")
+        moved = (
+            insert(t)
+            .from_select(transfer_columns, select(*transfer_binds).select_from(debited))
+            .returning(t.c.id)
+            .cte("moved")
+        )
+        one = (
+            insert(e)
+            .from_select(list(_EVENT_COLUMNS), select(*event_binds).select_from(moved))
+            .add_cte(debited, moved)
+        )
+        return QuickSpend(dialect.name, (_Statement.of(one, dialect),))
+    record_event = insert(e).values(dict(zip(_EVENT_COLUMNS, event_binds, strict=True)))
+    record_transfer = insert(t).values(dict(zip(transfer_columns, transfer_binds, strict=True)))
+    order = [debit, record_transfer, record_event]
+    if dialect.name in ("mysql", "mariadb"):
+        # The event first: its foreign-key check locks the organisation's row in share mode,
+        # which comes before the member's row in the library's lock order.
+        order = [record_event, debit, record_transfer]
+    return QuickSpend(dialect.name, tuple(_Statement.of(s, dialect) for s in order))

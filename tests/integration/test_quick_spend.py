@@ -1,0 +1,170 @@
+"""The spend's short path (``SqlAlchemyStore.post_spend``): all of it, or nothing and ``False``.
+
+Whatever the member's account holds and whatever the spend asks, the short path either commits
+the debit, the transfer and the event together, or answers ``False`` having written nothing;
+and the service then gives the same answer on every backend as on the memory store (the
+precise refusal from the full path).  Every refusal the guards make is generated: too many
+credits, a closed account, a missing account, a generation id already used, a period already
+sealed, an amount past the bounds of the database's integers.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+from tests.integration.conftest import empty_tables
+
+from armox_enterprise import ArmoxError, EnterpriseService
+from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore
+from armox_enterprise.adapters.sqlalchemy import tables as default_tables
+from armox_enterprise.domain.events import CreditsSpent
+from armox_enterprise.domain.ledger import USAGE, Transfer, TransferKind, member_account
+from armox_enterprise.domain.values import MAX_CREDITS, new_id
+from armox_enterprise.testing import enterprise
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import Backend
+
+_SETTINGS = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def _counts(store: SqlAlchemyStore, org_id: str) -> tuple[int, int]:
+    t = default_tables
+    with store.engine.connect() as connection:
+        transfers = connection.execute(
+            select(func.count()).where(t.transfers.c.organisation_id == org_id)
+        ).scalar_one()
+        events = connection.execute(
+            select(func.count()).where(t.events.c.organisation_id == org_id)
+        ).scalar_one()
+    return transfers, events
+
+
+def _available(store: SqlAlchemyStore, org_id: str, user: str) -> int:
+    with store.unit_of_work() as uow:
+        account = uow.ledger.get_account(org_id, member_account(user))
+        assert account is not None
+        return account.available
+
+
+def _spend(org_id: str, user: str, amount: int, key: str, period: int, at: Any) -> Transfer:
+    return Transfer(
+        id=new_id(at),
+        organisation_id=org_id,
+        kind=TransferKind.SPEND,
+        debit_account=member_account(user),
+        credit_account=USAGE,
+        amount=amount,
+        period_index=period,
+        actor=user,
+        created_at=at,
+        idempotency_key=key,
+        reference=key,
+    )
+
+
+@_SETTINGS
+@given(
+    held=st.integers(min_value=0, max_value=500),
+    asked=st.one_of(st.integers(min_value=1, max_value=600), st.just(MAX_CREDITS)),
+    closed=st.booleans(),
+    reused=st.booleans(),
+    who=st.sampled_from(["member-1", "nobody"]),
+    period_shift=st.sampled_from([0, -1]),
+)
+def test_the_short_path_commits_all_or_answers_false_having_written_nothing(
+    backend: Backend,
+    held: int,
+    asked: int,
+    closed: bool,
+    reused: bool,
+    who: str,
+    period_shift: int,
+) -> None:
+    empty_tables(backend.engine)  # each example starts from empty tables
+    store = SqlAlchemyStore(backend.engine)
+    s = enterprise(store=store, members=1, allowance=10_000, allocate=held)
+    org, now = s.org_id, s.clock.now()
+    period = s.organisation.current_period_index
+    if reused:
+        s.service.allocate_credits(s.admin, org, "member-1", 1)
+        s.service.spend("member-1", org, 1, generation_id="used")
+    if period_shift:
+        # The row already counts a later period than the spend names (a lagging clock).
+        s.clock.advance(timedelta(days=40))
+        s.service.profile("member-1")
+        period += 1
+    if closed:
+        with store.unit_of_work() as uow:
+            uow.ledger.set_closed(org, member_account("member-1"), True)
+            uow.commit()
+    before = _counts(store, org)
+    available = _available(store, org, "member-1")
+    key = "used" if reused else "fresh"
+    transfer = _spend(org, who, asked, key, period + period_shift, now)
+    event = CreditsSpent(
+        organisation_id=org, actor=who, occurred_at=now, user_id=who, amount=asked, reference=key
+    )
+    allowed = (
+        who == "member-1" and not closed and not reused and period_shift == 0 and asked <= available
+    )
+    assert store.post_spend(transfer, event) is allowed
+    after = _counts(store, org)
+    if allowed:
+        assert after == (before[0] + 1, before[1] + 1)
+        assert _available(store, org, "member-1") == available - asked
+        with store.unit_of_work() as uow:
+            assert uow.ledger.transfer_by_key(org, key) == transfer
+    else:
+        assert after == before
+        assert _available(store, org, "member-1") == available
+    assert s.service.reconcile(org) == []
+    # The pool's connections all went back.
+    assert store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+@_SETTINGS
+@given(
+    held=st.integers(min_value=0, max_value=300),
+    asked=st.integers(min_value=1, max_value=400),
+    closed=st.booleans(),
+)
+def test_the_service_answers_as_the_memory_store_does(
+    backend: Backend, held: int, asked: int, closed: bool
+) -> None:
+    """A spend refused on the short path gets the full path's precise answer, the same
+    (class, available, can_request) on the backend as on the memory store."""
+
+    def outcome(service: EnterpriseService, org: str) -> tuple[str, Any]:
+        service.profile("member-1")  # the period is known: the spend takes the short path
+        if closed:
+            service.remove_member("admin", org, "member-1")
+        try:
+            spent = service.spend("member-1", org, asked, generation_id="g")
+        except ArmoxError as error:
+            return type(error).__name__, getattr(error, "available", None)
+        return "spent", spent.amount
+
+    empty_tables(backend.engine)
+    sql = enterprise(store=SqlAlchemyStore(backend.engine), members=1, allocate=held)
+    memory = enterprise(members=1, allocate=held)
+    assert outcome(sql.service, sql.org_id) == outcome(memory.service, memory.org_id)
+    assert sql.service.reconcile(sql.org_id) == []
+
+
+def test_a_store_joined_to_a_host_keeps_to_its_transaction(backend: Backend) -> None:
+    """A joining store never takes the short path: the spend is the host's to commit."""
+    owner = enterprise(store=SqlAlchemyStore(backend.engine), members=1, allocate=50)
+    with backend.engine.connect() as connection:
+        host = connection.begin()
+        joined = EnterpriseService(SqlAlchemyStore.joining(connection), clock=owner.clock)
+        joined.profile("member-1")
+        joined.spend("member-1", owner.org_id, 5, generation_id="in-host")
+        host.rollback()
+    assert _available(SqlAlchemyStore(backend.engine), owner.org_id, "member-1") == 50
