@@ -18,12 +18,9 @@ Run it on a local SQLite file::
 
 from __future__ import annotations
 
-import enum
 import os
-from datetime import datetime, timedelta
 from typing import Any
 
-import attrs
 from flask import Flask, Response, abort, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -39,6 +36,8 @@ from armox_enterprise import (
     PermissionDenied,
     StorageError,
     TransientStorageError,
+    to_json,
+    watch_replays,
 )
 from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore
 from armox_enterprise.ports import Clock, DnsResolver
@@ -75,28 +74,6 @@ def error_body(error: ArmoxError) -> dict[str, Any]:
             available=error.available, requested=error.requested, can_request=error.can_request
         )
     return body
-
-
-def to_json(value: object) -> Any:
-    """A library record (an attrs class, possibly nested) as JSON-ready data."""
-    kind = type(value)
-    if attrs.has(kind):
-        return {field.name: to_json(getattr(value, field.name)) for field in attrs.fields(kind)}
-    if isinstance(value, list | tuple):
-        return [to_json(item) for item in value]
-    return _scalar(value)
-
-
-def _scalar(value: object) -> Any:
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)  # EmailAddress, DomainName
 
 
 # ---------------------------------------------------------------- helpers for the views
@@ -170,29 +147,36 @@ def create_app(
             email_verified=data.get("email_verified", True),
             display_name=data.get("display_name", ""),
         )
-        return jsonify(user_id=user_id, enrolled=decision.enrolled, **to_json(decision)), 201
+        # The decision's JSON form carries ``enrolled`` as well as the outcome and reason.
+        return jsonify(user_id=user_id, **to_json(decision)), 201
 
     @app.post("/generations")
     def generate() -> Response:
-        """Spend a generation's credits; a retry with the same id spends nothing."""
+        """Spend a generation's credits; a retry with the same id spends nothing.
+
+        A retry answers with the same body and an ``Idempotent-Replayed: true`` header.
+        """
         user, data = current_user(), body()
         amount, generation_id = required(data, "credits"), required(data, "generation_id")
         enterprise = service()
-        transfer = enterprise.spend(
-            user,
-            organisation_of(user),
-            amount,
-            generation_id=generation_id,
-            feature=data.get("feature"),
-            model=data.get("model"),
-        )
+        with watch_replays() as watch:
+            transfer = enterprise.spend(
+                user,
+                organisation_of(user),
+                amount,
+                generation_id=generation_id,
+                feature=data.get("feature"),
+                model=data.get("model"),
+            )
         credits = enterprise.profile(user).credits
-        return jsonify(
+        response = jsonify(
             generation_id=generation_id,
             spent=transfer.amount,
             transfer_id=transfer.id,
             remaining=credits.remaining if credits is not None else None,
         )
+        response.headers["Idempotent-Replayed"] = "true" if watch.replayed else "false"
+        return response
 
     @app.get("/me/profile")
     def profile() -> Response:

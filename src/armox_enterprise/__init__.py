@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from armox_enterprise.adapters.memory import MemoryStore
 from armox_enterprise.aio import AsyncEnterpriseService
+from armox_enterprise.application.runner import ReplayWatch, watch_replays
 from armox_enterprise.domain.enrolment import (
     EnrolmentDecision,
     EnrolmentOutcome,
@@ -73,6 +74,7 @@ from armox_enterprise.exceptions import (
     TransientStorageError,
 )
 from armox_enterprise.ports import UsageGrouping, UsageRow
+from armox_enterprise.serialise import dumps, to_json
 from armox_enterprise.service import NO_SEAT_LIMIT, EnterpriseService, ExistingUser, SystemClock
 from armox_enterprise.views import (
     Dashboard,
@@ -151,6 +153,7 @@ __all__ = [
     "PermissionDenied",
     "PoolFigures",
     "ProfileView",
+    "ReplayWatch",
     "RequestStatistics",
     "RequestStatus",
     "Role",
@@ -165,4 +168,7 @@ __all__ = [
     "UsageGrouping",
     "UsageRow",
     "__version__",
+    "dumps",
+    "to_json",
+    "watch_replays",
 ]

@@ -46,7 +46,12 @@ exception a Python user would expect (``ValueError`` or ``TypeError``).
             └── CommitOutcomeUnknown
 
 ``NotFound`` is also what a caller gets for an organisation it does not belong to: the library
-answers as if the organisation did not exist, so ids of other organisations leak nothing.
+answers as if the organisation did not exist, so ids of other organisations leak nothing.  The
+message says so (:meth:`OrganisationNotFound.for_user`): the organisation does not exist *or*
+the user is not a member of it, the same words in both cases and on every store.
+
+Messages write amounts of credits with thousands separators (``5,000``), by
+:func:`credit_amount`.
 """
 
 from __future__ import annotations
@@ -98,6 +103,11 @@ __all__ = [
 ]
 
 
+def credit_amount(amount: int) -> str:
+    """Write an amount of credits as the library's messages do: ``5,000``."""
+    return f"{amount:,}"
+
+
 class ArmoxError(Exception):
     """Root of every error armox-enterprise raises on purpose."""
 
@@ -136,6 +146,18 @@ class NotFound(ArmoxError):
 
 class OrganisationNotFound(NotFound):
     """No such organisation (or the caller does not belong to it)."""
+
+    @classmethod
+    def for_user(cls, organisation_id: str, user_id: str | None = None) -> OrganisationNotFound:
+        """The one answer for an organisation that does not exist and for one that ``user_id``
+        is not an active member of: the message says either may be the case, and nothing
+        tells the two apart.  Without a user (a job), the organisation does not exist."""
+        if user_id is None:
+            return cls(f"organisation {organisation_id} does not exist")
+        return cls(
+            f"organisation {organisation_id} does not exist, or user {user_id} is not an "
+            "active member of it"
+        )
 
 
 class MemberNotFound(NotFound):
@@ -187,7 +209,33 @@ class AlreadyMember(AlreadyExists):
 
 
 class IdempotencyConflict(Conflict):
-    """An idempotency key was reused with different parameters."""
+    """An idempotency key (or a generation id) was reused for another call.
+
+    The message names the call the key was first used for and what differs (first value and
+    this call's, unless the first call was another user's).
+
+    Attributes:
+        key: the idempotency key or generation id.
+        operation: the service method called now (``"top_up"``, ``"reserve"`` ...).
+        first_operation: the service method the key was first used for.
+        parameters: the names of the parameters that differ (``("amount",)``); empty when
+            the operations differ.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        operation: str | None = None,
+        first_operation: str | None = None,
+        parameters: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.key = key
+        self.operation = operation
+        self.first_operation = first_operation
+        self.parameters = parameters
 
 
 class DuplicateIdempotencyKey(Conflict):

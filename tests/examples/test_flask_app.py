@@ -14,7 +14,7 @@ import pytest
 from flask.testing import FlaskClient
 from flask_app import EXTENSION, create_app
 
-from armox_enterprise import EnterpriseService
+from armox_enterprise import EnterpriseService, to_json
 from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore
 from armox_enterprise.testing import FrozenClock, StaticDnsResolver
 
@@ -76,6 +76,17 @@ def test_a_generation_is_paid_for_once(bruno: FlaskClient) -> None:
     assert first.status_code == retry.status_code == 200
     assert first.get_json() == retry.get_json()
     assert (first.get_json()["spent"], first.get_json()["remaining"]) == (30, 70)
+    replayed = (first.headers["Idempotent-Replayed"], retry.headers["Idempotent-Replayed"])
+    assert replayed == ("false", "true")
+
+
+def test_answers_use_the_librarys_json_forms(bruno: FlaskClient) -> None:
+    """Records come back in their JSON forms: instants in UTC with ``Z``, enum values."""
+    profile = bruno.get("/me/profile", headers=as_user("bruno")).get_json()
+    assert profile["credits"]["resets_at"].endswith(".000000Z")
+    assert profile["role"] == "member"
+    service = bruno.application.extensions["armox_enterprise"]
+    assert profile == to_json(service.profile("bruno"))
 
 
 def test_running_out_answers_402_with_the_available_amount(bruno: FlaskClient) -> None:

@@ -29,7 +29,7 @@ from armox_enterprise.domain.values import (
     non_negative_credits,
     text,
 )
-from armox_enterprise.exceptions import InvalidInput
+from armox_enterprise.exceptions import InvalidEmail, InvalidInput
 
 __all__ = [
     "NO_SEAT_LIMIT",
@@ -40,6 +40,7 @@ __all__ = [
     "UserEntry",
     "collection",
     "duration",
+    "email",
     "event_names",
     "existing_users",
     "flag",
@@ -103,14 +104,15 @@ def ref(value: object, field: str) -> str:
     return text(value, name=field, max_length=REF_LENGTH)
 
 
-def key(value: object) -> str:
-    """A caller's idempotency key or generation id (the library's own prefix is reserved)."""
-    return ensure_caller_key(text(value, name="idempotency_key", max_length=REF_LENGTH))
+def key(value: object, field: str = "idempotency_key") -> str:
+    """A caller's idempotency key or generation id (the library's own prefix is reserved);
+    ``field`` is the argument's name as the caller passed it (``generation_id`` ...)."""
+    return ensure_caller_key(text(value, name=field, max_length=REF_LENGTH), name=field)
 
 
-def optional_key(value: object) -> str | None:
+def optional_key(value: object, field: str = "idempotency_key") -> str | None:
     """An idempotency key, or ``None``."""
-    return None if value is None else key(value)
+    return None if value is None else key(value, field)
 
 
 def tag(value: object, field: str) -> str | None:
@@ -126,6 +128,17 @@ def name(value: object, field: str, *, allow_empty: bool = False) -> str:
 def note(value: object) -> str:
     """A note on a request or a decision (may be empty)."""
     return text(value, name="note", max_length=NOTE_LENGTH, allow_empty=True)
+
+
+def email(value: object, field: str) -> EmailAddress:
+    """An email address; the error names ``field``, the argument as the caller passed it."""
+    if not isinstance(value, (str, EmailAddress)):
+        kind = type(value).__name__
+        raise InvalidEmail(f"{field} must be an email address (a string), not {kind}")
+    try:
+        return EmailAddress.parse(value)
+    except InvalidEmail as exc:
+        raise InvalidEmail(f"{field}: {exc}") from None
 
 
 def optional_amount(value: object) -> int | None:
@@ -227,7 +240,17 @@ class PeriodRange:
     last: int | None
 
     def resolve(self, current_period_index: int) -> tuple[int, int]:
-        """The range, the current period by default."""
+        """The range, the current period by default.
+
+        Raises:
+            InvalidInput: the range is reversed, too long, or names a period that has not
+                begun (the message names ``first_period`` or ``last_period``).
+        """
+        for field, index in (("first_period", self.first), ("last_period", self.last)):
+            if index is not None and index > current_period_index:
+                raise InvalidInput(
+                    f"{field} {index} has not begun: the current period is {current_period_index}"
+                )
         return report_range(current_period_index, self.first, self.last)
 
 
@@ -262,7 +285,7 @@ def existing_users(values: object) -> list[UserEntry]:
         entries.append(
             UserEntry(
                 user(value.user_id),
-                EmailAddress.parse(value.email),
+                email(value.email, "email"),
                 flag(value.email_verified, "email_verified"),
                 name(value.display_name, "display_name", allow_empty=True),
             )

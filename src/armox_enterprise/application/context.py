@@ -22,6 +22,7 @@ from armox_enterprise.exceptions import (
     InsufficientCredits,
     InsufficientPoolCredits,
     MemberNotFound,
+    credit_amount,
 )
 from armox_enterprise.ports import UnitOfWork
 
@@ -124,7 +125,8 @@ class Context:
             ) from None
         except InsufficientCredits as exc:
             raise InsufficientPoolCredits(
-                f"the pool has {exc.available} unallocated credits, {transfer.amount} were asked",
+                f"the pool has {credit_amount(exc.available)} unallocated credits, "
+                f"{credit_amount(transfer.amount)} were asked",
                 available=exc.available,
                 requested=transfer.amount,
             ) from None

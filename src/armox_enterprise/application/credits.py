@@ -21,7 +21,12 @@ from armox_enterprise.domain.ledger import (
     member_of,
 )
 from armox_enterprise.domain.values import credits
-from armox_enterprise.exceptions import InvalidAmount, InvalidTransition, TransferNotFound
+from armox_enterprise.exceptions import (
+    InvalidAmount,
+    InvalidTransition,
+    TransferNotFound,
+    credit_amount,
+)
 from armox_enterprise.ports import IdempotencyRecord
 
 __all__ = ["CreditUseCases"]
@@ -182,7 +187,10 @@ class CreditUseCases(UseCases):
                 raise TransferNotFound(f"no spend {ref} in the organisation")
             refund_amount = spent.amount if value is None else value
             if refund_amount > spent.amount:
-                raise InvalidAmount(f"cannot refund {refund_amount} of a spend of {spent.amount}")
+                raise InvalidAmount(
+                    f"cannot refund {credit_amount(refund_amount)} of a spend of "
+                    f"{credit_amount(spent.amount)}"
+                )
             once = internal_key("refund", spent.id)
             if ctx.uow.idempotency.get(ctx.org.id, once) is not None:
                 raise InvalidTransition(f"spend {ref} was already refunded")

@@ -123,7 +123,7 @@ class EnrolmentUseCases(UseCases):
         self, user_id: str, email: str, email_verified: bool, display_name: str, *, strict: bool
     ) -> EnrolmentDecision:
         user = args.user(user_id)
-        address = EmailAddress.parse(email)
+        address = args.email(email, "email")
         verified = args.flag(email_verified, "email_verified")
         display = args.name(display_name, "display_name", allow_empty=True)
 
@@ -235,7 +235,7 @@ class EnrolmentUseCases(UseCases):
             InvalidEmail: the address is malformed.
         """
         actor = args.user(actor, "actor")
-        address = EmailAddress.parse(email)
+        address = args.email(email, "email")
         wanted = args.role(role)
 
         def work(ctx: Context) -> Invitation:

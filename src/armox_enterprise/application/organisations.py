@@ -23,7 +23,6 @@ from armox_enterprise.domain.organisation import (
 )
 from armox_enterprise.domain.periods import period_at
 from armox_enterprise.domain.values import (
-    EmailAddress,
     ensure_utc,
     new_id,
     non_negative_credits,
@@ -77,7 +76,7 @@ class OrganisationUseCases(UseCases):
         """
         org_name = args.name(name, "name")
         admin = args.user(admin_user_id, "admin_user_id")
-        email = EmailAddress.parse(admin_email)
+        email = args.email(admin_email, "admin_email")
         display = args.name(admin_display_name, "admin_display_name", allow_empty=True)
         allowance = non_negative_credits(monthly_allowance, name="monthly_allowance")
         anchor = None if cycle_anchor is None else ensure_utc(cycle_anchor, name="cycle_anchor")

@@ -22,11 +22,13 @@ first run did:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Generic, NoReturn, TypeVar
 
@@ -52,7 +54,15 @@ from armox_enterprise.exceptions import (
 )
 from armox_enterprise.ports import Clock, IdempotencyRecord, Store, UnitOfWork
 
-__all__ = ["Found", "GenerationReplay", "Replay", "Runner", "active_membership"]
+__all__ = [
+    "Found",
+    "GenerationReplay",
+    "Replay",
+    "ReplayWatch",
+    "Runner",
+    "active_membership",
+    "watch_replays",
+]
 
 _log = logging.getLogger("armox_enterprise")
 _T = TypeVar("_T")
@@ -60,6 +70,57 @@ _T = TypeVar("_T")
 #: Errors that a second look at a key cannot change: bad input, a key used for another call,
 #: and the store's own failures (retried, or not, apart).
 _FINAL_ERRORS = (InvalidInput, IdempotencyConflict, StorageError)
+
+
+@attrs.define
+class ReplayWatch:
+    """Counts the calls made while it watches that answered with an earlier call's result.
+
+    A replay is a call made again under a caller's idempotency key (or a spend's or hold's
+    generation id) that returned the first call's result and changed nothing.  A call whose
+    own first attempt committed (its COMMIT answer lost) is not a replay.
+
+    Attributes:
+        replays: how many of the watched calls were replays.
+    """
+
+    replays: int = 0
+
+    @property
+    def replayed(self) -> bool:
+        """Whether any watched call was a replay."""
+        return self.replays > 0
+
+
+#: The watches open in this thread or asyncio task (a thread that ``asyncio.to_thread`` starts
+#: runs in a copy of the task's context: the same watches).
+_watches: contextvars.ContextVar[tuple[ReplayWatch, ...]] = contextvars.ContextVar(
+    "armox_enterprise_replay_watches", default=()
+)
+
+
+@contextlib.contextmanager
+def watch_replays() -> Iterator[ReplayWatch]:
+    """Tell whether the service calls made in the ``with`` block were replays.
+
+    A replay is a call made again under an idempotency key (or a generation id) that
+    returned the first call's result and changed nothing; a host may answer it differently
+    (an HTTP ``Idempotent-Replayed`` header, a "nothing changed" line)::
+
+        with watch_replays() as watch:
+            transfer = service.top_up(admin, org_id, 5_000, idempotency_key="inv-1")
+        if watch.replayed:
+            ...
+
+    The calls of every service made in the block, in this thread or asyncio task, count;
+    ``watch.replays`` is how many of them were replays.  Watches nest.
+    """
+    watch = ReplayWatch()
+    token = _watches.set((*_watches.get(), watch))
+    try:
+        yield watch
+    finally:
+        _watches.reset(token)
 
 
 @attrs.frozen
@@ -182,6 +243,8 @@ class _Call(Generic[_T]):
         self.attempt = 0
         self.reached = False
         self.replayed: str | None = None
+        #: Whether the result is an earlier call's, found under the caller's key.
+        self.earlier = False
         self.recorded_in: str | None = None
         #: Attempts whose COMMIT answer was lost: (result, events) by recorded reference.
         self.lost: dict[str, tuple[_T, list[ev.Event]]] = {}
@@ -225,8 +288,11 @@ class _Call(Generic[_T]):
         self.reached = True
         found = replay.first(ctx)
         if found is not None:
+            # Found under a reference of this call's own lost attempt: still not a replay.
+            self.earlier = self.earlier or found.reference not in self.lost
             self.replayed = found.reference
             return found.value
+        self.earlier = False
         if self.recheck is not None and replay.key is not None:
             raise self.recheck
         if replay.kept is None:
@@ -350,6 +416,9 @@ class Runner:
                 if attempt == self.max_attempts or not call.rechecks(error):
                     raise
                 continue
+            if call.earlier:
+                for watch in _watches.get():
+                    watch.replays += 1
             self.dispatch(call.events(events))
             return result
         raise AssertionError("unreachable")  # pragma: no cover
@@ -451,6 +520,7 @@ class Runner:
         *,
         now: datetime | None = None,
         for_update: bool = False,
+        actor: str | None = None,
     ) -> Organisation:
         """Load the organisation (as others see it: before this unit of work wrote anything).
 
@@ -461,14 +531,15 @@ class Runner:
         bringing it current writes them.
 
         Raises:
-            OrganisationNotFound: there is none with that id.
+            OrganisationNotFound: there is none with that id (for an ``actor``, in the words
+                an outsider gets: it does not exist, or they are not a member).
         """
         organisation_id = args.ref(organisation_id, "organisation_id")
         known = self.periods.get(organisation_id)
         due = known is not None and now is not None and known[1] <= now
         org = uow.organisations.get(organisation_id, for_update=for_update or due)
         if org is None:
-            raise OrganisationNotFound(f"organisation {organisation_id} does not exist")
+            raise OrganisationNotFound.for_user(organisation_id, actor)
         period = org.current_period
         self.periods[org.id] = (period.index, period.end)
         return org
@@ -488,7 +559,7 @@ class Runner:
         With ``lock``, the organisation row is locked first: writers of its columns (settings,
         turnover) never overwrite each other.
         """
-        org = self.organisation(uow, organisation_id, now=now, for_update=lock)
+        org = self.organisation(uow, organisation_id, now=now, for_update=lock, actor=actor)
         membership = active_membership(uow, org.id, actor)
         authorise(membership, permission)
         ctx = Context(uow, now, org, actor, membership)
@@ -521,5 +592,5 @@ def active_membership(uow: UnitOfWork, organisation_id: str, actor: str) -> Memb
     """
     membership = uow.memberships.get(organisation_id, actor)
     if membership is None or not membership.is_active:
-        raise OrganisationNotFound(f"organisation {organisation_id} does not exist")
+        raise OrganisationNotFound.for_user(organisation_id, actor)
     return membership

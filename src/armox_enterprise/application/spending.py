@@ -34,6 +34,7 @@ from armox_enterprise.exceptions import (
     InsufficientCredits,
     InvalidAmount,
     OrganisationNotFound,
+    credit_amount,
 )
 from armox_enterprise.ports import UnitOfWork
 
@@ -70,7 +71,7 @@ def _debit_member(ctx: Context, kind: TransferKind, amount: int, key: str, tags:
         return _debit(ctx, kind, amount, key, tags)
     except AccountClosed:
         # Answered as the member's next call will be: they are no longer in the organisation.
-        raise OrganisationNotFound(f"organisation {ctx.org.id} does not exist") from None
+        raise OrganisationNotFound.for_user(ctx.org.id, ctx.actor) from None
 
 
 def _debit(ctx: Context, kind: TransferKind, amount: int, key: str, tags: _Tags) -> Transfer:
@@ -118,7 +119,7 @@ def _debit(ctx: Context, kind: TransferKind, amount: int, key: str, tags: _Tags)
         return ctx.post(transfer)
     pending = len(uow.requests.list(org.id, status=RequestStatus.PENDING, user_id=user))
     raise InsufficientCredits(
-        f"{available} credits available, {amount} needed",
+        f"{credit_amount(available)} credits available, {credit_amount(amount)} needed",
         available=available,
         requested=amount,
         can_request=can_request(pending, org.max_open_requests),
@@ -151,7 +152,7 @@ class SpendingUseCases(UseCases):
         actor = args.user(actor, "actor")
         organisation_id = args.ref(organisation_id, "organisation_id")
         value = credits(amount)
-        key = args.key(generation_id)
+        key = args.key(generation_id, "generation_id")
         tags = (args.tag(feature, "feature"), args.tag(model, "model"))
         fast = self._fast_spend(organisation_id, actor, value, key, tags)
         if fast is not None:
@@ -280,7 +281,7 @@ class SpendingUseCases(UseCases):
         """
         actor = args.user(actor, "actor")
         value = credits(amount)
-        key = args.key(generation_id)
+        key = args.key(generation_id, "generation_id")
         tags = (args.tag(feature, "feature"), args.tag(model, "model"))
         if lifetime is not None:
             args.duration(lifetime, "lifetime")
@@ -377,7 +378,8 @@ class SpendingUseCases(UseCases):
             wanted = current.amount if amount is None else amount
             if capture and wanted > current.amount:
                 raise InvalidAmount(
-                    f"cannot capture {wanted} credits from a hold of {current.amount}"
+                    f"cannot capture {credit_amount(wanted)} credits from a hold of "
+                    f"{credit_amount(current.amount)}"
                 )
             return resolve_hold(ctx, current, wanted)
 
@@ -390,14 +392,14 @@ class SpendingUseCases(UseCases):
         )
 
         def enter(uow: UnitOfWork, now: datetime) -> Context:
-            org = runner.organisation(uow, organisation_id, now=now)
+            org = runner.organisation(uow, organisation_id, now=now, actor=actor)
             hold = uow.holds.get(org.id, hold_ref)
             membership = uow.memberships.get(org.id, actor)
             # The owner may resolve their hold after leaving; nobody else outside may.
             if membership is None or (
                 not membership.is_active and (hold is None or hold.user_id != actor)
             ):
-                raise OrganisationNotFound(f"organisation {organisation_id} does not exist")
+                raise OrganisationNotFound.for_user(organisation_id, actor)
             if hold is None or (
                 hold.user_id != actor and not can(membership, Permission.RESOLVE_ANY_HOLD)
             ):

@@ -76,20 +76,59 @@ def test_replaying_the_same_call_is_fine() -> None:
 
 
 @pytest.mark.parametrize(
-    "overrides",
+    ("overrides", "detail"),
     [
-        {"parameters": ["org", "jane", 400, None]},
-        {"operation": "reclaim"},
-        {"operation": "reclaim", "parameters": ["org", "jane", 400, None]},
+        ({"parameters": ["org", "jane", 400, None]}, "allocate_credits with other parameters"),
+        ({"operation": "reclaim"}, "allocate_credits (this call is reclaim_credits)"),
+        (
+            {"operation": "reclaim", "parameters": ["org", "jane", 400, None]},
+            "allocate_credits (this call is reclaim_credits)",
+        ),
     ],
     ids=["other-parameters", "other-operation", "both"],
 )
-def test_replaying_a_key_for_another_call_is_a_conflict(overrides: dict[str, Any]) -> None:
-    """Another operation or other parameters under one key: a conflict naming the first call."""
-    with pytest.raises(IdempotencyConflict, match="'key-1' was used for another call") as caught:
+def test_replaying_a_key_for_another_call_is_a_conflict(
+    overrides: dict[str, Any], detail: str
+) -> None:
+    """Another operation or other parameters under one key: a conflict naming the first call
+    by its service method (parameters it cannot name: "other parameters")."""
+    with pytest.raises(IdempotencyConflict) as caught:
         _replay(**overrides)
-    assert "(allocate)" in str(caught.value)
+    assert str(caught.value) == f"idempotency key 'key-1' was used for another call: {detail}"
     assert isinstance(caught.value, Conflict)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "detail", "names"),
+    [
+        (["ana", "bruno", 600], "with amount 500 (this call has amount 600)", ("amount",)),
+        (
+            ["ana", "carla", 5_000],
+            "with user_id 'bruno' and amount 500 (this call has user_id 'carla' and amount 5,000)",
+            ("user_id", "amount"),
+        ),
+        (["bea", "bruno", 500], "by another user", ("actor",)),
+    ],
+    ids=["amount", "user-and-amount", "actor"],
+)
+def test_a_conflict_names_each_parameter_that_differs(
+    parameters: list[object], detail: str, names: tuple[str, ...]
+) -> None:
+    """Named parameters: both values of each that differs, unless the first call was another
+    user's."""
+    with pytest.raises(IdempotencyConflict) as caught:
+        check_replay(
+            "k",
+            recorded_operation="allocate",
+            recorded_fingerprint=fingerprint(["ana", "bruno", 500]),
+            operation="allocate",
+            parameters=parameters,
+        )
+    assert (
+        str(caught.value)
+        == f"idempotency key 'k' was used for another call: allocate_credits {detail}"
+    )
+    assert caught.value.parameters == names
 
 
 # ---------------------------------------------------------------------------- generations
@@ -124,21 +163,25 @@ def test_replaying_the_same_generation_is_fine() -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "value"),
+    ("field", "value", "detail"),
     [
-        ("kind", TransferKind.HOLD),
-        ("actor", "bob"),
-        ("amount", 31),
-        ("feature", "video"),
-        ("feature", None),
-        ("model", "sdxl"),
-        ("model", None),
+        ("kind", TransferKind.HOLD, "spend (this call is reserve)"),
+        ("actor", "bob", "spend by another user"),
+        ("amount", 31, "spend with amount 30 (this call has amount 31)"),
+        ("feature", "video", "spend with feature 'image' (this call has feature 'video')"),
+        ("feature", None, "spend with feature 'image' (this call has feature none)"),
+        ("model", "sdxl", "spend with model 'flux' (this call has model 'sdxl')"),
+        ("model", None, "spend with model 'flux' (this call has model none)"),
     ],
 )
-def test_a_generation_id_naming_another_spend_is_a_conflict(field: str, value: object) -> None:
-    """Any difference in kind, actor, amount or tags under one generation id is refused."""
-    with pytest.raises(IdempotencyConflict, match=r"generation id 'gen-1' .* another spend"):
+def test_a_generation_id_naming_another_spend_is_a_conflict(
+    field: str, value: object, detail: str
+) -> None:
+    """Any difference in kind, actor, amount or tags under one generation id is refused; the
+    message says what differs."""
+    with pytest.raises(IdempotencyConflict) as caught:
         check_generation_replay(FIRST, **{**SAME, field: value})
+    assert str(caught.value) == f"generation id 'gen-1' was used for another call: {detail}"
 
 
 # ---------------------------------------------------------------------------- the key space
