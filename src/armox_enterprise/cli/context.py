@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol, TextIO
+from typing import Protocol, TextIO, TypeVar
 
-from armox_enterprise import EnterpriseService
+from armox_enterprise import EnterpriseService, watch_replays
 from armox_enterprise.cli.errors import UsageError
-from armox_enterprise.cli.rendering import Progress, isatty, jsonable
+from armox_enterprise.cli.rendering import Progress, isatty
 from armox_enterprise.exceptions import OrganisationNotFound
 from armox_enterprise.ports import Clock, DnsResolver, Store
+from armox_enterprise.serialise import dumps, to_json
 
 __all__ = ["Context", "Demo", "Handler"]
+
+_T = TypeVar("_T")
 
 
 class Demo(Protocol):
@@ -81,18 +83,54 @@ class Context:
             return str(org)
         found = service.profile(actor).organisation_id
         if found is None:
+            # --org cannot help: every command that acts as a user needs a member.
             raise OrganisationNotFound(
-                f"user {actor} is not an active member of any organisation; pass --org ORG_ID"
+                f"user {actor} is not an active member of any organisation: --as must name a "
+                f"member of the organisation '{self.command}' acts in (an admin, for the "
+                "admin commands)"
             )
         return found
 
     def emit(self, data: object, lines: Sequence[str]) -> None:
-        """Print ``data`` as JSON with ``--json``, else ``lines``."""
+        """Print ``data``'s JSON form with ``--json``, else ``lines``."""
         if self.as_json:
-            print(json.dumps(jsonable(data), indent=2), file=self.out)
+            print(dumps(data, indent=2), file=self.out)
         else:
             for line in lines:
                 print(line, file=self.out)
+
+    def watched(self, service: EnterpriseService, call: Callable[[], _T]) -> tuple[_T, bool]:
+        """Run ``call`` (a call of ``service``); return its result and whether it was a replay."""
+        with watch_replays() as watch:
+            result = call()
+        return result, watch.replayed
+
+    def emit_change(
+        self,
+        record: object,
+        done: str,
+        *,
+        replayed: bool,
+        key: str | None,
+        key_name: str = "idempotency key",
+    ) -> None:
+        """Print what a call that writes did: ``done``, a sentence such as "Added 5,000 credits
+        to the pool (...)."; a replay says that nothing changed and what the first call did.
+
+        With ``--json``: the record's JSON form with ``"replayed"`` added.
+        """
+        if self.as_json:
+            data = to_json(record)
+            print(dumps({**data, "replayed": replayed}, indent=2), file=self.out)
+            return
+        if not replayed:
+            print(done, file=self.out)
+            return
+        print(
+            f"Replay of {key_name} {key!r}: nothing changed. The first call "
+            f"{done[:1].lower()}{done[1:]}",
+            file=self.out,
+        )
 
     def progress(
         self, label: str, unit: str, *, total: int | None = None, wanted: bool = True

@@ -1,7 +1,9 @@
 """The demo: the Enterprise-accounts story told step by step on a fresh organisation.
 
 It runs on its own clock and DNS records, not the system's: a fixed start makes every run print
-the same dates, and the TXT record it publishes is found without a name server.
+the same dates, and the TXT record it publishes is found without a name server.  So what it
+leaves in a database is a demo at a fixed date, and it says so: on the real clock, the other
+commands find its organisations many periods behind, and turn them over to the present.
 """
 
 from __future__ import annotations
@@ -92,6 +94,10 @@ def run_demo(
     """
     demo = _Demo(store, out, run_id or secrets.token_hex(3))
     print(f"armox-enterprise demo (run {demo.run_id}, store {masked(database_url)})", file=out)
+    print(
+        f"The demo runs on a clock of its own, from {when(_DEMO_START)}, not on the real one.",
+        file=out,
+    )
     demo.organisation()
     demo.domain()
     demo.sign_ups()
@@ -104,12 +110,19 @@ def run_demo(
     demo.turnover()
     if not demo.reconciliation():
         return EXIT_ERROR
-    where = (
-        "The memory store is discarded on exit."
-        if database_url == MEMORY_URL
-        else f"The data stays in {masked(database_url)}; each run adds its own organisation."
+    if database_url == MEMORY_URL:
+        print("\nDone. The memory store is discarded on exit.", file=out)
+        return EXIT_OK
+    print(
+        f"\nDone. The data stays in {masked(database_url)}; each run adds its own organisation.",
+        file=out,
     )
-    print(f"\nDone. {where}", file=out)
+    print(
+        f"It is demo data dated by the demo's clock ({when(_DEMO_START)} to "
+        f"{when(demo.clock.now())}): the other commands run on the real clock, so the first of "
+        "them to touch its organisation turns it over every period since.",
+        file=out,
+    )
     return EXIT_OK
 
 
@@ -188,7 +201,7 @@ class _Demo:
             state = "verified" if verified else "unverified"
             self.say(
                 f"{email.ljust(width)}  {state:<10}  -> {decision.outcome.value} "
-                f"(EnrolmentReason.{decision.reason.name})"
+                f"({decision.reason.value})"
             )
 
     def allocations(self) -> None:

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import TypeAlias
 
 from armox_enterprise import __version__
-from armox_enterprise.cli.commands import credits, jobs, organisations, reports, schema
+from armox_enterprise.cli.commands import (
+    credits,
+    jobs,
+    organisations,
+    reports,
+    schema,
+    spending,
+)
 from armox_enterprise.cli.context import Handler
 from armox_enterprise.cli.store import (
     DATABASE_URL_ENV,
@@ -31,6 +38,9 @@ __all__ = ["build_parser"]
 _Group: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 _KEY_HELP = "an idempotency key: a retry with the same key has no second effect"
+_GENERATION_HELP = (
+    "the generation's id, its idempotency key: a retry with the same id spends nothing more"
+)
 
 
 # ---------------------------------------------------------------------- argument types
@@ -265,8 +275,44 @@ def _add_domain_commands(commands: _Commands) -> None:
 
 
 def _add_member_commands(commands: _Commands) -> None:
-    members = commands.group("members", "list members and change roles")
+    sign_up = commands.leaf(
+        "sign-up",
+        "sign a user up as the host's sign-up flow does: enrol them if their address allows",
+        organisations.sign_up,
+    )
+    sign_up.add_argument("user", help="the user's id, as the host knows them")
+    sign_up.add_argument("email", help="the address they signed up with")
+    verified = sign_up.add_mutually_exclusive_group(required=True)
+    verified.add_argument(
+        "--verified",
+        dest="verified",
+        action="store_true",
+        help="the host has verified the address (only verified addresses enrol)",
+    )
+    verified.add_argument(
+        "--unverified", dest="verified", action="store_false", help="it has not, yet"
+    )
+    sign_up.add_argument("--name", default="", metavar="NAME", help="the display name")
+    sign_up.add_argument(
+        "--require-enrolment",
+        action="store_true",
+        help="exit with 1 (EnrolmentRefused) unless the user is enrolled",
+    )
+    members = commands.group("members", "list, invite and change the roles of members")
     commands.leaf("list", "list the active members", organisations.list_members, within=members)
+    invite = commands.leaf(
+        "invite",
+        "invite an email address: its owner joins on signing up with it",
+        organisations.invite,
+        within=members,
+    )
+    invite.add_argument("email")
+    invite.add_argument(
+        "--role",
+        choices=[role.value for role in Role],
+        default=Role.MEMBER.value,
+        help="the role they join with (default: member)",
+    )
     set_role = commands.leaf(
         "set-role",
         "make a member an admin, or an admin a member",
@@ -293,6 +339,56 @@ def _add_credit_commands(commands: _Commands) -> None:
     )
     top_up.add_argument("amount", type=int, metavar="CREDITS")
     top_up.add_argument("--key", help=_KEY_HELP)
+
+
+def _add_spending_commands(commands: _Commands) -> None:
+    spend = commands.leaf(
+        "spend", "spend the acting member's credits on one generation", spending.spend
+    )
+    spend.add_argument("amount", type=int, metavar="CREDITS")
+    _add_generation_options(spend)
+    holds = commands.group("holds", "reserve credits for a generation, then capture or release")
+    reserve = commands.leaf(
+        "reserve",
+        "reserve the acting member's credits for a generation that takes time",
+        spending.reserve,
+        within=holds,
+    )
+    reserve.add_argument("amount", type=int, metavar="CREDITS")
+    _add_generation_options(reserve)
+    reserve.add_argument(
+        "--lifetime",
+        type=_positive_number,
+        metavar="SECONDS",
+        help="released if not captured by then (default and most: the organisation's)",
+    )
+    capture = commands.leaf(
+        "capture",
+        "post all or part of a hold as spent; the rest is released",
+        spending.capture_hold,
+        within=holds,
+    )
+    capture.add_argument("hold_id", metavar="HOLD_ID")
+    capture.add_argument(
+        "amount", type=int, nargs="?", metavar="CREDITS", help="default: all of the hold"
+    )
+    capture.add_argument("--key", help=_KEY_HELP)
+    release = commands.leaf(
+        "release",
+        "void a hold: its credits are available again",
+        spending.release_hold,
+        within=holds,
+    )
+    release.add_argument("hold_id", metavar="HOLD_ID")
+    release.add_argument("--key", help=_KEY_HELP)
+
+
+def _add_generation_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--generation-id", "--key", dest="generation_id", required=True, help=_GENERATION_HELP
+    )
+    command.add_argument("--feature", help="a usage tag: the product feature (image, video ...)")
+    command.add_argument("--model", help="a usage tag: the model")
 
 
 def _add_request_commands(commands: _Commands) -> None:
@@ -423,6 +519,7 @@ _SECTIONS: tuple[Callable[[_Commands], None], ...] = (
     _add_domain_commands,
     _add_member_commands,
     _add_credit_commands,
+    _add_spending_commands,
     _add_request_commands,
     _add_view_commands,
     _add_export_commands,

@@ -1,33 +1,27 @@
-"""What the commands print: tables, numbers and instants for people, JSON for programs."""
+"""What the commands print for people: tables, numbers and instants.
+
+For programs, ``--json`` prints the library's own JSON forms (:mod:`armox_enterprise.serialise`).
+"""
 
 from __future__ import annotations
 
-import enum
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
-from typing import Any, TextIO
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import TextIO
 
-import attrs
-
-from armox_enterprise.domain.organisation import DomainClaim, Organisation
 from armox_enterprise.domain.requests import CreditRequest
-from armox_enterprise.domain.values import DomainName, EmailAddress
-from armox_enterprise.ports import StoredEvent
+from armox_enterprise.exceptions import credit_amount
 from armox_enterprise.views import Dashboard, EnterpriseCredits, ProfileView
 
 __all__ = [
     "PROGRESS_INTERVAL",
     "Progress",
-    "claim_data",
     "credits",
     "credits_line",
     "dashboard_lines",
-    "event_data",
     "isatty",
-    "jsonable",
     "member_summary",
-    "organisation_data",
     "profile_lines",
     "request_rows",
     "table",
@@ -48,7 +42,7 @@ def when(instant: datetime | None) -> str:
 
 def credits(amount: int) -> str:
     """Return ``amount`` with thousands separators and ``credit`` or ``credits``."""
-    return f"{amount:,} credit" if amount == 1 else f"{amount:,} credits"
+    return f"{credit_amount(amount)} credit{'' if amount == 1 else 's'}"
 
 
 def credits_line(section: EnterpriseCredits) -> str:
@@ -57,71 +51,6 @@ def credits_line(section: EnterpriseCredits) -> str:
         f"allocated {section.allocated:,} | used {section.used:,} | "
         f"remaining {section.remaining:,} | on hold {section.on_hold:,}"
     )
-
-
-# ---------------------------------------------------------------------- JSON
-
-
-def _record_data(value: Any) -> object:
-    fields = attrs.asdict(value, recurse=False)
-    return {name: jsonable(field) for name, field in fields.items()}
-
-
-#: How each kind of value becomes JSON, tried in order (the first that applies wins): the value
-#: types are attrs classes too, so they come before the rule for records.
-_JSON_RULES: tuple[tuple[Callable[[object], bool], Callable[[Any], object]], ...] = (
-    (lambda value: isinstance(value, enum.Enum), lambda value: jsonable(value.value)),
-    (lambda value: isinstance(value, (type(None), bool, int, float, str)), lambda value: value),
-    (
-        lambda value: isinstance(value, datetime),
-        lambda value: value.astimezone(timezone.utc).isoformat(),
-    ),
-    (lambda value: isinstance(value, timedelta), lambda value: value.total_seconds()),
-    (lambda value: isinstance(value, (DomainName, EmailAddress)), str),
-    (lambda value: attrs.has(type(value)), _record_data),
-    (
-        lambda value: isinstance(value, Mapping),
-        lambda value: {str(key): jsonable(item) for key, item in value.items()},
-    ),
-    (
-        lambda value: isinstance(value, (list, tuple, set, frozenset)),
-        lambda value: [jsonable(item) for item in value],
-    ),
-)
-
-
-def jsonable(value: object) -> object:
-    """Return ``value`` as JSON-compatible data: records as objects, instants in ISO 8601."""
-    for applies, convert in _JSON_RULES:
-        if applies(value):
-            return convert(value)
-    return str(value)
-
-
-def organisation_data(org: Organisation) -> dict[str, object]:
-    """Return ``org`` as JSON data, with its current period."""
-    data = jsonable(org)
-    assert isinstance(data, dict)
-    return {**data, "current_period": jsonable(org.current_period)}
-
-
-def claim_data(claim: DomainClaim) -> dict[str, object]:
-    """Return ``claim`` as JSON data, with whether it is verified and the TXT record to publish."""
-    data = jsonable(claim)
-    assert isinstance(data, dict)
-    return {**data, "verified": claim.is_verified, "txt_record": claim.txt_record}
-
-
-def event_data(event: StoredEvent) -> dict[str, object]:
-    """Return a stored event as the JSON object ``events relay`` prints."""
-    return {
-        "id": event.id,
-        "organisation_id": event.organisation_id,
-        "name": event.name,
-        "actor": event.actor,
-        "occurred_at": jsonable(event.occurred_at),
-        "payload": jsonable(event.payload),
-    }
 
 
 # ---------------------------------------------------------------------- tables

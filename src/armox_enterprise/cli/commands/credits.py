@@ -22,16 +22,18 @@ def allocate(context: Context) -> int:
     service = context.service()
     actor = context.actor()
     args = context.args
-    transfer = service.allocate_credits(
-        actor,
-        context.organisation(service, actor),
-        args.user,
-        args.amount,
-        idempotency_key=args.key,
+    org = context.organisation(service, actor)
+    transfer, replayed = context.watched(
+        service,
+        lambda: service.allocate_credits(
+            actor, org, args.user, args.amount, idempotency_key=args.key
+        ),
     )
-    context.emit(
+    context.emit_change(
         transfer,
-        [f"Allocated {credits(transfer.amount)} from the pool to {args.user} ({transfer.id})."],
+        f"Allocated {credits(transfer.amount)} from the pool to {args.user} ({transfer.id}).",
+        replayed=replayed,
+        key=args.key,
     )
     return EXIT_OK
 
@@ -41,16 +43,18 @@ def reclaim(context: Context) -> int:
     service = context.service()
     actor = context.actor()
     args = context.args
-    transfer = service.reclaim_credits(
-        actor,
-        context.organisation(service, actor),
-        args.user,
-        args.amount,
-        idempotency_key=args.key,
+    org = context.organisation(service, actor)
+    transfer, replayed = context.watched(
+        service,
+        lambda: service.reclaim_credits(
+            actor, org, args.user, args.amount, idempotency_key=args.key
+        ),
     )
-    context.emit(
+    context.emit_change(
         transfer,
-        [f"Reclaimed {credits(transfer.amount)} from {args.user} to the pool ({transfer.id})."],
+        f"Reclaimed {credits(transfer.amount)} from {args.user} to the pool ({transfer.id}).",
+        replayed=replayed,
+        key=args.key,
     )
     return EXIT_OK
 
@@ -60,10 +64,16 @@ def top_up(context: Context) -> int:
     service = context.service()
     actor = context.actor()
     args = context.args
-    transfer = service.top_up(
-        actor, context.organisation(service, actor), args.amount, idempotency_key=args.key
+    org = context.organisation(service, actor)
+    transfer, replayed = context.watched(
+        service, lambda: service.top_up(actor, org, args.amount, idempotency_key=args.key)
     )
-    context.emit(transfer, [f"Added {credits(transfer.amount)} to the pool ({transfer.id})."])
+    context.emit_change(
+        transfer,
+        f"Added {credits(transfer.amount)} to the pool ({transfer.id}).",
+        replayed=replayed,
+        key=args.key,
+    )
     return EXIT_OK
 
 
@@ -87,21 +97,25 @@ def approve_request(context: Context) -> int:
     service = context.service()
     actor = context.actor()
     args = context.args
-    request = service.approve_request(
-        actor,
-        context.organisation(service, actor),
-        args.request_id,
-        amount=args.amount,
-        note=args.note,
-        idempotency_key=args.key,
+    org = context.organisation(service, actor)
+    request, replayed = context.watched(
+        service,
+        lambda: service.approve_request(
+            actor,
+            org,
+            args.request_id,
+            amount=args.amount,
+            note=args.note,
+            idempotency_key=args.key,
+        ),
     )
     approved = request.approved_amount or 0
-    context.emit(
+    context.emit_change(
         request,
-        [
-            f"Approved request {request.id}: {approved:,} of the {credits(request.amount)} "
-            f"{request.user_id} asked for moved from the pool to them."
-        ],
+        f"Approved request {request.id}: {approved:,} of the {credits(request.amount)} "
+        f"{request.user_id} asked for moved from the pool to them.",
+        replayed=replayed,
+        key=args.key,
     )
     return EXIT_OK
 
@@ -111,15 +125,17 @@ def reject_request(context: Context) -> int:
     service = context.service()
     actor = context.actor()
     args = context.args
-    request = service.reject_request(
-        actor,
-        context.organisation(service, actor),
-        args.request_id,
-        note=args.note,
-        idempotency_key=args.key,
+    org = context.organisation(service, actor)
+    request, replayed = context.watched(
+        service,
+        lambda: service.reject_request(
+            actor, org, args.request_id, note=args.note, idempotency_key=args.key
+        ),
     )
-    context.emit(
+    context.emit_change(
         request,
-        [f"Rejected request {request.id}: {request.user_id} asked for {credits(request.amount)}."],
+        f"Rejected request {request.id}: {request.user_id} asked for {credits(request.amount)}.",
+        replayed=replayed,
+        key=args.key,
     )
     return EXIT_OK

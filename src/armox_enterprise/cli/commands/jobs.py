@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import timedelta
 
 from armox_enterprise.cli.context import Context
 from armox_enterprise.cli.errors import EXIT_ERROR, EXIT_OK
-from armox_enterprise.cli.rendering import event_data
 from armox_enterprise.domain.events import Event, PeriodOpened
 from armox_enterprise.ports import StoredEvent
+from armox_enterprise.serialise import dumps
 
 __all__ = ["check_alerts", "close_due_periods", "relay_events", "verify_ledgers"]
 
@@ -85,7 +84,7 @@ def relay_events(context: Context) -> int:
 
     def publish(events: Sequence[StoredEvent]) -> None:
         for event in events:
-            context.out.write(json.dumps(event_data(event), separators=(",", ":")) + "\n")
+            context.out.write(dumps(event) + "\n")
         # Flushed inside the relay's transaction: events are marked published only once
         # they have left the process.
         context.out.flush()

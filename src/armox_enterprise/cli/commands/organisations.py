@@ -6,18 +6,22 @@ from collections.abc import Sequence
 
 from armox_enterprise.cli.context import Context
 from armox_enterprise.cli.errors import EXIT_OK, ConfigurationError
-from armox_enterprise.cli.rendering import claim_data, credits, organisation_data, table, when
+from armox_enterprise.cli.rendering import credits, table, when
+from armox_enterprise.domain.enrolment import EnrolmentOutcome
 from armox_enterprise.domain.organisation import JoinMode, Role
 from armox_enterprise.domain.values import DomainName
 from armox_enterprise.ports import DnsResolver
+from armox_enterprise.serialise import to_json
 
 __all__ = [
     "add_domain",
     "create_organisation",
+    "invite",
     "list_domains",
     "list_members",
     "remove_domain",
     "set_role",
+    "sign_up",
     "verify_domain",
 ]
 
@@ -37,7 +41,7 @@ def create_organisation(context: Context) -> int:
     period = org.current_period
     seats = "no seat limit" if org.seat_limit is None else f"seat limit {org.seat_limit:,}"
     context.emit(
-        organisation_data(org),
+        org,
         [
             f"Created organisation {org.name!r}: {org.id}",
             f"First admin: {args.admin} <{args.admin_email}>",
@@ -68,7 +72,7 @@ def add_domain(context: Context) -> int:
             f"  {claim.txt_record}",
             f"then run: armox-enterprise domains verify {claim.domain}",
         ]
-    context.emit(claim_data(claim), lines)
+    context.emit(claim, lines)
     return EXIT_OK
 
 
@@ -94,7 +98,7 @@ def verify_domain(context: Context) -> int:
     org = context.organisation(service, actor)
     claim = service.verify_domain(actor, org, args.domain)
     context.emit(
-        claim_data(claim),
+        claim,
         [
             f"{claim.domain} is verified (since {when(claim.verified_at)}): users who sign up "
             "with a verified address at it join the organisation."
@@ -134,7 +138,7 @@ def list_domains(context: Context) -> int:
     ]
     header = ("domain", "status", "subdomains", "claimed", "TXT record")
     lines = table(header, rows) if rows else ["No domains are claimed."]
-    context.emit([claim_data(claim) for claim in claims], lines)
+    context.emit(claims, lines)
     return EXIT_OK
 
 
@@ -168,4 +172,41 @@ def set_role(context: Context) -> int:
     member = service.change_role(actor, org, context.args.user, Role(context.args.role))
     role = "an admin" if member.role is Role.ADMIN else "a member"
     context.emit(member, [f"{member.user_id} is now {role} of organisation {org}."])
+    return EXIT_OK
+
+
+def sign_up(context: Context) -> int:
+    """``sign-up``: what the host's sign-up flow does for a user, from the shell."""
+    args = context.args
+    service = context.service()
+    call = service.enrol if args.require_enrolment else service.sign_up
+    decision = call(args.user, args.email, email_verified=args.verified, display_name=args.name)
+    outcome = {
+        EnrolmentOutcome.ENROLLED: f"enrolled in organisation {decision.organisation_id}",
+        EnrolmentOutcome.JOIN_REQUESTED: (
+            f"a join request awaits an admin of organisation {decision.organisation_id}"
+        ),
+        EnrolmentOutcome.NOT_ENROLLED: "not enrolled",
+    }[decision.outcome]
+    context.emit(
+        {"user_id": args.user, **to_json(decision)},
+        [f"{args.user} signed up with {args.email}: {outcome} ({decision.reason.value})."],
+    )
+    return EXIT_OK
+
+
+def invite(context: Context) -> int:
+    """``members invite``: invite an address; its owner joins on signing up with it, verified."""
+    service = context.service()
+    actor = context.actor()
+    org = context.organisation(service, actor)
+    invitation = service.invite(actor, org, context.args.email, role=Role(context.args.role))
+    role = "an admin" if invitation.role is Role.ADMIN else "a member"
+    context.emit(
+        invitation,
+        [
+            f"Invited {invitation.email} to organisation {org} as {role}: they join when they "
+            "sign up with that address, verified."
+        ],
+    )
     return EXIT_OK
