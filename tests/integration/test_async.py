@@ -31,6 +31,7 @@ from armox_enterprise import (
     StorageError,
     TransferKind,
     TransientStorageError,
+    watch_replays,
 )
 from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore, configure_sqlite, make_tables
 from armox_enterprise.adapters.sqlalchemy import tables as default_tables
@@ -406,3 +407,26 @@ def test_a_wrong_bind_or_host_is_refused(backend: Backend) -> None:
         AsyncEnterpriseService(async_sessionmaker())
     with pytest.raises(TypeError):
         AsyncEnterpriseService.joining(backend.engine)  # type: ignore[arg-type]
+
+
+@SQLITE_ONLY
+def test_watch_replays_sees_the_calls_awaited_in_its_block(backend: Backend) -> None:
+    """The task's watch sees through the greenlet bridge, in both modes: the second top-up
+    under the same key is a replay."""
+    scenario = acme(backend)
+
+    async def host(engine: AsyncEngine) -> list[int]:
+        owned = AsyncEnterpriseService(engine, clock=scenario.clock)
+        counts = []
+        for _ in range(2):
+            with watch_replays() as watch:
+                await owned.top_up(scenario.admin, scenario.org_id, 5, idempotency_key="inv-1")
+            counts.append(watch.replays)
+        async with AsyncSession(engine) as session:
+            joined = AsyncEnterpriseService.joining(session, clock=scenario.clock)
+            with watch_replays() as watch:
+                await joined.top_up(scenario.admin, scenario.org_id, 5, idempotency_key="inv-1")
+            counts.append(watch.replays)
+        return counts
+
+    assert run(backend, host) == [0, 1, 1]
