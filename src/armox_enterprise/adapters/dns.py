@@ -21,7 +21,7 @@ from armox_enterprise.exceptions import DomainVerificationFailed
 
 __all__ = ["DnsPythonResolver"]
 
-_INSTALL_HINT = "install the extra with `pip install 'armox-enterprise[dns]'`"
+_INSTALL_HINT = "install the extra: `pip install '.[dns]'` from a checkout of armox-enterprise"
 
 
 def _dnspython() -> tuple[ModuleType, ModuleType]:

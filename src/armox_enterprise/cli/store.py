@@ -56,7 +56,8 @@ def open_store(url: str, *, schema: SchemaMode = "create") -> Store:
     except ImportError as exc:
         raise ConfigurationError(
             f"the SQL store needs the 'sqlalchemy' extra ({exc}); install it with "
-            "pip install 'armox-enterprise[sqlalchemy]', or pass --database-url memory://"
+            "pip install '.[sqlalchemy]' from a checkout of armox-enterprise, or pass "
+            "--database-url memory://"
         ) from exc
     try:
         store = SqlAlchemyStore.from_url(url)

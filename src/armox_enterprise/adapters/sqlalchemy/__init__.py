@@ -1,4 +1,4 @@
-"""The SQLAlchemy adapter (install the ``sqlalchemy`` extra: ``armox-enterprise[sqlalchemy]``).
+"""The SQLAlchemy adapter (install the ``sqlalchemy`` extra: ``pip install '.[sqlalchemy]'``).
 
 ``SqlAlchemyStore`` keeps everything in the library's own tables, defined as SQLAlchemy Core on
 an exported ``MetaData``; SQLite, PostgreSQL (psycopg 3) and MariaDB/MySQL are tested.
@@ -11,7 +11,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in the no-extras nox session
     raise ImportError(
         "armox_enterprise.adapters.sqlalchemy needs SQLAlchemy: "
-        "install the extra with `pip install 'armox-enterprise[sqlalchemy]'`"
+        "install the extra: `pip install '.[sqlalchemy]'` from a checkout of armox-enterprise"
     ) from exc
 
 from armox_enterprise.adapters.sqlalchemy.errors import is_transient, translate

@@ -85,7 +85,7 @@ def _dns_resolver(timeout: float, nameservers: Sequence[str] | None) -> DnsResol
     except ImportError as exc:
         raise ConfigurationError(
             "'domains verify' looks up DNS with dnspython, which is not installed; install the "
-            "'dns' extra: pip install 'armox-enterprise[dns]'"
+            "'dns' extra: pip install '.[dns]' from a checkout of armox-enterprise"
         ) from exc
 
 

@@ -59,7 +59,7 @@ def migrate(context: Context) -> int:
     except ImportError as exc:
         raise ConfigurationError(
             f"migrations need the 'sqlalchemy' extra, with Alembic ({exc}); install it with "
-            "pip install 'armox-enterprise[sqlalchemy]'"
+            "pip install '.[sqlalchemy]' from a checkout of armox-enterprise"
         ) from exc
 
     def revision() -> str | None:
