@@ -140,9 +140,9 @@ def ratios(numerators: Sequence[float], denominators: Sequence[float]) -> list[f
 # ---------------------------------------------------------------------------- rounds
 
 
-def timed(setup: Setup) -> float:
-    """Build ``setup``'s fixture (untimed), collect its young garbage, then time its work
-    (seconds).
+def timed(setup: Setup) -> tuple[float, float]:
+    """Build ``setup``'s fixture (untimed), collect its young garbage, then time its work:
+    ``(wall seconds, this process's CPU seconds)``.
 
     The collector stays enabled while the work runs, as in a host.  Only the young
     generations are collected here (a full collection takes tens of milliseconds once
@@ -150,16 +150,23 @@ def timed(setup: Setup) -> float:
     """
     work = setup()
     gc.collect(1)
+    cpu = time.process_time()
     start = time.perf_counter()
     work()
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    return wall, time.process_time() - cpu
 
 
 def interleaved(
-    cases: Mapping[str, Setup], rounds: int, rng: random.Random, *, warm_up: bool = True
+    cases: Mapping[str, Setup],
+    rounds: int,
+    rng: random.Random,
+    *,
+    warm_up: bool = True,
+    cpu: dict[str, list[float]] | None = None,
 ) -> dict[str, list[float]]:
     """Run every case once per round, in an order shuffled per round; return each case's
-    seconds, one per round.
+    wall seconds, one per round (and, into ``cpu`` when given, its CPU seconds).
 
     With ``warm_up``, one round is run first and not kept (connections opened, statements
     prepared, caches filled).
@@ -171,9 +178,11 @@ def interleaved(
         rng.shuffle(order)
         gc.collect()
         for name in order:
-            elapsed = timed(cases[name])
+            wall, used = timed(cases[name])
             if not warm_up or index > 0:
-                seconds[name].append(elapsed)
+                seconds[name].append(wall)
+                if cpu is not None:
+                    cpu.setdefault(name, []).append(used)
     return seconds
 
 

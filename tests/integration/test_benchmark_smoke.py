@@ -112,7 +112,8 @@ def test_memory_spend_compares_the_service_with_the_port(report: dict[str, Any])
     assert set(cases) == {"memory: service.spend", "memory: port: ledger.post + commit"}
     service = cases["memory: service.spend"]
     _sane(service["spends/s"])
-    assert isinstance(service["meets target"], bool)
+    _sane(service["spends/CPU s"])
+    assert isinstance(service["meets target (CPU)"], bool)
     _sane(cases["memory: port: ledger.post + commit"]["service/this"])
 
 
