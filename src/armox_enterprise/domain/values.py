@@ -10,7 +10,6 @@ import os
 import re
 import threading
 import unicodedata
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import attrs
@@ -120,9 +119,10 @@ def text(value: object, *, name: str, max_length: int, allow_empty: bool = False
         raise InvalidText(f"{name} must not be empty")
     if len(stripped) > max_length:
         raise InvalidText(f"{name} must be at most {max_length} characters, got {len(stripped)}")
-    if any(ch in stripped for ch in "\x00\r\n"):
+    if "\x00" in stripped or "\r" in stripped or "\n" in stripped:
         raise InvalidText(f"{name} must not contain NUL or line breaks")
-    if not _encodes(stripped):
+    # ASCII always encodes: only other text can hold a lone surrogate.
+    if not stripped.isascii() and not _encodes(stripped):
         raise InvalidText(f"{name} must be valid Unicode text: it holds a lone surrogate")
     return stripped
 
@@ -142,6 +142,8 @@ def ensure_utc(value: object, *, name: str = "instant") -> datetime:
     Raises:
         InvalidInstant: not a ``datetime``, or naive.
     """
+    if type(value) is datetime and value.tzinfo is timezone.utc:
+        return value  # already what the checks below would return (the common case)
     if not isinstance(value, datetime):
         raise InvalidInstant(f"{name} must be a datetime, not {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
@@ -150,7 +152,19 @@ def ensure_utc(value: object, *, name: str = "instant") -> datetime:
 
 
 _id_lock = threading.Lock()
+#: The millisecond and the counter of the last id made: the next one sorts after it.
 _last_stamp = (0, 0)
+#: The last instant an id was made for, and its millisecond (one tuple: set at once).
+_last_instant: tuple[datetime | None, int] = (None, 0)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MILLISECOND = timedelta(milliseconds=1)
+_MILLIS_MASK = (1 << 48) - 1
+#: The 74 bits after the version and variant: ``rand_a`` (12 bits) and ``rand_b`` (62).
+_COUNTER_BITS = 74
+#: A new millisecond's counter starts at 70 random bits, leaving room to count up.
+_START_BITS = 70
+_VERSION_AND_VARIANT = (0x7 << 76) | (0x2 << 62)
+_RAND_B_MASK = (1 << 62) - 1
 
 
 def new_id(now: datetime) -> str:
@@ -160,19 +174,36 @@ def new_id(now: datetime) -> str:
     process strictly in the order they were made (the random bits then count up), which keeps
     database indexes compact and gives a stable order to records made in the same instant.
     Callers must treat them as opaque.
+
+    Raises:
+        InvalidInstant: ``now`` is not an aware ``datetime``.
     """
-    global _last_stamp  # noqa: PLW0603 - the monotonic counter is process-wide by design
-    millis = int(ensure_utc(now).timestamp() * 1000) & ((1 << 48) - 1)
-    counter = int.from_bytes(os.urandom(9), "big") >> 2  # 70 random bits, room to count up
+    global _last_stamp, _last_instant  # noqa: PLW0603 - process-wide by design
+    instant, millis = _last_instant
+    if instant is not now:  # a record and its event are often stamped with one instant
+        checked = now if type(now) is datetime and now.tzinfo is timezone.utc else ensure_utc(now)
+        # Whole milliseconds since the epoch, in integers (no float on the way).
+        millis = ((checked - _EPOCH) // _MILLISECOND) & _MILLIS_MASK
+        _last_instant = (now, millis)
     with _id_lock:
         last_millis, last_counter = _last_stamp
         if millis <= last_millis:
             millis, counter = last_millis, last_counter + 1
+            if counter >> _COUNTER_BITS:
+                # The counter is full (never in practice): borrow the next millisecond.
+                millis, counter = last_millis + 1, _random_start()
+        else:
+            # Random bits only for a new millisecond: within one, the ids count up.
+            counter = _random_start()
         _last_stamp = (millis, counter)
-    rand_a = (counter >> 62) & 0xFFF
-    rand_b = counter & ((1 << 62) - 1)
-    value = (millis << 80) | (0x7 << 76) | (rand_a << 64) | (0x2 << 62) | rand_b
-    return str(uuid.UUID(int=value))
+    value = (millis << 80) | _VERSION_AND_VARIANT | (counter >> 62 << 64) | (counter & _RAND_B_MASK)
+    digits = f"{value:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
+def _random_start() -> int:
+    """A new millisecond's first counter: 70 random bits from the system's random source."""
+    return int.from_bytes(os.urandom(9), "big") >> (72 - _START_BITS)
 
 
 def _normalise_domain(value: object) -> str:
