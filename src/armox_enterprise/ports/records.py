@@ -123,14 +123,22 @@ class StoredEvent:
     @classmethod
     def of(cls, event: Event) -> StoredEvent:
         """Return ``event`` as it is stored, with a new time-ordered id."""
-        fields = attrs.asdict(event, recurse=False)
-        for common in ("organisation_id", "actor", "occurred_at"):
-            fields.pop(common)
-        return cls(
-            id=new_id(event.occurred_at),
-            organisation_id=event.organisation_id,
-            name=event.name,
-            actor=event.actor,
-            occurred_at=event.occurred_at,
-            payload=fields,
-        )
+        at = event.occurred_at
+        payload = {name: getattr(event, name) for name in _payload_fields(type(event))}
+        # Positional, in the order of the fields above: the outbox makes one per event.
+        return cls(new_id(at), event.organisation_id, event.name, event.actor, at, payload)
+
+
+#: The fields every event has, kept in columns of their own rather than in the payload.
+_COMMON_FIELDS = frozenset({"organisation_id", "actor", "occurred_at"})
+#: Each event type's payload fields, in declaration order (as ``attrs.asdict`` lists them).
+_PAYLOAD_FIELDS: dict[type[Event], tuple[str, ...]] = {}
+
+
+def _payload_fields(event_type: type[Event]) -> tuple[str, ...]:
+    """The names of ``event_type``'s own fields, read once per type."""
+    names = _PAYLOAD_FIELDS.get(event_type)
+    if names is None:
+        names = tuple(f.name for f in attrs.fields(event_type) if f.name not in _COMMON_FIELDS)
+        _PAYLOAD_FIELDS[event_type] = names
+    return names
