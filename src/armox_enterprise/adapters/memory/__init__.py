@@ -4,6 +4,8 @@ It is not a mock: it keeps every promise of :mod:`armox_enterprise.ports` and ra
 errors as the SQL adapter, so policies and host code can be tested against it in microseconds.
 Units of work are serialised by one re-entrant lock held from ``__enter__`` to ``__exit__``;
 every write is journalled, and a unit of work that does not commit is undone in reverse order.
+The spend's short path, :meth:`MemoryStore.post_spend`, takes the same lock and writes only
+once every check has passed, so it needs no journal.
 
 The modules, each importing only those before it in this list:
 

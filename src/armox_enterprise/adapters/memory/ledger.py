@@ -6,7 +6,9 @@ What a transfer does to its two accounts is decided by
 spend from a closed account, a credit from the pool to a closed account, a settlement of more
 than is pending, or a total past ``MAX_CREDITS``, before anything is written.  The period
 totals count a transfer on each side its effect moves (a hold or a release on the debit side
-only) by :func:`~armox_enterprise.domain.ledger.period_count`.
+only) by :func:`~armox_enterprise.domain.ledger.period_count`.  :func:`plan_posting` works out
+what a posting writes, and is all the checking there is: the unit of work writes its plan
+through the journal, the store's ``post_spend`` straight into the tables.
 """
 
 from __future__ import annotations
@@ -15,19 +17,19 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from armox_enterprise.adapters.memory.tables import MemoryRepository
+from armox_enterprise.adapters.memory.tables import MemoryRepository, MemoryTables
 from armox_enterprise.domain.ledger import (
     Account,
-    Side,
     Transfer,
     TransferKind,
+    apply_spend,
     apply_transfer,
     period_count,
 )
 from armox_enterprise.exceptions import DuplicateIdempotencyKey, NotFound, StorageError
 from armox_enterprise.ports import PeriodTotals
 
-__all__ = ["MemoryLedger"]
+__all__ = ["MemoryLedger", "Posting", "plan_posting"]
 
 
 class MemoryLedger(MemoryRepository):
@@ -55,45 +57,18 @@ class MemoryLedger(MemoryRepository):
         return None
 
     def post(self, transfer: Transfer) -> None:
-        org = transfer.organisation_id
-        debit = self._s.accounts.get((org, transfer.debit_account))
-        credit = self._s.accounts.get((org, transfer.credit_account))
-        if debit is None or credit is None:
-            missing = transfer.debit_account if debit is None else transfer.credit_account
-            raise NotFound(f"account {missing} does not exist in organisation {org}")
-        if (org, transfer.id) in self._s.transfers_by_id:
-            raise StorageError(f"transfer {transfer.id} already exists")
-        key = transfer.idempotency_key
-        if key is not None and (org, key) in self._s.transfers_by_key:
-            raise DuplicateIdempotencyKey(f"generation id {key!r} was already used")
         # Raises before any write, so a refused posting leaves the unit of work usable.
-        new_debit, new_credit = apply_transfer(debit, credit, transfer)
-        self._j.set(self._s.accounts, (org, debit.code), new_debit)
-        self._j.set(self._s.accounts, (org, credit.code), new_credit)
-        self._j.append(self._s.transfers[org], transfer)
-        self._j.set(self._s.transfers_by_id, (org, transfer.id), transfer)
-        if key is not None:
-            self._j.set(self._s.transfers_by_key, (org, key), transfer)
-        effect = transfer.kind.effect
-        if effect.debit_posted or effect.debit_pending:
-            self._count(transfer, debit.code, Side.DEBIT)
-        # A hold or a release only reserves: nothing reaches the credit side yet.
-        if transfer.kind.posts:
-            self._count(transfer, credit.code, Side.CREDIT)
-
-    def _count(self, transfer: Transfer, code: str, side: Side) -> None:
-        """Add ``transfer`` to account ``code``'s totals of its period, on ``side``."""
-        key = (transfer.organisation_id, code, transfer.period_index)
-        totals = self._s.totals.get(key) or PeriodTotals()
-        moved = dict(totals.credits if side is Side.CREDIT else totals.debits)
-        moved[transfer.kind] = period_count(
-            transfer.kind, moved.get(transfer.kind, 0), transfer.amount
-        )
-        if side is Side.CREDIT:
-            totals = attrs.evolve(totals, credits=moved, last_activity=transfer.created_at)
-        else:
-            totals = attrs.evolve(totals, debits=moved, last_activity=transfer.created_at)
-        self._j.set(self._s.totals, key, totals)
+        debit, credit, counted = plan_posting(self._s, transfer)
+        org = transfer.organisation_id
+        journal = self._j
+        journal.set(self._s.accounts, (org, transfer.debit_account), debit)
+        journal.set(self._s.accounts, (org, transfer.credit_account), credit)
+        journal.append(self._s.transfers[org], transfer)
+        journal.set(self._s.transfers_by_id, (org, transfer.id), transfer)
+        if transfer.idempotency_key is not None:
+            journal.set(self._s.transfers_by_key, (org, transfer.idempotency_key), transfer)
+        for key, totals in counted:
+            journal.set(self._s.totals, key, totals)
 
     def get_transfer(self, organisation_id: str, transfer_id: str) -> Transfer | None:
         return self._s.transfers_by_id.get((organisation_id, transfer_id))
@@ -130,3 +105,62 @@ class MemoryLedger(MemoryRepository):
 
     def period_totals(self, organisation_id: str, account: str, period_index: int) -> PeriodTotals:
         return self._s.totals.get((organisation_id, account, period_index)) or PeriodTotals()
+
+
+#: What posting one transfer writes: its debit and credit accounts as it leaves them, and the
+#: period totals it changes, each with its key in ``MemoryTables.totals``, in write order.
+Posting = tuple[Account, Account, tuple[tuple[tuple[str, str, int], PeriodTotals], ...]]
+
+
+def plan_posting(tables: MemoryTables, transfer: Transfer) -> Posting:
+    """Check ``transfer`` against the tables and return what posting it writes; write nothing.
+
+    The one definition of a posting on the memory store: :meth:`MemoryLedger.post` writes it
+    through its unit of work's journal, :meth:`~armox_enterprise.adapters.memory.MemoryStore.
+    post_spend` straight into the tables.
+
+    Raises:
+        NotFound: either account does not exist.
+        StorageError: a transfer with this id exists.
+        DuplicateIdempotencyKey: the transfer's idempotency key is already used.
+        ArmoxError: what :func:`~armox_enterprise.domain.ledger.apply_transfer` refuses.
+    """
+    org = transfer.organisation_id
+    debit = tables.accounts.get((org, transfer.debit_account))
+    credit = tables.accounts.get((org, transfer.credit_account))
+    if debit is None or credit is None:
+        missing = transfer.debit_account if debit is None else transfer.credit_account
+        raise NotFound(f"account {missing} does not exist in organisation {org}")
+    if (org, transfer.id) in tables.transfers_by_id:
+        raise StorageError(f"transfer {transfer.id} already exists")
+    key = transfer.idempotency_key
+    if key is not None and (org, key) in tables.transfers_by_key:
+        raise DuplicateIdempotencyKey(f"generation id {key!r} was already used")
+    kind = transfer.kind
+    # A spend (the common posting) by the domain's short form; anything else, and the reason
+    # for any refusal, by apply_transfer.
+    applied = apply_spend(debit, credit, transfer) if kind is TransferKind.SPEND else None
+    new_debit, new_credit = applied or apply_transfer(debit, credit, transfer)
+    # The period totals, built directly rather than by attrs.evolve (two per posting), from
+    # every field: credits, debits, last activity.
+    effect = kind.effect
+    amount, at = transfer.amount, transfer.created_at
+    stored = tables.totals
+    counted: tuple[tuple[tuple[str, str, int], PeriodTotals], ...] = ()
+    if effect.debit_posted or effect.debit_pending:
+        debit_key = (org, debit.code, transfer.period_index)
+        totals = stored.get(debit_key) or PeriodTotals()
+        debits = dict(totals.debits)
+        debits[kind] = period_count(kind, debits.get(kind, 0), amount)
+        counted = ((debit_key, PeriodTotals(totals.credits, debits, at)),)
+    # A hold or a release only reserves: nothing reaches the credit side yet.
+    if effect.credit_posted:
+        credit_key = (org, credit.code, transfer.period_index)
+        if counted and counted[0][0] == credit_key:
+            totals = counted[0][1]  # a transfer from an account to itself: count both sides
+        else:
+            totals = stored.get(credit_key) or PeriodTotals()
+        credits = dict(totals.credits)
+        credits[kind] = period_count(kind, credits.get(kind, 0), amount)
+        counted = (*counted, (credit_key, PeriodTotals(credits, totals.debits, at)))
+    return new_debit, new_credit, counted
