@@ -124,7 +124,8 @@ class StoredEvent:
     def of(cls, event: Event) -> StoredEvent:
         """Return ``event`` as it is stored, with a new time-ordered id."""
         at = event.occurred_at
-        payload = {name: getattr(event, name) for name in _payload_fields(type(event))}
+        names = _PAYLOAD_FIELDS.get(type(event)) or _payload_fields(type(event))
+        payload = {name: getattr(event, name) for name in names}
         # Positional, in the order of the fields above: the outbox makes one per event.
         return cls(new_id(at), event.organisation_id, event.name, event.actor, at, payload)
 
