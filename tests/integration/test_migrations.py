@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, create_engine, exc, insert, inspect, 
 from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore, Tables, make_tables, metadata
 from armox_enterprise.adapters.sqlalchemy import tables as default_tables
 from armox_enterprise.adapters.sqlalchemy.migrations import alembic_config, downgrade, upgrade
+from armox_enterprise.domain.ledger import Transfer, TransferKind
 from armox_enterprise.domain.organisation import Membership, Role
 from armox_enterprise.domain.values import DomainName, EmailAddress
 from armox_enterprise.exceptions import AlreadyMember
@@ -40,6 +41,10 @@ AE0003 = {
 }
 #: The tables ae0003 adds (the reference tables).
 REFERENCE = {"armox_active_members", "armox_domain_owners"}
+#: The columns ae0004 adds to the accounts (each member's figures of a period), which the
+#: MetaData has and a database at an earlier revision lacks.
+FIGURES = ("figures_period", "figures_allocated", "figures_used", "figures_at")
+AE0004 = {("add", name) for name in FIGURES}
 
 
 def head(engine: Engine) -> str:
@@ -225,11 +230,13 @@ def test_each_revision_upgrades_a_ledger_in_place_and_downgrades_to_the_one_befo
     try:
         upgrade(engine, FIRST)
         assert guards(engine) == set()
-        # ae0001 is the MetaData but for the grant column and its index, and ae0003's keys.
+        # ae0001 is the MetaData but for the grant column and its index, ae0003's keys and
+        # ae0004's figures.
         assert changes(engine) == {
             ("add", "grant_period"),
             ("add", "uq_armox_transfers_grant_period"),
             *AE0003,
+            *AE0004,
         }
         with engine.begin() as connection:
             add_ledger(connection, default_tables)
@@ -366,13 +373,14 @@ def add_records(connection: Connection, tables: Tables) -> None:
 
 
 def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the tables ae0002 has, as stored (generated columns left out), sorted."""
+    """Every row of the tables ae0002 has, as stored (generated columns and the columns ae0004
+    adds left out), sorted."""
     found: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as connection:
         for table in metadata.sorted_tables:
             if table.name in REFERENCE:
                 continue
-            columns = [c for c in table.columns if c.computed is None]
+            columns = [c for c in table.columns if c.computed is None and c.name not in FIGURES]
             found[table.name] = sorted(
                 (tuple(r) for r in connection.execute(select(*columns))), key=repr
             )
@@ -496,7 +504,7 @@ def test_ae0003_upgrades_a_database_with_rows_and_keeps_its_guarantees_both_ways
     try:
         upgrade(engine, SECOND)
         at_second = guards(engine)
-        assert changes(engine) == AE0003
+        assert changes(engine) == AE0003 | AE0004
         with engine.begin() as connection:
             add_records(connection, t)
         before = rows(engine)
@@ -518,7 +526,7 @@ def test_ae0003_upgrades_a_database_with_rows_and_keeps_its_guarantees_both_ways
         assert rows(engine) == before
 
         downgrade(engine, SECOND)
-        assert changes(engine) == AE0003
+        assert changes(engine) == AE0003 | AE0004
         assert guards(engine) == at_second
         assert rows(engine) == before
         assert not REFERENCE & armox_tables(engine)
@@ -576,3 +584,102 @@ def test_migrations_put_the_triggers_in_the_tables_schema_under_their_prefix(
     finally:
         with engine.begin() as connection:
             connection.execute(text(f"DROP SCHEMA {SCHEMA} CASCADE"))
+
+
+def test_ae0004_fills_each_members_figures_of_the_current_period_and_drops_them_again(
+    backend: Backend,
+) -> None:
+    """Rows written at ``ae0003`` gain each member's figures of its organisation's current
+    period, from the period totals (other periods' totals and other accounts left out); the
+    store then keeps them as it posts; the downgrade drops the columns and leaves every other
+    value as it was."""
+    engine, t = backend.engine, default_tables
+    metadata.drop_all(engine)
+    at = [NOW.replace(hour=hour) for hour in range(4)]
+    try:
+        upgrade(engine, "ae0003")
+        with engine.begin() as connection:
+            add_ledger(connection, t)
+            connection.execute(t.organisations.update().values(current_period_index=1))
+            for user in ("ann", "bob", "cy"):
+                connection.execute(
+                    insert(t.accounts).values(
+                        organisation_id="org-1",
+                        code=f"member:{user}",
+                        guarded=True,
+                        credits_posted=1_000,
+                        debits_posted=0,
+                        debits_pending=0,
+                        closed=False,
+                        spent=0,
+                        spend_period=1,
+                        spend_total=0,
+                    )
+                )
+            for account, period, side, kind, amount, last in (
+                ("member:ann", 0, "c", "allocate", 5, at[0]),  # an earlier period's
+                ("member:ann", 1, "c", "allocate", 300, at[1]),
+                ("member:ann", 1, "c", "approve", 20, at[1]),
+                ("member:ann", 1, "d", "capture", 40, at[2]),
+                ("member:ann", 1, "d", "hold", 60, at[2]),
+                ("member:ann", 1, "c", "refund", 10, at[3]),
+                ("member:bob", 0, "c", "allocate", 700, at[0]),
+                ("pool", 1, "d", "allocate", 320, at[1]),  # not a member's
+            ):
+                connection.execute(
+                    insert(t.period_totals).values(
+                        organisation_id="org-1",
+                        account=account,
+                        period_index=period,
+                        side=side,
+                        kind=kind,
+                        amount=amount,
+                        last_activity=last,
+                    )
+                )
+        before = rows(engine)
+
+        upgrade(engine)
+        assert differences(engine) == []
+        a = t.accounts
+        figures = select(a.c.code, *(a.c[name] for name in FIGURES)).where(
+            a.c.organisation_id == "org-1"
+        )
+        with engine.connect() as connection:
+            found = {row[0]: tuple(row[1:]) for row in connection.execute(figures)}
+        assert found == {
+            "grant": (0, 0, 0, None),
+            "pool": (0, 0, 0, None),
+            "member:ann": (1, 320, 30, at[3]),
+            "member:bob": (1, 0, 0, None),
+            "member:cy": (1, 0, 0, None),
+        }
+        assert rows(engine) == before
+
+        downgrade(engine, "ae0003")
+        columns = {c["name"] for c in inspect(engine).get_columns("armox_accounts")}
+        assert not columns & set(FIGURES)
+        assert rows(engine) == before
+
+        upgrade(engine)
+        store = SqlAlchemyStore(engine)
+        allocation = Transfer(
+            id="t-more",
+            organisation_id="org-1",
+            kind=TransferKind.ALLOCATE,
+            debit_account="pool",
+            credit_account="member:cy",
+            amount=15,
+            period_index=1,
+            actor="admin",
+            created_at=at[3],
+        )
+        with store.unit_of_work() as uow:
+            uow.ledger.post(allocation)
+            uow.commit()
+        with engine.connect() as connection:
+            found = {row[0]: tuple(row[1:]) for row in connection.execute(figures)}
+        assert found["member:cy"] == (1, 15, 0, at[3])
+        assert found["member:ann"] == (1, 320, 30, at[3])
+    finally:
+        _restore(engine)

@@ -6,6 +6,15 @@ on the member's own account row instead (``spend_total`` of ``spend_period``), s
 never queue on a shared row; sealing a period moves those counts into ``period_totals``, and
 reading a period's totals adds the counts still on the rows.
 
+A member's row also keeps the dashboard's figures of one period (``figures_period``), counted
+with the same transfers (every one but the member's spends, which are ``spend_total`` and
+``spend_at`` already): what the allocated kinds credited (``figures_allocated``), what the
+spent kinds debited less what refunds credited (``figures_used``), and the latest of them
+(``figures_at``).  The row is locked already (the transfer's own ``UPDATE`` of it came first),
+so keeping them takes one more ``UPDATE`` of that row and no lock; spends write nothing more.
+The member table sorts by them instead of summing every member's period totals
+(:mod:`~armox_enterprise.adapters.sqlalchemy.views`).
+
 Every stored count is bounded: a kind that posts never counts more on an account than the
 account's own cached total it is part of, and a kind that only reserves stops at
 ``MAX_CREDITS`` (:func:`~armox_enterprise.domain.ledger.period_count`).  The usage sink's
@@ -24,10 +33,15 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Executable,
+    Integer,
     Table,
+    Update,
+    and_,
+    bindparam,
     case,
     func,
     literal,
+    or_,
     select,
     update,
 )
@@ -35,17 +49,22 @@ from sqlalchemy import (
 from armox_enterprise.adapters.sqlalchemy.connection import Repository
 from armox_enterprise.adapters.sqlalchemy.postings import counted_on_senders
 from armox_enterprise.adapters.sqlalchemy.sums import ExactSum
+from armox_enterprise.adapters.sqlalchemy.tables import Tables, UtcDateTime
 from armox_enterprise.domain.ledger import (
+    ALLOCATED_KINDS,
+    REFUND_KINDS,
     SPENT_KINDS,
+    AccountKind,
     Side,
     Transfer,
     TransferKind,
+    account_kind,
 )
 from armox_enterprise.domain.values import MAX_CREDITS
 from armox_enterprise.exceptions import StorageError
 from armox_enterprise.ports import PeriodTotals
 
-__all__ = ["SqlPeriodTotals", "upsert_add"]
+__all__ = ["SqlPeriodTotals", "figures_update", "upsert_add"]
 
 _SPENT = sorted(kind.value for kind in SPENT_KINDS)
 
@@ -106,6 +125,66 @@ def upsert_add(
     raise StorageError(f"the {dialect} dialect is not supported (PostgreSQL, MySQL, SQLite are)")
 
 
+def _is_member(code: str) -> bool:
+    """Whether ``code`` is a member's account (the rows that keep the dashboard's figures)."""
+    try:
+        return account_kind(code) is AccountKind.MEMBER
+    except ValueError:  # not an account code the ledger knows: no row will match it
+        return False
+
+
+def figure_moves(transfer: Transfer, side: Side) -> tuple[int, int]:
+    """What ``transfer``, counted on a member's ``side``, adds to the member's kept figures:
+    ``(allocated, used)``, from the domain's kind sets (used goes down by a refund)."""
+    kind, amount = transfer.kind, transfer.amount
+    if side is Side.CREDIT:
+        allocated = amount if kind in ALLOCATED_KINDS else 0
+        return allocated, -amount if kind in REFUND_KINDS else 0
+    return 0, amount if kind in SPENT_KINDS else 0
+
+
+# Keyed by the tables themselves (not their id(), which a later set of tables could reuse).
+_figures_cache: dict[Tables, Update] = {}
+
+
+def figures_update(tables: Tables) -> Update:
+    """The ``UPDATE`` that adds a transfer to a member row's kept figures, built once per set
+    of tables.
+
+    Parameters: ``o`` (organisation), ``c`` (account code), ``p`` (the transfer's period),
+    ``da`` and ``du`` (what it adds to allocated and used, see :func:`figure_moves`) and
+    ``t`` (its instant).  A row that keeps an older period starts again on ``p``; a row that
+    already keeps a later period is left as it is (the transfer counts in ``period_totals``
+    only, under its own period).
+    """
+    found = _figures_cache.get(tables)
+    if found is not None:
+        return found
+    a = tables.accounts
+    period = bindparam("p", type_=Integer)
+    at = bindparam("t", type_=UtcDateTime)
+    same, older = a.c.figures_period == period, a.c.figures_period < period
+
+    def moved(column: ColumnElement[int], name: str) -> ColumnElement[int]:
+        amount = bindparam(name, type_=BigInteger)
+        return case((same, column + amount), (older, amount), else_=column)
+
+    later = or_(older, and_(same, or_(a.c.figures_at.is_(None), a.c.figures_at < at)))
+    built = (
+        update(a)
+        .where(a.c.organisation_id == bindparam("o"), a.c.code == bindparam("c"))
+        # MySQL assigns left to right: the period changes last, after every figure read it.
+        .ordered_values(
+            (a.c.figures_allocated, moved(a.c.figures_allocated, "da")),
+            (a.c.figures_used, moved(a.c.figures_used, "du")),
+            (a.c.figures_at, case((later, at), else_=a.c.figures_at)),
+            (a.c.figures_period, case((older, period), else_=a.c.figures_period)),
+        )
+    )
+    _figures_cache[tables] = built
+    return built
+
+
 class SqlPeriodTotals(Repository):
     """The period totals of one unit of work: counted, sealed and read."""
 
@@ -113,7 +192,8 @@ class SqlPeriodTotals(Repository):
         """Add ``transfer`` to ``account``'s totals of its period on ``side``.
 
         Nothing is stored for a credit to the usage sink: its credits are read from the
-        debits of its senders (see :meth:`read`).
+        debits of its senders (see :meth:`read`).  A member's row keeps the transfer in its
+        figures too (:func:`figures_update`).
         """
         if side is Side.CREDIT and counted_on_senders(account):
             return
@@ -126,6 +206,19 @@ class SqlPeriodTotals(Repository):
             transfer.amount,
             transfer.created_at,
         )
+        if _is_member(account):
+            allocated, used = figure_moves(transfer, side)
+            self._db.write(
+                figures_update(self._t),
+                {
+                    "o": transfer.organisation_id,
+                    "c": account,
+                    "p": transfer.period_index,
+                    "da": allocated,
+                    "du": used,
+                    "t": transfer.created_at,
+                },
+            )
 
     def _add(
         self,

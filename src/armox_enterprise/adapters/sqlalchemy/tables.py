@@ -315,6 +315,14 @@ def make_tables(
         Column("spend_period", Integer, nullable=False),
         Column("spend_total", BigInteger, nullable=False),
         Column("spend_at", UtcDateTime, nullable=True),
+        # A member's figures of figures_period from every transfer but its spends (those are
+        # the spend_* columns): what the allocated kinds credited, what the spent kinds debited
+        # less what refunds credited, and when the latest was.  Kept by the transfers that count
+        # in period_totals, so the dashboard sorts members by a figure from their rows alone.
+        Column("figures_period", Integer, nullable=False, server_default=text("0")),
+        Column("figures_allocated", BigInteger, nullable=False, server_default=text("0")),
+        Column("figures_used", BigInteger, nullable=False, server_default=text("0")),
+        Column("figures_at", UtcDateTime, nullable=True),
         CheckConstraint(
             "NOT guarded OR credits_posted - debits_posted - debits_pending >= 0",
             name="available_not_negative",

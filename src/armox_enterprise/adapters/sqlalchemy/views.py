@@ -1,17 +1,20 @@
 """Read models the SQLAlchemy store computes in the database: the dashboard's member table.
 
 One page of members costs two statements whatever the size of the organisation's history: the
-page (sorted and cut in the database, its members' figures summed there from their account
-rows and this period's totals) and a count of the active members.  The figures are the ones
-:func:`armox_enterprise.views.build_profile` shows each member.
+page (sorted and cut in the database) and a count of the active members.  The figures are the
+ones :func:`armox_enterprise.views.build_profile` shows each member.  For the current period
+they come from each member's account row alone, which keeps the period's figures as transfers
+are posted (:mod:`~armox_enterprise.adapters.sqlalchemy.period_totals`), so sorting by a
+figure joins one row per member and sums nothing; for an earlier period, a row that has moved
+on is summed from its period totals, as the profile view sums them.
 
 Every figure here is bounded by construction, so no sum overflows a ``BIGINT``: a member's
 allocated kinds add up to at most its ``credits_posted``, its spent kinds to at most its
 ``debits_posted``, and its refunds to at most its ``credits_posted`` (each within
-``MAX_CREDITS``, see :mod:`armox_enterprise.domain.ledger`), so every partial sum stays within
-``-MAX_CREDITS..MAX_CREDITS``.  The usage sink, whose credits may pass ``MAX_CREDITS``, is not
-a member.  The offset is the caller's to bound (:class:`armox_enterprise.views.Page` asks for at
-most ``2**62``).
+``MAX_CREDITS``, see :mod:`armox_enterprise.domain.ledger`), so every partial sum, kept on the
+row or summed, stays within ``-MAX_CREDITS..MAX_CREDITS``.  The usage sink, whose credits may
+pass ``MAX_CREDITS``, is not a member.  The offset is the caller's to bound
+(:class:`armox_enterprise.views.Page` asks for at most ``2**62``).
 """
 
 from __future__ import annotations
@@ -19,17 +22,18 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     FromClause,
     LargeBinary,
     String,
-    Table,
     and_,
     case,
     cast,
     func,
     literal,
     null,
+    or_,
     select,
     type_coerce,
 )
@@ -69,24 +73,32 @@ def by_code_point(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any
     return column  # SQLite compares text bytewise unless told otherwise
 
 
-def _later(first: ColumnElement[Any], second: ColumnElement[Any]) -> ColumnElement[Any]:
-    """The later of two instants, either of which may be NULL (GREATEST differs by backend)."""
-    return case(
-        (first.is_(None), second),
-        (second.is_(None), first),
-        (first > second, first),
-        else_=second,
-    )
+def _later(dialect: str, first: ColumnElement[Any], second: ColumnElement[Any]) -> Any:
+    """The later of two instants, either of which may be NULL.
+
+    PostgreSQL's ``GREATEST`` skips NULLs; MariaDB's ``GREATEST`` and SQLite's ``max`` give
+    NULL if either is, so each takes the other's place there.
+    """
+    if dialect == "postgresql":
+        return func.greatest(first, second)
+    both = (func.coalesce(first, second), func.coalesce(second, first))
+    return func.max(*both) if dialect == "sqlite" else func.greatest(*both)
 
 
-def _allocated(pt: Table) -> ColumnElement[Any]:
+def _at_least_zero(dialect: str, value: ColumnElement[Any]) -> Any:
+    """``value``, or 0 when it is below (``value`` is never NULL)."""
+    zero = literal(0, BigInteger)
+    return func.max(value, zero) if dialect == "sqlite" else func.greatest(value, zero)
+
+
+def _allocated(pt: FromClause) -> ColumnElement[Any]:
     """Per period_totals row: what it credited the account by the allocated kinds."""
     return case(
         (and_(pt.c.side == Side.CREDIT.value, pt.c.kind.in_(_ALLOCATED)), pt.c.amount), else_=0
     )
 
 
-def _net_used(pt: Table) -> ColumnElement[Any]:
+def _net_used(pt: FromClause) -> ColumnElement[Any]:
     """Per period_totals row: what it spent (the spent kinds) less what it refunded."""
     return case(
         (and_(pt.c.side == Side.DEBIT.value, pt.c.kind.in_(_SPENT)), pt.c.amount),
@@ -96,28 +108,66 @@ def _net_used(pt: Table) -> ColumnElement[Any]:
 
 
 def _figures(
-    allocated: ColumnElement[Any],
-    net_used: ColumnElement[Any],
-    last_activity: ColumnElement[Any],
-    a: FromClause,
-    period_index: int,
+    db: BoundConnection, organisation_id: str, period_index: int, a: FromClause, code: Any
 ) -> dict[str, ColumnElement[Any]]:
-    """A member's figures from this period's sums in period_totals and the account row ``a``.
+    """A member's figures in the period, from its account row ``a`` (``NULL`` columns when the
+    member has none) and, only when the row has moved past the period, its period totals.
 
-    The period's spends still on the account row (they are settled into period_totals when
-    the period closes) count when the row counts this period.
+    The row keeps what every transfer but the member's spends did in ``figures_period``
+    (``figures_*``) and the spends of ``spend_period`` (``spend_*``).  While neither is past
+    the period, period_totals holds nothing of the period that the row does not keep (counting
+    a transfer of a period moves ``figures_period`` to it; sealing a period, the only other
+    writer, moves ``spend_period`` past it), so the row alone has the figures: always so for
+    the current period.  A row past the period (an earlier period asked for) is summed from
+    period_totals, as the profile view sums them; the database evaluates those sums for such
+    rows only.
     """
+    pt = db.tables.period_totals
+    dialect = db.dialect
+
+    def summed(column: ColumnElement[Any]) -> ColumnElement[Any]:
+        return (
+            select(column)
+            .where(
+                pt.c.organisation_id == organisation_id,
+                pt.c.account == code,
+                pt.c.period_index == period_index,
+            )
+            .scalar_subquery()
+        )
+
+    kept = a.c.figures_period == period_index
+    on_the_row = or_(
+        a.c.figures_period.is_(None),  # no account row: nothing in period_totals either
+        and_(a.c.figures_period <= period_index, a.c.spend_period <= period_index),
+    )
+
+    def kept_or_summed(column: ColumnElement[Any], per_row: ColumnElement[Any]) -> Any:
+        # Each sum is a member's, within -MAX_CREDITS..MAX_CREDITS (see the module's
+        # docstring): summed as a BIGINT, so every branch sorts alike (PostgreSQL's sum of
+        # BIGINTs is a NUMERIC).
+        return case(
+            (and_(on_the_row, kept), column),
+            (on_the_row, 0),
+            else_=func.coalesce(cast(summed(func.sum(per_row)), BigInteger), 0),
+        )
+
     live = and_(a.c.spend_period == period_index, a.c.spend_total > 0)
-    net = func.coalesce(net_used, 0) + case((live, a.c.spend_total), else_=0)
+    net = kept_or_summed(a.c.figures_used, _net_used(pt)) + case((live, a.c.spend_total), else_=0)
+    spent_at = case((live, a.c.spend_at), else_=null())
     return {
-        "allocated": func.coalesce(allocated, 0),
+        "allocated": kept_or_summed(a.c.figures_allocated, _allocated(pt)),
         # Refunds count in the period they are made: one of an earlier period's spend must
         # not show this period's use below zero.
-        "used": case((net > 0, net), else_=0),
+        "used": _at_least_zero(dialect, net),
         "remaining": func.coalesce(a.c.credits_posted - a.c.debits_posted - a.c.debits_pending, 0),
         "on_hold": func.coalesce(a.c.debits_pending, 0),
         "last_activity": type_coerce(
-            _later(last_activity, case((live, a.c.spend_at), else_=null())), UtcDateTime
+            case(
+                (on_the_row, _later(dialect, case((kept, a.c.figures_at), else_=null()), spent_at)),
+                else_=_later(dialect, summed(func.max(pt.c.last_activity)), spent_at),
+            ),
+            UtcDateTime,
         ),
     }
 
@@ -141,19 +191,18 @@ class SqlViews:
         """Return one page of active members with their figures, and how many there are.
 
         One statement: an inner query picks the page, joining only what the sort key needs
-        (nothing for names, the account rows for remaining credits, and this period's totals
-        grouped by account for the other figures); the outer query adds the page's own
-        figures from their account rows and period totals.  A second statement counts.
+        (nothing for names, each member's account row for the figures); the outer query adds
+        the page's own figures from their account rows.  A second statement counts.
         """
         t = self._db.tables
-        m, pt = t.memberships, t.period_totals
+        m = t.memberships
         dialect = self._db.dialect
         active = and_(
             m.c.organisation_id == organisation_id, m.c.status == MemberStatus.ACTIVE.value
         )
+        code = literal(_MEMBER_PREFIX, String) + m.c.user_id
 
         # -- the page: user ids and sort keys, sorted and cut in the database
-        code = literal(_MEMBER_PREFIX, String) + m.c.user_id
         source: Any = m
         keys: list[tuple[ColumnElement[Any], bool]]  # (key, compared as text)
         if sort == "name":
@@ -163,38 +212,7 @@ class SqlViews:
             source = source.outerjoin(
                 held, and_(held.c.organisation_id == organisation_id, held.c.code == code)
             )
-            if sort == "remaining":
-                figures = _figures(null(), null(), null(), held, period_index)
-            else:
-                # This period's rows of every account, through the index on organisation,
-                # period and account, summed per account.
-                totals = (
-                    select(
-                        pt.c.account,
-                        func.sum(_allocated(pt)).label("allocated"),
-                        func.sum(_net_used(pt)).label("net_used"),
-                        func.max(pt.c.last_activity).label("last_activity"),
-                    )
-                    .where(
-                        pt.c.organisation_id == organisation_id, pt.c.period_index == period_index
-                    )
-                    .group_by(pt.c.account)
-                    .subquery("totals")
-                )
-                source = source.outerjoin(totals, totals.c.account == code)
-                figures = _figures(
-                    totals.c.allocated,
-                    totals.c.net_used,
-                    totals.c.last_activity,
-                    held,
-                    period_index,
-                )
-            if sort == "last_activity":
-                last = figures["last_activity"]
-                # Members without activity first ascending, last descending.
-                keys = [(case((last.is_(None), 0), else_=1), False), (last, False)]
-            else:
-                keys = [(figures[sort], False)]
+            keys = [(_figures(self._db, organisation_id, period_index, held, code)[sort], False)]
         chosen = (
             select(m.c.user_id, *(key.label(f"k{i}") for i, (key, _) in enumerate(keys)))
             .select_from(source)
@@ -202,12 +220,18 @@ class SqlViews:
         )
 
         def ordering(columns: list[ColumnElement[Any]], user_id: ColumnElement[Any]) -> list[Any]:
-            terms = [
-                by_code_point(c, dialect) if text else c
-                for c, (_, text) in zip(columns, keys, strict=True)
-            ]
-            terms.append(by_code_point(user_id, dialect))
-            return [term.desc() if descending else term.asc() for term in terms]
+            terms: list[Any] = []
+            for column, (_, text) in zip(columns, keys, strict=True):
+                term = by_code_point(column, dialect) if text else column
+                term = term.desc() if descending else term.asc()
+                if sort == "last_activity" and dialect == "postgresql":
+                    # Members without activity first ascending, last descending: where the
+                    # other databases put NULL by themselves.
+                    term = term.nulls_last() if descending else term.nulls_first()
+                terms.append(term)
+            user = by_code_point(user_id, dialect)
+            terms.append(user.desc() if descending else user.asc())
+            return terms
 
         key_columns = [key for key, _ in keys]
         page = (
@@ -217,27 +241,9 @@ class SqlViews:
             .subquery("page")
         )
 
-        # -- the page's members with their figures (correlated to each of the page's rows)
+        # -- the page's members with their figures, computed as the sort key was
         a = t.accounts
-
-        def summed(column: ColumnElement[Any]) -> ColumnElement[Any]:
-            return (
-                select(column)
-                .where(
-                    pt.c.organisation_id == organisation_id,
-                    pt.c.account == code,
-                    pt.c.period_index == period_index,
-                )
-                .scalar_subquery()
-            )
-
-        shown = _figures(
-            summed(func.sum(_allocated(pt))),
-            summed(func.sum(_net_used(pt))),
-            summed(func.max(pt.c.last_activity)),
-            a,
-            period_index,
-        )
+        shown = _figures(self._db, organisation_id, period_index, a, code)
         query = (
             select(m, *(expression.label(f"fig_{name}") for name, expression in shown.items()))
             .select_from(
