@@ -36,7 +36,7 @@ from armox_enterprise.exceptions import (
     OrganisationNotFound,
     credit_amount,
 )
-from armox_enterprise.ports import UnitOfWork
+from armox_enterprise.ports import UnitOfWork, spend_in_unit_of_work
 
 __all__ = ["SpendingUseCases"]
 
@@ -229,18 +229,14 @@ class SpendingUseCases(UseCases):
         whether it committed (``False``: refused, nothing written)."""
         store = self._runner.store
         post_spend = getattr(store, "post_spend", None)
+        if post_spend is None:
+            return spend_in_unit_of_work(store, transfer, event)
         try:
-            if post_spend is not None:
-                return bool(post_spend(transfer, event))
-            with store.unit_of_work() as uow:
-                uow.ledger.post(transfer)
-                uow.record(event)
-                uow.commit()
+            return bool(post_spend(transfer, event))
         except CommitOutcomeUnknown:
             raise
         except ArmoxError:
             return False
-        return True
 
     def _spent_after_all(
         self, transfer: Transfer, key: str, events: list[ev.Event]

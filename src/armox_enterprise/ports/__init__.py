@@ -52,7 +52,7 @@ from armox_enterprise.ports.records import (
     UsageGrouping,
     UsageRow,
 )
-from armox_enterprise.ports.storage import Store, UnitOfWork
+from armox_enterprise.ports.storage import Store, UnitOfWork, spend_in_unit_of_work
 
 __all__ = [
     "Clock",
@@ -78,4 +78,5 @@ __all__ = [
     "UsageGrouping",
     "UsageRow",
     "ViewRepository",
+    "spend_in_unit_of_work",
 ]

@@ -8,12 +8,15 @@ discards it all.  Repositories raise the library's own errors (never a driver's)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol
 
 from typing_extensions import Self
 
 from armox_enterprise.domain.events import Event
+from armox_enterprise.domain.ledger import Transfer
+from armox_enterprise.exceptions import ArmoxError, CommitOutcomeUnknown
 from armox_enterprise.ports.credits import (
     CreditRequestRepository,
     HoldRepository,
@@ -30,7 +33,7 @@ from armox_enterprise.ports.organisations import (
 )
 from armox_enterprise.ports.reads import ReportRepository, ViewRepository
 
-__all__ = ["Store", "UnitOfWork"]
+__all__ = ["Store", "UnitOfWork", "spend_in_unit_of_work"]
 
 
 class UnitOfWork(Protocol):
@@ -152,3 +155,39 @@ class Store(Protocol):
     def unit_of_work(self) -> UnitOfWork:
         """Return a new, not yet entered, unit of work."""
         ...
+
+
+def spend_in_unit_of_work(
+    store: Store,
+    transfer: Transfer,
+    event: Event,
+    *,
+    admits: Callable[[UnitOfWork], bool] | None = None,
+) -> bool:
+    """The spend's short path (``post_spend``, see :class:`Store`) done in one of ``store``'s
+    units of work: post ``transfer``, record ``event``, commit.
+
+    Args:
+        store: the store.
+        transfer: the member's spend.
+        event: its ``CreditsSpent`` event.
+        admits: a check the unit of work must pass first (``False``: nothing is written).
+
+    Returns:
+        ``True`` once committed; ``False`` when anything refused it (nothing written).
+
+    Raises:
+        CommitOutcomeUnknown: the commit may have happened.
+    """
+    try:
+        with store.unit_of_work() as uow:
+            if admits is not None and not admits(uow):
+                return False
+            uow.ledger.post(transfer)
+            uow.record(event)
+            uow.commit()
+    except CommitOutcomeUnknown:
+        raise
+    except ArmoxError:
+        return False
+    return True

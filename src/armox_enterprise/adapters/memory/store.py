@@ -15,8 +15,8 @@ from armox_enterprise.adapters.memory.tables import MemoryTables
 from armox_enterprise.adapters.memory.unit_of_work import MemoryUnitOfWork
 from armox_enterprise.domain.events import Event
 from armox_enterprise.domain.ledger import USAGE, Transfer, TransferKind, member_of
-from armox_enterprise.exceptions import ArmoxError, CommitOutcomeUnknown
-from armox_enterprise.ports import StoredEvent
+from armox_enterprise.exceptions import ArmoxError
+from armox_enterprise.ports import StoredEvent, UnitOfWork, spend_in_unit_of_work
 
 __all__ = ["MemoryStore"]
 
@@ -100,18 +100,11 @@ class MemoryStore(MemoryTables):
 
     def _post_spend_in_unit_of_work(self, transfer: Transfer, event: Event) -> bool:
         """:meth:`post_spend` done in one of this store's units of work."""
-        try:
-            with self.unit_of_work() as uow:
-                organisation = uow.organisations.get(transfer.organisation_id)
-                if organisation is None or organisation.current_period_index != (
-                    transfer.period_index
-                ):
-                    return False
-                uow.ledger.post(transfer)
-                uow.record(event)
-                uow.commit()
-        except CommitOutcomeUnknown:
-            raise
-        except ArmoxError:
-            return False
-        return True
+
+        def in_its_period(uow: UnitOfWork) -> bool:
+            organisation = uow.organisations.get(transfer.organisation_id)
+            return organisation is not None and (
+                organisation.current_period_index == transfer.period_index
+            )
+
+        return spend_in_unit_of_work(self, transfer, event, admits=in_its_period)

@@ -36,7 +36,8 @@ from armox_enterprise.adapters.sqlalchemy.tables import tables as default_tables
 from armox_enterprise.adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
 from armox_enterprise.domain.events import Event
 from armox_enterprise.domain.ledger import Transfer
-from armox_enterprise.exceptions import ArmoxError, CommitOutcomeUnknown, StorageError
+from armox_enterprise.exceptions import StorageError
+from armox_enterprise.ports import spend_in_unit_of_work
 
 __all__ = ["SqlAlchemyStore", "SqlAlchemyUnitOfWork", "configure_sqlite"]
 
@@ -195,16 +196,7 @@ class SqlAlchemyStore:
         quick = quick_spend(self.tables, engine.dialect) if self.retry_transient else None
         if quick is not None:
             return quick.run(engine, transfer, event)
-        try:
-            with self.unit_of_work() as uow:
-                uow.ledger.post(transfer)
-                uow.record(event)
-                uow.commit()
-        except CommitOutcomeUnknown:
-            raise
-        except ArmoxError:
-            return False
-        return True
+        return spend_in_unit_of_work(self, transfer, event)
 
     def unit_of_work(self) -> SqlAlchemyUnitOfWork:
         """Return a new unit of work (enter it with ``with``).
