@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
-from tests.integration.conftest import empty_tables
 
 from armox_enterprise import ArmoxError, EnterpriseService
 from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore
@@ -87,7 +86,7 @@ def test_the_short_path_commits_all_or_answers_false_having_written_nothing(
     who: str,
     period_shift: int,
 ) -> None:
-    empty_tables(backend.engine)  # each example starts from empty tables
+    backend.empty()  # each example starts from empty tables
     store = SqlAlchemyStore(backend.engine)
     s = enterprise(store=store, members=1, allowance=10_000, allocate=held)
     org, now = s.org_id, s.clock.now()
@@ -151,7 +150,7 @@ def test_the_service_answers_as_the_memory_store_does(
             return type(error).__name__, getattr(error, "available", None)
         return "spent", spent.amount
 
-    empty_tables(backend.engine)
+    backend.empty()
     sql = enterprise(store=SqlAlchemyStore(backend.engine), members=1, allocate=held)
     memory = enterprise(members=1, allocate=held)
     assert outcome(sql.service, sql.org_id) == outcome(memory.service, memory.org_id)
