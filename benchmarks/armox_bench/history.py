@@ -12,7 +12,8 @@ own statement, laid out as the store keeps it:
 * each *closed* period is then written as the store leaves a period once it is sealed: its
   top-up and allocations as ``_post_any`` writes them (transfer rows, the accounts' cached
   totals, one ``period_totals`` row per side and kind, upserted with the library's
-  ``upsert_add``), and its spends as transfer rows, the members' cached totals (``spent``
+  ``upsert_add``, and a member's kept figures moved by the library's ``figures_update`` with
+  ``figure_moves``), and its spends as transfer rows, the members' cached totals (``spent``
   and ``debits_posted``) and each member's sealed spend total in ``period_totals``;
 * the *current* period's top-up is made through the service, its allocations as above, and
   its spends as transfer rows with each member's row moved by the library's own spend
@@ -38,8 +39,11 @@ from armox_enterprise.domain.ledger import (
     GRANT,
     POOL,
     USAGE,
+    AccountKind,
     Side,
+    Transfer,
     TransferKind,
+    account_kind,
     member_account,
 )
 from armox_enterprise.domain.periods import period_by_index
@@ -368,6 +372,45 @@ class _Bulk:
             self._count_new(Side.CREDIT, kind, members)
         else:
             self._count(Side.CREDIT, kind, members)
+        self._keep_figures(kind, members)
+
+    def _keep_figures(
+        self, kind: TransferKind, credited: Mapping[str, tuple[int, datetime]]
+    ) -> None:
+        """What the library keeps on a member's row for each transfer counted in its period
+        totals (the dashboard's figures), by the library's own statement and rule."""
+        from armox_enterprise.adapters.sqlalchemy import period_totals
+
+        rows = [code for code in credited if account_kind(code) is AccountKind.MEMBER]
+        if not rows:
+            return
+        statement = period_totals.figures_update(self.tables)
+        moves = []
+        for code in rows:
+            amount, when = credited[code]
+            probe = Transfer(
+                id="bulk",
+                organisation_id=self.org.org_id,
+                kind=kind,
+                debit_account=POOL,
+                credit_account=code,
+                amount=amount,
+                period_index=self.period,
+                actor=ADMIN,
+                created_at=when,
+            )
+            allocated, used = period_totals.figure_moves(probe, Side.CREDIT)
+            moves.append(
+                {
+                    "o": self.org.org_id,
+                    "c": code,
+                    "p": self.period,
+                    "da": allocated,
+                    "du": used,
+                    "t": when,
+                }
+            )
+        self.connection.execute(statement, moves)
 
     def _spend(self, spends: Mapping[str, Sequence[int]], at: datetime) -> None:
         """The spends' transfer rows, then the members' rows: for a closed period as sealed
