@@ -195,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("  (nothing to run on the chosen backends)")
         print(f"({time.perf_counter() - started:.1f} s including setup)", flush=True)
     if not options.no_json:
-        write_results(options.json, options, results, servers)
+        write_results(options.json, options, results, servers, env)
         print(f"\nresults written to {options.json}")
     if options.markdown is not None:
         sections = [f"### {name}\n\n{markdown(rows)}\n" for name, rows in results.items() if rows]

@@ -309,8 +309,10 @@ def write_results(
     options: Options,
     results: Mapping[str, list[Row]],
     servers: Mapping[str, str],
+    env: Mapping[str, Any],
 ) -> None:
-    """Write the run's results, options, environment and server versions to ``path``."""
+    """Write the run's results, options, environment (as :func:`environment` described it
+    when the run started) and server versions to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -320,7 +322,7 @@ def write_results(
             for k, v in vars(options).items()
             if k not in ("names", "list") and not k.endswith("_url")
         },
-        "environment": environment(),
+        "environment": dict(env),
         "servers": dict(servers),
         "benchmarks": {
             name: [{k: _jsonable(v) for k, v in row.items()} for row in rows]
