@@ -79,3 +79,14 @@ def test_the_stored_events_fields_are_pinned() -> None:
         "payload",
         "published_at",
     ]
+
+
+def test_a_stored_event_keeps_the_id_and_publication_it_was_given() -> None:
+    """A store that kept an event under an id rebuilds its stored form with that id and the
+    instant a relay published it, and with the same payload as when it was first stored."""
+    event = example(EVENT_TYPES["CreditsAllocated"])
+    first = StoredEvent.of(event)
+    again = StoredEvent.of(event, stored_id=first.id)
+    assert again == first
+    published = StoredEvent.of(event, stored_id=first.id, published_at=AT)
+    assert published == attrs.evolve(first, published_at=AT)

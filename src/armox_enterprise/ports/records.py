@@ -121,13 +121,28 @@ class StoredEvent:
     published_at: datetime | None = None
 
     @classmethod
-    def of(cls, event: Event) -> StoredEvent:
-        """Return ``event`` as it is stored, with a new time-ordered id."""
+    def of(
+        cls,
+        event: Event,
+        *,
+        stored_id: str | None = None,
+        published_at: datetime | None = None,
+    ) -> StoredEvent:
+        """Return ``event`` as it is stored: with a new time-ordered id, or ``stored_id`` (the
+        id a store kept it under), and ``published_at`` if a relay handed it over."""
         at = event.occurred_at
         names = _PAYLOAD_FIELDS.get(type(event)) or _payload_fields(type(event))
         payload = {name: getattr(event, name) for name in names}
         # Positional, in the order of the fields above: the outbox makes one per event.
-        return cls(new_id(at), event.organisation_id, event.name, event.actor, at, payload)
+        return cls(
+            new_id(at) if stored_id is None else stored_id,
+            event.organisation_id,
+            event.name,
+            event.actor,
+            at,
+            payload,
+            published_at,
+        )
 
 
 #: The fields every event has, kept in columns of their own rather than in the payload.

@@ -15,8 +15,9 @@ from armox_enterprise.adapters.memory.tables import MemoryTables
 from armox_enterprise.adapters.memory.unit_of_work import MemoryUnitOfWork
 from armox_enterprise.domain.events import Event
 from armox_enterprise.domain.ledger import USAGE, Transfer, TransferKind, member_of
+from armox_enterprise.domain.values import new_id
 from armox_enterprise.exceptions import ArmoxError
-from armox_enterprise.ports import StoredEvent, UnitOfWork, spend_in_unit_of_work
+from armox_enterprise.ports import UnitOfWork, spend_in_unit_of_work
 
 __all__ = ["MemoryStore"]
 
@@ -79,7 +80,6 @@ class MemoryStore(MemoryTables):
                 return False
             try:
                 debit, credit, counted = plan_posting(self, transfer)
-                stored = StoredEvent.of(event)
             except ArmoxError:
                 return False
             # Nothing below can refuse: every check is made, every record built.
@@ -93,9 +93,9 @@ class MemoryStore(MemoryTables):
             totals = self.totals
             for key, counts in counted:
                 totals[key] = counts
-            # As a unit of work's commit keeps its events: the outbox, then the stored form.
+            # As a unit of work's commit keeps its events: the outbox, then the stored events.
             self.outbox.append(event)
-            self.stored_events[event.organisation_id].append(stored)
+            self.stored_events[event.organisation_id].append((new_id(event.occurred_at), event))
         return True
 
     def _post_spend_in_unit_of_work(self, transfer: Transfer, event: Event) -> bool:

@@ -27,7 +27,7 @@ from armox_enterprise.domain.organisation import (
     Organisation,
 )
 from armox_enterprise.domain.requests import CreditRequest
-from armox_enterprise.ports import IdempotencyRecord, PeriodTotals, StoredEvent
+from armox_enterprise.ports import IdempotencyRecord, PeriodTotals
 
 __all__ = ["Journal", "MemoryRepository", "MemoryTables"]
 
@@ -61,7 +61,9 @@ class MemoryTables:
         self.requests: dict[tuple[str, str], CreditRequest] = {}
         self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
         self.outbox: list[Event] = []
-        self.stored_events: dict[str, list[StoredEvent]] = defaultdict(list)
+        # Each organisation's committed events with the ids they are stored under, in commit
+        # order; their stored form (a StoredEvent) is built when they are read.
+        self.stored_events: dict[str, list[tuple[str, Event]]] = defaultdict(list)
         self.published: dict[str, datetime] = {}
         # Per-organisation views of the records above, so lists scan one organisation only.
         self.by_org: dict[str, dict[str, dict[tuple[str, str], object]]] = defaultdict(

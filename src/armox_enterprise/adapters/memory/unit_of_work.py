@@ -26,7 +26,7 @@ from armox_enterprise.adapters.memory.reads import MemoryReports, MemoryViews
 from armox_enterprise.adapters.memory.requests import MemoryCreditRequests
 from armox_enterprise.adapters.memory.tables import Journal, MemoryTables
 from armox_enterprise.domain.events import Event
-from armox_enterprise.ports import StoredEvent
+from armox_enterprise.domain.values import new_id
 
 __all__ = ["MemoryUnitOfWork"]
 
@@ -77,8 +77,9 @@ class MemoryUnitOfWork:
         self._require_open()
         self._journal.keep()
         self._store.outbox.extend(self._events)
+        stored = self._store.stored_events
         for event in self._events:
-            self._store.stored_events[event.organisation_id].append(StoredEvent.of(event))
+            stored[event.organisation_id].append((new_id(event.occurred_at), event))
         self._committed.extend(self._events)
         self._events.clear()
 
