@@ -54,7 +54,8 @@ class MemoryStore(MemoryTables):
 
         A store whose units of work are not this class's (a subclass that makes its own)
         posts the spend in one of them instead, so whatever its units of work do on commit
-        applies to spends too.
+        applies to spends too.  Like a second unit of work, it is not for a thread that has
+        a unit of work of this store open: that one's rollback would undo part of the spend.
 
         Returns:
             ``True`` once written; ``False``, having written nothing, when anything refused
