@@ -156,6 +156,10 @@ _id_lock = threading.Lock()
 _last_stamp = (0, 0)
 #: The last instant an id was made for, and its millisecond (one tuple: set at once).
 _last_instant: tuple[datetime | None, int] = (None, 0)
+#: The text of the last id up to its last group, and the millisecond and the counter's bits
+#: above that group it was made from: ids of one millisecond differ only in the last group
+#: until the counter carries into the bits above it.
+_last_prefix: tuple[int, int, str] = (-1, -1, "")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MILLISECOND = timedelta(milliseconds=1)
 _MILLIS_MASK = (1 << 48) - 1
@@ -164,7 +168,9 @@ _COUNTER_BITS = 74
 #: A new millisecond's counter starts at 70 random bits, leaving room to count up.
 _START_BITS = 70
 _VERSION_AND_VARIANT = (0x7 << 76) | (0x2 << 62)
-_RAND_B_MASK = (1 << 62) - 1
+#: The last group of the text: 12 hex digits, the id's (and the counter's) low 48 bits.
+_LAST_GROUP_BITS = 48
+_LAST_GROUP_MASK = (1 << _LAST_GROUP_BITS) - 1
 
 
 def new_id(now: datetime) -> str:
@@ -178,7 +184,7 @@ def new_id(now: datetime) -> str:
     Raises:
         InvalidInstant: ``now`` is not an aware ``datetime``.
     """
-    global _last_stamp, _last_instant  # noqa: PLW0603 - process-wide by design
+    global _last_stamp, _last_instant, _last_prefix  # noqa: PLW0603 - process-wide by design
     instant, millis = _last_instant
     if instant is not now:  # a record and its event are often stamped with one instant
         checked = now if type(now) is datetime and now.tzinfo is timezone.utc else ensure_utc(now)
@@ -196,9 +202,17 @@ def new_id(now: datetime) -> str:
             # Random bits only for a new millisecond: within one, the ids count up.
             counter = _random_start()
         _last_stamp = (millis, counter)
-    value = (millis << 80) | _VERSION_AND_VARIANT | (counter >> 62 << 64) | (counter & _RAND_B_MASK)
-    digits = f"{value:032x}"
-    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+        high = counter >> _LAST_GROUP_BITS
+        prefix_millis, prefix_high, prefix = _last_prefix
+        if prefix_millis != millis or prefix_high != high:
+            # rand_a is the counter's top 12 bits; the other 14 open rand_b.
+            rand = (high >> 14 << 64) | ((high & 0x3FFF) << _LAST_GROUP_BITS)
+            value = (millis << 80) | _VERSION_AND_VARIANT | rand
+            digits = f"{value:032x}"
+            prefix = f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-"
+            _last_prefix = (millis, high, prefix)
+    # The last group: the counter's low 48 bits, which are the id's own low 48 bits.
+    return f"{prefix}{counter & _LAST_GROUP_MASK:012x}"
 
 
 def _random_start() -> int:

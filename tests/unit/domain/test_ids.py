@@ -135,3 +135,26 @@ def test_a_full_counter_moves_on_to_the_next_millisecond(monkeypatch: pytest.Mon
     assert millis_of(last_of_the_millisecond) == millis
     assert millis_of(after) == millis + 1
     assert TEXT.match(after)
+
+
+def test_the_text_is_the_uuid_of_the_millisecond_and_counter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each id's text is the canonical form of its 128 bits (millisecond, version, counter,
+    variant), also where the counter carries into the groups before the last one."""
+    instant = FUTURE + timedelta(days=900)
+    millis = (instant - EPOCH) // timedelta(milliseconds=1)
+    for start in [0, (1 << 48) - 2, (5 << 62) - 2, (1 << 70) - 2, (1 << 74) - 4]:
+        monkeypatch.setattr(values, "_last_stamp", (millis, start))
+        for step in range(1, 4):
+            made = new_id(instant)
+            counter = start + step
+            expected = uuid.UUID(
+                int=(millis << 80)
+                | (0x7 << 76)
+                | (counter >> 62 << 64)
+                | (0x2 << 62)
+                | (counter & ((1 << 62) - 1))
+            )
+            assert made == str(expected)
+            assert TEXT.match(made)
