@@ -119,10 +119,14 @@ class QuickSpend:
         dialect = engine.dialect
         dbapi: Any = fairy.driver_connection
         committing = False
+        #: Whether the connection is known to hold no transaction when it goes back.
+        ended = False
         try:
             if self.dialect == "postgresql":
                 committing = True
-                return self._in_autocommit(dialect, dbapi, values)
+                done = self._in_autocommit(dialect, dbapi, values)
+                ended = True
+                return done
             cursor = dbapi.cursor()
             try:
                 if self.dialect == "sqlite":
@@ -132,9 +136,11 @@ class QuickSpend:
                 cursor.close()
             if not done:
                 dialect.do_rollback(dbapi)
+                ended = True
                 return False
             committing = True
             dialect.do_commit(dbapi)
+            ended = True
             return True
         except Exception as exc:
             return self._failed(engine, fairy, exc, committing=committing)
@@ -144,7 +150,7 @@ class QuickSpend:
             fairy.invalidate()
             raise
         finally:
-            fairy.close()
+            _give_back(fairy, ended=ended)
 
     # The dialect's own hooks run each statement and the COMMIT (as SQLAlchemy's execution
     # does), so what observes or faults them there sees the short path too.
@@ -194,6 +200,21 @@ class QuickSpend:
         with contextlib.suppress(Exception):
             dialect.do_rollback(fairy.driver_connection)
         return False
+
+
+def _give_back(fairy: Any, *, ended: bool) -> None:
+    """Return the connection to the pool.  One whose transaction this path ended (committed,
+    rolled back, or never opened in autocommit) goes back without the pool's reset, a
+    ``ROLLBACK`` that would cost MySQL and MariaDB a round trip, as SQLAlchemy's own
+    connections do after a commit; any other is reset by the pool as usual."""
+    checkin = getattr(fairy, "_checkin", None)  # SQLAlchemy 2.0 and later
+    if ended and checkin is not None:
+        try:
+            checkin(transaction_was_reset=True)
+        except TypeError:  # a pool whose check-in takes no such argument
+            fairy.close()
+        return
+    fairy.close()
 
 
 def _values(transfer: Transfer, event: Event) -> dict[str, Any]:
