@@ -136,27 +136,37 @@ def _figures(
             .scalar_subquery()
         )
 
-    kept = a.c.figures_period == period_index
+    f, p = a.c.figures_period, period_index
+    kept = f == p
+    # A current period's usual row: it keeps the period, and its spends are the period's.  The
+    # sort key reads it in the first branch, with the fewest steps per row.
+    usual = and_(kept, a.c.spend_period == p)
     on_the_row = or_(
-        a.c.figures_period.is_(None),  # no account row: nothing in period_totals either
-        and_(a.c.figures_period <= period_index, a.c.spend_period <= period_index),
+        f.is_(None),  # no account row: nothing in period_totals either
+        and_(f <= p, a.c.spend_period <= p),
     )
 
-    def kept_or_summed(column: ColumnElement[Any], per_row: ColumnElement[Any]) -> Any:
+    def summed_total(per_row: ColumnElement[Any]) -> Any:
         # Each sum is a member's, within -MAX_CREDITS..MAX_CREDITS (see the module's
         # docstring): summed as a BIGINT, so every branch sorts alike (PostgreSQL's sum of
         # BIGINTs is a NUMERIC).
-        return case(
-            (and_(on_the_row, kept), column),
-            (on_the_row, 0),
-            else_=func.coalesce(cast(summed(func.sum(per_row)), BigInteger), 0),
-        )
+        return func.coalesce(cast(summed(func.sum(per_row)), BigInteger), 0)
 
-    live = and_(a.c.spend_period == period_index, a.c.spend_total > 0)
-    net = kept_or_summed(a.c.figures_used, _net_used(pt)) + case((live, a.c.spend_total), else_=0)
-    spent_at = case((live, a.c.spend_at), else_=null())
+    spends = case((a.c.spend_period == p, a.c.spend_total), else_=0)
+    net = case(
+        (usual, a.c.figures_used + a.c.spend_total),
+        (on_the_row, case((kept, a.c.figures_used), else_=0) + spends),
+        else_=summed_total(_net_used(pt)) + spends,
+    )
+    spent_at = case((and_(a.c.spend_period == p, a.c.spend_total > 0), a.c.spend_at), else_=null())
     return {
-        "allocated": kept_or_summed(a.c.figures_allocated, _allocated(pt)),
+        # The allocated kinds are never a spend: the row keeps all of them when it keeps the
+        # period, whatever became of its spends.
+        "allocated": case(
+            (kept, a.c.figures_allocated),
+            (or_(f.is_(None), f < p), 0),
+            else_=summed_total(_allocated(pt)),
+        ),
         # Refunds count in the period they are made: one of an earlier period's spend must
         # not show this period's use below zero.
         "used": _at_least_zero(dialect, net),
@@ -164,6 +174,7 @@ def _figures(
         "on_hold": func.coalesce(a.c.debits_pending, 0),
         "last_activity": type_coerce(
             case(
+                (usual, _later(dialect, a.c.figures_at, spent_at)),
                 (on_the_row, _later(dialect, case((kept, a.c.figures_at), else_=null()), spent_at)),
                 else_=_later(dialect, summed(func.max(pt.c.last_activity)), spent_at),
             ),
