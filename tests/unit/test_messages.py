@@ -51,7 +51,10 @@ def sql_store() -> Iterator[object]:
 
 @pytest.fixture(params=["memory", "sqlite"])
 def store_factory(request: pytest.FixtureRequest) -> Iterator[Callable[[], object]]:
-    """Makes fresh stores of one kind: the memory store, or SQLite through SQLAlchemy."""
+    """Makes fresh stores of one kind: the memory store, or SQLite through SQLAlchemy (skipped
+    where the ``sqlalchemy`` extra is not installed)."""
+    if request.param == "sqlite":
+        pytest.importorskip("sqlalchemy", reason="the sqlalchemy extra is not installed")
     made: list[Iterator[object]] = []
 
     def make() -> object:
