@@ -174,7 +174,20 @@ def _figures(
         "on_hold": func.coalesce(a.c.debits_pending, 0),
         "last_activity": type_coerce(
             case(
-                (usual, _later(dialect, a.c.figures_at, spent_at)),
+                # The period's spends are the row's: the later of their time and the figures'.
+                (
+                    usual,
+                    case(
+                        (
+                            and_(
+                                a.c.spend_total > 0,
+                                or_(a.c.figures_at.is_(None), a.c.spend_at > a.c.figures_at),
+                            ),
+                            a.c.spend_at,
+                        ),
+                        else_=a.c.figures_at,
+                    ),
+                ),
                 (on_the_row, _later(dialect, case((kept, a.c.figures_at), else_=null()), spent_at)),
                 else_=_later(dialect, summed(func.max(pt.c.last_activity)), spent_at),
             ),
