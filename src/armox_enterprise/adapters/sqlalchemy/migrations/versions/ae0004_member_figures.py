@@ -12,8 +12,9 @@ Create Date: 2026-12-01
   member's period totals.
 
 The upgrade fills the member rows from ``period_totals`` for each organisation's current
-period (one ``UPDATE``); other rows keep the defaults (period 0, nothing).  The downgrade drops
-the columns.
+period (one ``UPDATE``); other rows keep the defaults (period 0, nothing).  Run it with no
+process of an earlier version still posting: a transfer such a process posts afterwards counts
+in ``period_totals`` but not in the figures.  The downgrade drops the columns.
 """
 
 from __future__ import annotations
