@@ -43,12 +43,22 @@ from armox_enterprise.domain.ledger import Transfer
 from armox_enterprise.exceptions import CommitOutcomeUnknown
 from armox_enterprise.ports import StoredEvent
 
-__all__ = ["QuickSpend", "quick_spend"]
+__all__ = ["QuickSpend", "quick_spend", "stamped_alike"]
 
 #: The drivers whose connections the short path drives directly (others use a unit of work).
 _DRIVERS = {"postgresql": ("psycopg",), "mysql": ("pymysql",), "sqlite": ("pysqlite",)}
 _DRIVERS["mariadb"] = _DRIVERS["mysql"]
 _EVENT_COLUMNS = ("id", "organisation_id", "name", "actor", "occurred_at", "payload")
+#: The transfer's columns whose value the debit binds already (see :func:`_values`).
+_SHARED = {
+    "organisation_id": "o",
+    "debit_account": "c",
+    "amount": "a",
+    "period_index": "p",
+    "created_at": "t",
+}
+#: The event's columns that take the transfer's values (:meth:`QuickSpend.run` checks it).
+_SHARED_BY_EVENT = {"organisation_id": "o", "occurred_at": "t", "actor": "t_actor"}
 
 
 @attrs.frozen
@@ -124,16 +134,13 @@ class QuickSpend:
         try:
             if self.dialect == "postgresql":
                 committing = True
-                done = self._in_autocommit(dialect, dbapi, values)
+                done = self._in_autocommit(dialect, fairy, dbapi, values)
                 ended = True
                 return done
-            cursor = dbapi.cursor()
-            try:
-                if self.dialect == "sqlite":
-                    dialect.do_execute(cursor, "BEGIN IMMEDIATE", ())
-                done = self._statements(dialect, cursor, values)
-            finally:
-                cursor.close()
+            cursor = _cursor(fairy, dbapi)
+            if self.dialect == "sqlite":
+                dialect.do_execute(cursor, "BEGIN IMMEDIATE", ())
+            done = self._statements(dialect, cursor, values)
             if not done:
                 dialect.do_rollback(dbapi)
                 ended = True
@@ -143,8 +150,10 @@ class QuickSpend:
             ended = True
             return True
         except Exception as exc:
+            fairy.info.pop(_CURSOR, None)
             return self._failed(engine, fairy, exc, committing=committing)
         except BaseException:
+            fairy.info.pop(_CURSOR, None)
             # An interrupt: the server rolls back what a closed connection left open; a
             # PostgreSQL statement in flight may have committed (the service looks it up).
             fairy.invalidate()
@@ -155,16 +164,15 @@ class QuickSpend:
     # The dialect's own hooks run each statement and the COMMIT (as SQLAlchemy's execution
     # does), so what observes or faults them there sees the short path too.
 
-    def _in_autocommit(self, dialect: Dialect, dbapi: Any, values: Mapping[str, Any]) -> bool:
+    def _in_autocommit(
+        self, dialect: Dialect, fairy: Any, dbapi: Any, values: Mapping[str, Any]
+    ) -> bool:
         (statement,) = self.statements
+        cursor = _cursor(fairy, dbapi)
         dbapi.autocommit = True
         try:
-            cursor = dbapi.cursor()
-            try:
-                dialect.do_execute(cursor, statement.sql, statement.params(values))
-                return bool(cursor.rowcount == 1)
-            finally:
-                cursor.close()
+            dialect.do_execute(cursor, statement.sql, statement.params(values))
+            return bool(cursor.rowcount == 1)
         finally:
             dbapi.autocommit = False
 
@@ -202,6 +210,23 @@ class QuickSpend:
         return False
 
 
+#: Where a pooled connection keeps the cursor the short path runs on (``fairy.info``).
+_CURSOR = "armox_enterprise.quick_cursor"
+
+
+def _cursor(fairy: Any, dbapi: Any) -> Any:
+    """The driver cursor the short path reuses on this connection: one per connection, kept
+    with it in the pool (its statements return no rows, so it holds nothing between spends),
+    dropped when a spend on it fails."""
+    info = fairy.info
+    kept = info.get(_CURSOR)
+    if kept is not None and kept[0] is dbapi:
+        return kept[1]
+    cursor = dbapi.cursor()
+    info[_CURSOR] = (dbapi, cursor)
+    return cursor
+
+
 def _give_back(fairy: Any, *, ended: bool) -> None:
     """Return the connection to the pool.  One whose transaction this path ended (committed,
     rolled back, or never opened in autocommit) goes back without the pool's reset, a
@@ -217,25 +242,27 @@ def _give_back(fairy: Any, *, ended: bool) -> None:
     fairy.close()
 
 
-def _values(transfer: Transfer, event: Event) -> dict[str, Any]:
-    stored = StoredEvent.of(event)
-    row = transfer_values(transfer)
-    values: dict[str, Any] = {
-        "o": transfer.organisation_id,
-        "c": transfer.debit_account,
-        "a": transfer.amount,
-        "p": transfer.period_index,
-        "t": transfer.created_at,
-    }
-    values.update({f"t_{name}": value for name, value in row.items()})
-    values.update(
-        e_id=stored.id,
-        e_organisation_id=stored.organisation_id,
-        e_name=stored.name,
-        e_actor=stored.actor,
-        e_occurred_at=stored.occurred_at,
-        e_payload=json.dumps(dict(stored.payload), sort_keys=True),
+def stamped_alike(transfer: Transfer, event: Event) -> bool:
+    """Whether ``event`` has ``transfer``'s organisation, actor and time, as the service
+    stamps a spend's event (the statements bind them once)."""
+    return (
+        event.organisation_id == transfer.organisation_id
+        and event.actor == transfer.actor
+        and event.occurred_at == transfer.created_at
     )
+
+
+#: The bind of each of the transfer's columns, in the order of ``TRANSFER_COLUMNS``.
+_TRANSFER_BINDS = tuple(_SHARED.get(c, f"t_{c}") for c in TRANSFER_COLUMNS)
+
+
+def _values(transfer: Transfer, event: Event) -> dict[str, Any]:
+    row = transfer_values(transfer)
+    values = dict(zip(_TRANSFER_BINDS, map(row.__getitem__, TRANSFER_COLUMNS), strict=True))
+    stored = StoredEvent.of(event)
+    values["e_id"] = stored.id
+    values["e_name"] = stored.name
+    values["e_payload"] = json.dumps(dict(stored.payload), sort_keys=True)
     return values
 
 
@@ -259,8 +286,14 @@ def _build(tables: Tables, dialect: Dialect) -> QuickSpend:
     debit = spend_statements(tables, dialect.name).debit
     t, e = tables.transfers, tables.events
     transfer_columns = list(TRANSFER_COLUMNS)
-    transfer_binds = [bindparam(f"t_{c}", type_=t.c[c].type) for c in transfer_columns]
-    event_binds = [bindparam(f"e_{c}", type_=e.c[c].type) for c in _EVENT_COLUMNS]
+    # A column that holds a value the debit already binds takes the debit's bind: the driver
+    # then sends (and converts) it once.
+    transfer_binds = [
+        bindparam(_SHARED.get(c, f"t_{c}"), type_=t.c[c].type) for c in transfer_columns
+    ]
+    event_binds = [
+        bindparam(_SHARED_BY_EVENT.get(c, f"e_{c}"), type_=e.c[c].type) for c in _EVENT_COLUMNS
+    ]
     if dialect.name == "postgresql":
         debited = debit.returning(tables.accounts.c.organisation_id).cte("debit")
         moved = (

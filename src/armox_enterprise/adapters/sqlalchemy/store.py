@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from armox_enterprise.adapters.sqlalchemy.errors import translate
-from armox_enterprise.adapters.sqlalchemy.quick import quick_spend
+from armox_enterprise.adapters.sqlalchemy.quick import quick_spend, stamped_alike
 from armox_enterprise.adapters.sqlalchemy.tables import Tables
 from armox_enterprise.adapters.sqlalchemy.tables import tables as default_tables
 from armox_enterprise.adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
@@ -182,7 +182,9 @@ class SqlAlchemyStore:
         """The spend's short path (see :class:`~armox_enterprise.ports.Store`): the member's
         debit, the transfer and its event, committed at once on a pooled connection, in one
         round trip on PostgreSQL (psycopg), four on MySQL and MariaDB (PyMySQL); other
-        drivers in a unit of work (:mod:`~armox_enterprise.adapters.sqlalchemy.quick`).
+        drivers in a unit of work (:mod:`~armox_enterprise.adapters.sqlalchemy.quick`), and
+        so is an ``event`` whose organisation, actor or time is not the transfer's (the short
+        path binds them once).
 
         Returns:
             ``True`` once committed; ``False`` when anything refused it (nothing written).
@@ -194,7 +196,7 @@ class SqlAlchemyStore:
         if engine is not self._checked_engine:
             self._isolate(engine)
         quick = quick_spend(self.tables, engine.dialect) if self.retry_transient else None
-        if quick is not None:
+        if quick is not None and stamped_alike(transfer, event):
             return quick.run(engine, transfer, event)
         return spend_in_unit_of_work(self, transfer, event)
 
