@@ -76,6 +76,7 @@ def _spend(org_id: str, user: str, amount: int, key: str, period: int, at: Any) 
     reused=st.booleans(),
     who=st.sampled_from(["member-1", "nobody"]),
     period_shift=st.sampled_from([0, -1]),
+    stamp=st.sampled_from(["alike", "later", "other actor"]),
 )
 def test_the_short_path_commits_all_or_answers_false_having_written_nothing(
     backend: Backend,
@@ -85,6 +86,7 @@ def test_the_short_path_commits_all_or_answers_false_having_written_nothing(
     reused: bool,
     who: str,
     period_shift: int,
+    stamp: str,
 ) -> None:
     backend.empty()  # each example starts from empty tables
     store = SqlAlchemyStore(backend.engine)
@@ -107,8 +109,15 @@ def test_the_short_path_commits_all_or_answers_false_having_written_nothing(
     available = _available(store, org, "member-1")
     key = "used" if reused else "fresh"
     transfer = _spend(org, who, asked, key, period + period_shift, now)
+    # The short path binds the event's organisation, actor and time once, with the transfer's;
+    # an event stamped otherwise is posted in a unit of work, as given.
     event = CreditsSpent(
-        organisation_id=org, actor=who, occurred_at=now, user_id=who, amount=asked, reference=key
+        organisation_id=org,
+        actor="auditor" if stamp == "other actor" else who,
+        occurred_at=now + timedelta(seconds=1) if stamp == "later" else now,
+        user_id=who,
+        amount=asked,
+        reference=key,
     )
     allowed = (
         who == "member-1" and not closed and not reused and period_shift == 0 and asked <= available
@@ -120,6 +129,15 @@ def test_the_short_path_commits_all_or_answers_false_having_written_nothing(
         assert _available(store, org, "member-1") == available - asked
         with store.unit_of_work() as uow:
             assert uow.ledger.transfer_by_key(org, key) == transfer
+        e = default_tables.events
+        with store.engine.connect() as connection:
+            stored = connection.execute(
+                select(e.c.actor, e.c.occurred_at)
+                .where(e.c.organisation_id == org, e.c.name == "CreditsSpent")
+                .order_by(e.c.id.desc())
+                .limit(1)
+            ).one()
+        assert (stored.actor, stored.occurred_at) == (event.actor, event.occurred_at)
     else:
         assert after == before
         assert _available(store, org, "member-1") == available
