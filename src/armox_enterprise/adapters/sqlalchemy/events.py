@@ -8,14 +8,13 @@ database distributed by organisation).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Table, and_, insert, or_, select, update
 
 from armox_enterprise.adapters.sqlalchemy.connection import BoundConnection
-from armox_enterprise.adapters.sqlalchemy.records import stored_event_from_row
+from armox_enterprise.adapters.sqlalchemy.records import payload_text, stored_event_from_row
 from armox_enterprise.ports import StoredEvent
 
 __all__ = ["SqlEvents", "insert_events"]
@@ -37,7 +36,7 @@ def insert_events(db: BoundConnection, events: Sequence[StoredEvent]) -> None:
                 "name": e.name,
                 "actor": e.actor,
                 "occurred_at": e.occurred_at,
-                "payload": json.dumps(dict(e.payload), sort_keys=True),
+                "payload": payload_text(e.payload),
                 "published_at": None,
             }
             for e in events

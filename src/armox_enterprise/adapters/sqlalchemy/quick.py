@@ -25,7 +25,6 @@ Decision 25 in ``docs/decisions.md`` says why.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -36,7 +35,11 @@ from sqlalchemy.engine import Dialect
 
 from armox_enterprise.adapters.sqlalchemy.errors import Failure, classify
 from armox_enterprise.adapters.sqlalchemy.postings import spend_statements
-from armox_enterprise.adapters.sqlalchemy.records import TRANSFER_COLUMNS, transfer_values
+from armox_enterprise.adapters.sqlalchemy.records import (
+    TRANSFER_COLUMNS,
+    payload_text,
+    transfer_values,
+)
 from armox_enterprise.adapters.sqlalchemy.tables import Tables
 from armox_enterprise.domain.events import Event
 from armox_enterprise.domain.ledger import Transfer
@@ -262,7 +265,7 @@ def _values(transfer: Transfer, event: Event) -> dict[str, Any]:
     stored = StoredEvent.of(event)
     values["e_id"] = stored.id
     values["e_name"] = stored.name
-    values["e_payload"] = json.dumps(dict(stored.payload), sort_keys=True)
+    values["e_payload"] = payload_text(stored.payload)
     return values
 
 

@@ -8,6 +8,7 @@ mapped once whichever query reads it.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -50,6 +51,7 @@ __all__ = [
     "membership_values",
     "organisation_from_row",
     "organisation_values",
+    "payload_text",
     "stored_event_from_row",
     "transfer_from_row",
     "transfer_values",
@@ -400,6 +402,15 @@ def idempotency_from_row(row: Row[Any]) -> IdempotencyRecord:
         result_ref=m["result_ref"],
         created_at=m["created_at"],
     )
+
+
+#: One encoder for every payload (``json.dumps`` with options makes a new one per call).
+_PAYLOAD_ENCODER = json.JSONEncoder(sort_keys=True)
+
+
+def payload_text(payload: Mapping[str, object]) -> str:
+    """The JSON text an ``events`` row keeps of an event's ``payload`` (keys sorted)."""
+    return _PAYLOAD_ENCODER.encode(dict(payload))
 
 
 def stored_event_from_row(row: Row[Any]) -> StoredEvent:
