@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from armox_enterprise.adapters.memory import MemoryStore
 from armox_enterprise.aio import AsyncEnterpriseService
 from armox_enterprise.application.runner import ReplayWatch, watch_replays
+from armox_enterprise.domain.alerts import AlertThresholds
 from armox_enterprise.domain.enrolment import (
     EnrolmentDecision,
     EnrolmentOutcome,
@@ -94,6 +95,7 @@ __all__ = [
     "MAX_CREDITS",
     "NO_SEAT_LIMIT",
     "Account",
+    "AlertThresholds",
     "AlreadyExists",
     "AlreadyMember",
     "AmountTypeError",

@@ -6,7 +6,8 @@ One set of rules for every record, so that a host's HTTP answers, the command li
 - a record (an attrs class) becomes an object with one member per field, in the record's
   field order, plus the derived members :data:`DERIVED` names for its type;
 - an instant becomes an ISO 8601 string in UTC with microseconds and ``Z``
-  (``2026-03-02T09:00:00.000000Z``), the form the CSV exports use;
+  (``2026-03-02T09:00:00.000000Z``), the form the CSV exports use; a local date (a
+  profile's ``valid_through``) becomes an ISO 8601 date (``2026-03-01``);
 - an enum member becomes its value (``"admin"``, ``"domain_match"``), never its name;
 - credits and every other count are JSON integers; ratios (``utilisation``,
   ``approval_rate``) are JSON numbers; a duration is a number of seconds;
@@ -25,7 +26,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import attrs
@@ -135,6 +136,7 @@ _RULES: tuple[tuple[type | tuple[type, ...], Callable[[Any], JsonValue]], ...] =
     (enum.Enum, lambda value: to_json(value.value)),
     ((type(None), bool, int, float, str), lambda value: value),
     (datetime, instant),
+    (date, date.isoformat),
     (timedelta, lambda value: value.total_seconds()),
     ((EmailAddress, DomainName), str),
     (Event, _event),

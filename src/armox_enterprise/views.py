@@ -7,7 +7,7 @@ as transfers are posted, so a view costs the same whatever the length of the his
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import get_args
 
 import attrs
@@ -24,7 +24,7 @@ from armox_enterprise.domain.ledger import (
     member_account,
 )
 from armox_enterprise.domain.organisation import MemberRemainder, Membership, Organisation, Role
-from armox_enterprise.domain.periods import period_by_index
+from armox_enterprise.domain.periods import valid_through
 from armox_enterprise.domain.requests import (
     REQUEST_BLOCKED_REASON,
     CreditRequest,
@@ -71,7 +71,11 @@ class EnterpriseCredits:
         remaining: available now.
         on_hold: reserved by pending holds.
         period_start: when the current period began.
-        resets_at: when the current period ends.
+        resets_at: when the current period ends (the first instant it no longer covers).
+        valid_through: the last local date the period covers in the organisation's time zone,
+            inclusive: the local date of ``resets_at`` minus one microsecond (see
+            :func:`~armox_enterprise.domain.periods.valid_through`).
+        time_zone: the organisation's time zone (an IANA name) ``valid_through`` is read in.
         can_request: whether the "request credits" button is enabled.
         request_blocked_reason: why it is disabled, if it is.
         pending_request: the member's oldest pending request, if any.
@@ -84,6 +88,8 @@ class EnterpriseCredits:
     on_hold: int
     period_start: datetime
     resets_at: datetime
+    valid_through: date
+    time_zone: str
     can_request: bool
     request_blocked_reason: str | None
     pending_request: CreditRequest | None
@@ -244,6 +250,8 @@ def build_profile(uow: UnitOfWork, org: Organisation, membership: Membership) ->
         on_hold=account.debits_pending,
         period_start=period.start,
         resets_at=period.end,
+        valid_through=valid_through(period, org.time_zone),
+        time_zone=org.time_zone,
         can_request=allowed,
         request_blocked_reason=None if allowed else REQUEST_BLOCKED_REASON,
         pending_request=pending[0] if pending else None,
@@ -329,7 +337,7 @@ def pool_history(uow: UnitOfWork, org: Organisation, first: int, last: int) -> l
         carried = balance_at_end[index] - _net(totals)
         total = carried + granted + topped_up
         used = max(0, usage.credited(*SPENT_KINDS) - usage.debited(*REFUND_KINDS))
-        period = period_by_index(org.cycle_anchor, index)
+        period = org.period(index)
         closed = index < current
         figures.append(
             PoolFigures(

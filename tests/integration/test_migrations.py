@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -16,6 +17,7 @@ from sqlalchemy import Connection, Engine, create_engine, exc, insert, inspect, 
 from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore, Tables, make_tables, metadata
 from armox_enterprise.adapters.sqlalchemy import tables as default_tables
 from armox_enterprise.adapters.sqlalchemy.migrations import alembic_config, downgrade, upgrade
+from armox_enterprise.domain.alerts import DEFAULT_THRESHOLDS, AlertThresholds
 from armox_enterprise.domain.ledger import Transfer, TransferKind
 from armox_enterprise.domain.organisation import Membership, Role
 from armox_enterprise.domain.values import DomainName, EmailAddress
@@ -45,6 +47,9 @@ REFERENCE = {"armox_active_members", "armox_domain_owners"}
 #: MetaData has and a database at an earlier revision lacks.
 FIGURES = ("figures_period", "figures_allocated", "figures_used", "figures_at")
 AE0004 = {("add", name) for name in FIGURES}
+#: The columns ae0005 adds to the organisations (the time zone and the alert thresholds).
+SETTINGS = ("time_zone", "member_alert_thresholds", "pool_alert_thresholds")
+AE0005 = {("add", name) for name in SETTINGS}
 
 
 def head(engine: Engine) -> str:
@@ -237,6 +242,7 @@ def test_each_revision_upgrades_a_ledger_in_place_and_downgrades_to_the_one_befo
             ("add", "uq_armox_transfers_grant_period"),
             *AE0003,
             *AE0004,
+            *AE0005,
         }
         with engine.begin() as connection:
             add_ledger(connection, default_tables)
@@ -374,13 +380,17 @@ def add_records(connection: Connection, tables: Tables) -> None:
 
 def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the tables ae0002 has, as stored (generated columns and the columns ae0004
-    adds left out), sorted."""
+    and ae0005 add left out), sorted."""
     found: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as connection:
         for table in metadata.sorted_tables:
             if table.name in REFERENCE:
                 continue
-            columns = [c for c in table.columns if c.computed is None and c.name not in FIGURES]
+            columns = [
+                c
+                for c in table.columns
+                if c.computed is None and c.name not in FIGURES and c.name not in SETTINGS
+            ]
             found[table.name] = sorted(
                 (tuple(r) for r in connection.execute(select(*columns))), key=repr
             )
@@ -504,7 +514,7 @@ def test_ae0003_upgrades_a_database_with_rows_and_keeps_its_guarantees_both_ways
     try:
         upgrade(engine, SECOND)
         at_second = guards(engine)
-        assert changes(engine) == AE0003 | AE0004
+        assert changes(engine) == AE0003 | AE0004 | AE0005
         with engine.begin() as connection:
             add_records(connection, t)
         before = rows(engine)
@@ -526,7 +536,7 @@ def test_ae0003_upgrades_a_database_with_rows_and_keeps_its_guarantees_both_ways
         assert rows(engine) == before
 
         downgrade(engine, SECOND)
-        assert changes(engine) == AE0003 | AE0004
+        assert changes(engine) == AE0003 | AE0004 | AE0005
         assert guards(engine) == at_second
         assert rows(engine) == before
         assert not REFERENCE & armox_tables(engine)
@@ -681,5 +691,56 @@ def test_ae0004_fills_each_members_figures_of_the_current_period_and_drops_them_
             found = {row[0]: tuple(row[1:]) for row in connection.execute(figures)}
         assert found["member:cy"] == (1, 15, 0, at[3])
         assert found["member:ann"] == (1, 320, 30, at[3])
+    finally:
+        _restore(engine)
+
+
+def test_ae0005_gives_every_organisation_utc_and_the_default_thresholds_and_drops_them_again(
+    backend: Backend,
+) -> None:
+    """Organisations written at ``ae0004`` read back in ``UTC`` with the thresholds they had
+    (members 80% and 100%, the pool 90%), their period end unchanged; the store then writes
+    another zone and thresholds; the downgrade drops the columns, every other value kept."""
+    engine, t = backend.engine, default_tables
+    metadata.drop_all(engine)
+    try:
+        upgrade(engine, "ae0004")
+        with engine.begin() as connection:
+            add_ledger(connection, t, "org-1")
+            add_ledger(connection, t, "org-2", ids="org-2-")
+            # A join mode the store reads (add_ledger's only has to fit the column).
+            connection.execute(t.organisations.update().values(join_mode="automatic"))
+        before = rows(engine)
+
+        upgrade(engine)
+        assert differences(engine) == []
+        o = t.organisations
+        with engine.connect() as connection:
+            stored = connection.execute(select(o.c.id, *(o.c[name] for name in SETTINGS)))
+            assert sorted(stored.all()) == [
+                ("org-1", "UTC", "80,100", "90"),
+                ("org-2", "UTC", "80,100", "90"),
+            ]
+        assert rows(engine) == before
+        store = SqlAlchemyStore(engine)
+        with store.unit_of_work() as uow:
+            org = uow.organisations.get("org-1", for_update=True)
+            assert org is not None
+            assert (org.time_zone, org.alert_thresholds) == ("UTC", DEFAULT_THRESHOLDS)
+            assert org.current_period.end == NOW.replace(month=2)
+            uow.organisations.update(
+                attrs.evolve(org, alert_thresholds=AlertThresholds(member=(50,), pool=()))
+            )
+            uow.commit()
+        with engine.connect() as connection:
+            one = connection.execute(
+                select(*(o.c[name] for name in SETTINGS)).where(o.c.id == "org-1")
+            )
+            assert one.one() == ("UTC", "50", "")
+
+        downgrade(engine, "ae0004")
+        columns = {c["name"] for c in inspect(engine).get_columns("armox_organisations")}
+        assert not columns & set(SETTINGS)
+        assert rows(engine) == before
     finally:
         _restore(engine)

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import event
 
 from armox_enterprise import EnterpriseCredits, ProfileView, Role
+from armox_enterprise.domain.periods import valid_through
 from armox_enterprise.ports import MemberSort
 from armox_enterprise.testing import Scenario, enterprise
 
@@ -180,6 +181,8 @@ def test_the_profile_shows_the_hand_computed_section(story: Story) -> None:
             on_hold=100,
             period_start=period.start,
             resets_at=period.end,
+            valid_through=valid_through(period),
+            time_zone="UTC",
             can_request=False,
             request_blocked_reason="a credit request is already pending",
             pending_request=story.ann_request,

@@ -7,7 +7,7 @@ It is never run; mypy checks that the names a host uses have the precise types d
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from typing_extensions import assert_type
 
@@ -15,6 +15,7 @@ import armox_enterprise
 from armox_enterprise import (
     MAX_CREDITS,
     NO_SEAT_LIMIT,
+    AlertThresholds,
     ArmoxError,
     BillingPeriod,
     CreditRequest,
@@ -84,8 +85,13 @@ def organisation_calls(service: EnterpriseService) -> None:
         seat_limit=50,
         rollover=RolloverPolicy(1_000, MemberRemainder.KEEP),
         hold_lifetime=timedelta(minutes=30),
+        time_zone="Asia/Kolkata",
+        alert_thresholds=AlertThresholds(member=(50, 100), pool=()),
     )
     assert_type(org, Organisation)
+    assert_type(org.time_zone, str)
+    assert_type(org.alert_thresholds.member, tuple[int, ...])
+    assert_type(org.period(0), BillingPeriod)
     assert_type(org.id, str)
     assert_type(org.seat_limit, "int | None")
     assert_type(org.current_period, BillingPeriod)
@@ -183,6 +189,8 @@ def view_calls(service: EnterpriseService, org_id: str) -> None:
         assert_type(profile.credits, EnterpriseCredits)
         assert_type(profile.credits.remaining, int)
         assert_type(profile.credits.resets_at, datetime)
+        assert_type(profile.credits.valid_through, date)
+        assert_type(profile.credits.time_zone, str)
         assert_type(profile.credits.pending_request, "CreditRequest | None")
     dashboard = service.dashboard("admin", org_id, sort="remaining", descending=True, limit=10)
     assert_type(dashboard, Dashboard)

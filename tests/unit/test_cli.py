@@ -395,7 +395,9 @@ def test_org_create_prints_the_new_organisation_and_its_first_period() -> None:
         "First admin: ana <ana@acme.example>",
         "Monthly allowance: 10,000 credits, granted each period",
         "Join mode: request; seat limit 25",
-        "Period 0: 2026-01-31 09:00 UTC to 2026-02-28 09:00 UTC",
+        "Time zone: UTC",
+        "Period 0: 2026-01-31 09:00 UTC to 2026-02-28 09:00 UTC (valid through 2026-02-28, UTC)",
+        "Alerts: members at 80%, 100%; pool at 90%",
     ]
     service = EnterpriseService(store, clock=clock)
     assert service.dashboard("ana", org.id).pool.granted == 10_000
@@ -709,7 +711,8 @@ def test_profile_shows_the_enterprise_credits_section(acme: Scenario) -> None:
     lines = ok(acme, "profile", "member-1").out.splitlines()
     assert lines == [
         f"member-1: Enterprise badge 'Acme' (member of {acme.org_id})",
-        "Enterprise Credits, 2026-01-15 09:00 UTC to 2026-02-15 09:00 UTC:",
+        "Enterprise Credits, 2026-01-15 09:00 UTC to 2026-02-15 09:00 UTC "
+        "(valid through 2026-02-15, UTC):",
         "  allocated 1,000 | used 250 | remaining 750 | on hold 0",
         "  request button disabled (a credit request is already pending)",
         f"  pending request {request.id}: 400 credits, asked 2026-01-15 09:00 UTC",
@@ -1117,6 +1120,7 @@ COMMANDS = {
     "migrate",
     "create-schema",
     "org create",
+    "org settings",
     "domains add",
     "domains verify",
     "domains remove",

@@ -12,7 +12,7 @@ import enum
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import attrs
@@ -178,6 +178,8 @@ CREDITS = EnterpriseCredits(
     on_hold=500,
     period_start=T0,
     resets_at=T2,
+    valid_through=date(2026, 4, 2),
+    time_zone="UTC",
     can_request=False,
     request_blocked_reason="a credit request is already pending",
     pending_request=REQUEST,
@@ -359,6 +361,8 @@ GOLDEN: list[tuple[str, object, dict[str, Any]]] = [
             "max_open_requests": 2,
             "allow_pool_spend": True,
             "hold_lifetime": 7200.0,
+            "time_zone": "UTC",
+            "alert_thresholds": {"member": [80, 100], "pool": [90]},
             "current_period": {"index": 0, "start": S0, "end": S2},
         },
     ),
@@ -446,6 +450,8 @@ GOLDEN: list[tuple[str, object, dict[str, Any]]] = [
                 "on_hold": 500,
                 "period_start": S0,
                 "resets_at": S2,
+                "valid_through": "2026-04-02",
+                "time_zone": "UTC",
                 "can_request": False,
                 "request_blocked_reason": "a credit request is already pending",
                 "pending_request": REQUEST_FORM,
@@ -624,6 +630,8 @@ credits_sections = st.builds(
     on_hold=AMOUNTS,
     period_start=instants(),
     resets_at=instants(),
+    valid_through=st.dates(),
+    time_zone=st.sampled_from(["UTC", "Asia/Kolkata", "America/Sao_Paulo"]),
     can_request=st.booleans(),
     request_blocked_reason=OPTIONAL_TEXT,
     pending_request=st.none() | requests_,
@@ -738,6 +746,10 @@ def check_scalar(value: object, form: object) -> bool:
         assert isinstance(form, str)
         assert INSTANT.match(form), form
         assert datetime.strptime(form, "%Y-%m-%dT%H:%M:%S.%f%z") == value
+    elif isinstance(value, date):
+        assert isinstance(form, str)
+        assert date.fromisoformat(form) == value
+        assert len(form) == len("2026-04-01")
     elif isinstance(value, timedelta):
         assert type(form) is float
         assert form == value.total_seconds()

@@ -226,6 +226,10 @@ def test_join_mode_may_be_given_by_value(acme: Scenario) -> None:
         {"hold_lifetime": timedelta(0)},
         {"hold_lifetime": 60},
         {"rollover": "keep"},
+        {"alert_thresholds": (50,)},
+        {"time_zone": "Asia/Kolkata"},
+        {"time_zone": "Nowhere/City"},
+        {"time_zone": 5},
     ],
 )
 def test_malformed_settings_are_refused_and_nothing_changes(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -52,6 +52,8 @@ def test_a_members_profile_shows_the_badge_and_enterprise_credits(acme: Scenario
             on_hold=50,
             period_start=START,
             resets_at=datetime(2026, 2, 15, 9, 0, tzinfo=UTC),
+            valid_through=date(2026, 2, 15),
+            time_zone="UTC",
             can_request=True,
             request_blocked_reason=None,
             pending_request=None,

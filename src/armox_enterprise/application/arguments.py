@@ -13,6 +13,7 @@ from typing import TypedDict
 import attrs
 
 from armox_enterprise.domain import events as ev
+from armox_enterprise.domain.alerts import DEFAULT_THRESHOLDS, AlertThresholds
 from armox_enterprise.domain.idempotency import ensure_caller_key
 from armox_enterprise.domain.organisation import JoinMode, MemberRemainder, Role, RolloverPolicy
 from armox_enterprise.domain.periods import report_range
@@ -302,6 +303,7 @@ class Settings(TypedDict):
     max_open_requests: int
     allow_pool_spend: bool
     hold_lifetime: timedelta
+    alert_thresholds: AlertThresholds
 
 
 def settings(
@@ -312,8 +314,10 @@ def settings(
     max_open_requests: object,
     allow_pool_spend: object,
     hold_lifetime: object,
+    alert_thresholds: object = None,
 ) -> Settings:
-    """Every setting of an organisation, checked."""
+    """Every setting of an organisation, checked (``alert_thresholds=None`` is the default
+    thresholds)."""
     try:
         mode = JoinMode(join_mode)
     except ValueError:
@@ -326,6 +330,11 @@ def settings(
         raise InvalidInput("rollover must be a RolloverPolicy")
     non_negative_credits(policy.pool_carry_over_cap, name="pool_carry_over_cap")
     MemberRemainder(policy.member_remainder)
+    thresholds = DEFAULT_THRESHOLDS if alert_thresholds is None else alert_thresholds
+    if not isinstance(thresholds, AlertThresholds):
+        raise InvalidInput(
+            f"alert_thresholds must be an AlertThresholds, not {type(thresholds).__name__}"
+        )
     return Settings(
         join_mode=mode,
         seat_limit=limit,
@@ -333,6 +342,7 @@ def settings(
         max_open_requests=credits(max_open_requests, name="max_open_requests"),
         allow_pool_spend=flag(allow_pool_spend, "allow_pool_spend"),
         hold_lifetime=duration(hold_lifetime, "hold_lifetime"),
+        alert_thresholds=thresholds,
     )
 
 
@@ -345,6 +355,7 @@ def settings_update(
     max_open_requests: object,
     allow_pool_spend: object,
     hold_lifetime: object,
+    alert_thresholds: object = None,
 ) -> Settings:
     """The settings after an update: ``None`` keeps a setting, :data:`NO_SEAT_LIMIT` removes
     the seat limit."""
@@ -365,4 +376,7 @@ def settings_update(
         if allow_pool_spend is None
         else allow_pool_spend,
         hold_lifetime=current["hold_lifetime"] if hold_lifetime is None else hold_lifetime,
+        alert_thresholds=(
+            current["alert_thresholds"] if alert_thresholds is None else alert_thresholds
+        ),
     )

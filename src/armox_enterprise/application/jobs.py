@@ -120,11 +120,12 @@ class JobUseCases(UseCases):
     ) -> int:
         """Raise the alerts that are due, as events: the alert job.
 
-        For each organisation (or the one given): a member who used 80% or 100% of what they
-        were given this period (allocated plus carried in), the pool once 90% of what the
-        period put in it is allocated, and a credit request waiting longer than
-        ``request_alert_after``.  Each alert is raised at most once per threshold and period
-        (per request for waiting requests), however often the job runs, and safely when
+        For each organisation (or the one given): a member who used each of the organisation's
+        member alert thresholds (80% and 100% unless set otherwise) of what they were given
+        this period (allocated plus carried in), the pool once each pool threshold (90% unless
+        set otherwise) of what the period put in it is allocated, and a credit request waiting
+        longer than ``request_alert_after``.  Each alert is raised at most once per threshold
+        and period (per request for waiting requests), however often the job runs, and safely when
         several workers run it at once.  Run it every minute or so; handlers and the relay
         then carry the alerts to e-mail, Slack or webhooks.
 
@@ -163,6 +164,7 @@ class JobUseCases(UseCases):
             pool=PoolUsage(pool.allocated, pool.available_total),
             pending=ctx.uow.requests.list(org.id, status=RequestStatus.PENDING),
             request_alert_after=self._request_alert_after,
+            thresholds=org.alert_thresholds,
         )
         raised = 0
         for alert in due:

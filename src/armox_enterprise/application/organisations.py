@@ -13,6 +13,7 @@ from armox_enterprise.application.runner import Replay
 from armox_enterprise.application.turnover import open_period
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.access import Permission
+from armox_enterprise.domain.alerts import AlertThresholds
 from armox_enterprise.domain.ledger import EXPIRED, GRANT, POOL, USAGE, Account, member_account
 from armox_enterprise.domain.organisation import (
     JoinMode,
@@ -21,12 +22,14 @@ from armox_enterprise.domain.organisation import (
     Role,
     RolloverPolicy,
 )
-from armox_enterprise.domain.periods import period_at
+from armox_enterprise.domain.periods import ensure_same_zone, period_at, period_by_index
 from armox_enterprise.domain.values import (
+    DEFAULT_TIME_ZONE,
     ensure_utc,
     new_id,
     non_negative_credits,
 )
+from armox_enterprise.domain.values import time_zone as valid_time_zone
 from armox_enterprise.exceptions import InvalidInput
 from armox_enterprise.ports import UnitOfWork
 
@@ -51,10 +54,14 @@ class OrganisationUseCases(UseCases):
         max_open_requests: int = 1,
         allow_pool_spend: bool = False,
         hold_lifetime: timedelta = timedelta(hours=1),
+        time_zone: str = DEFAULT_TIME_ZONE,
+        alert_thresholds: AlertThresholds | None = None,
     ) -> Organisation:
         """Create an organisation with its first admin and open its first period.
 
-        The first period's grant of ``monthly_allowance`` lands in the pool at once.
+        The first period's grant of ``monthly_allowance`` lands in the pool at once.  Periods
+        repeat the anchor's local date and time in ``time_zone`` every month (see
+        ``docs/time-zones.md``); the zone is fixed once the organisation exists.
 
         Args:
             name: the organisation's display name (shown on members' badges).
@@ -69,6 +76,9 @@ class OrganisationUseCases(UseCases):
             max_open_requests: how many pending credit requests a member may have.
             allow_pool_spend: whether a member short of credits may spend from the pool.
             hold_lifetime: how long a hold may stay pending before it is released.
+            time_zone: the IANA time zone the periods are counted in (default ``"UTC"``).
+            alert_thresholds: the percentages that raise usage alerts (default: members at
+                80% and 100%, the pool at 90%).
 
         Raises:
             AlreadyMember: the first admin already belongs to an organisation.
@@ -80,6 +90,7 @@ class OrganisationUseCases(UseCases):
         display = args.name(admin_display_name, "admin_display_name", allow_empty=True)
         allowance = non_negative_credits(monthly_allowance, name="monthly_allowance")
         anchor = None if cycle_anchor is None else ensure_utc(cycle_anchor, name="cycle_anchor")
+        zone = valid_time_zone(time_zone)
         settings = args.settings(
             join_mode=join_mode,
             seat_limit=seat_limit,
@@ -87,19 +98,24 @@ class OrganisationUseCases(UseCases):
             max_open_requests=max_open_requests,
             allow_pool_spend=allow_pool_spend,
             hold_lifetime=hold_lifetime,
+            alert_thresholds=alert_thresholds,
         )
 
         def work(uow: UnitOfWork, now: datetime) -> Organisation:
-            start = anchor if anchor is not None else now
-            if start > now:
+            given = anchor if anchor is not None else now
+            if given > now:
                 raise InvalidInput("cycle_anchor must not be in the future")
+            # The first period's start by the zone's rule: the anchor itself, or for an
+            # instant in a daylight-saving overlap's second occurrence, the first.
+            start = period_by_index(given, 0, zone).start
             org = Organisation(
                 id=new_id(now),
                 name=org_name,
                 monthly_allowance=allowance,
                 cycle_anchor=start,
                 created_at=now,
-                current_period_index=period_at(start, now).index,
+                current_period_index=period_at(start, now, zone).index,
+                time_zone=zone,
                 **settings,
             )
             uow.organisations.add(org)
@@ -167,19 +183,28 @@ class OrganisationUseCases(UseCases):
         max_open_requests: int | None = None,
         allow_pool_spend: bool | None = None,
         hold_lifetime: timedelta | None = None,
+        alert_thresholds: AlertThresholds | None = None,
+        time_zone: str | None = None,
     ) -> Organisation:
         """Change any of the organisation's settings; arguments left out stay as they are.
 
         ``seat_limit=None`` keeps the limit; pass :data:`NO_SEAT_LIMIT` to remove it.
+        ``alert_thresholds`` apply from the alert job's next run.  ``time_zone`` is fixed when
+        the organisation is created: naming the zone it has changes nothing, naming another is
+        refused (every period index in the ledger is counted in it; see
+        ``docs/time-zones.md``).
 
         Raises:
             PermissionDenied: ``actor`` is not an admin.
-            InvalidInput: a setting is malformed.
+            InvalidInput: a setting is malformed, or ``time_zone`` names another zone.
         """
         actor = args.user(actor, "actor")
+        zone = None if time_zone is None else valid_time_zone(time_zone)
 
         def work(ctx: Context) -> Organisation:
             org = ctx.org
+            if zone is not None:
+                ensure_same_zone(org.time_zone, zone)
             current = args.Settings(
                 join_mode=org.join_mode,
                 seat_limit=org.seat_limit,
@@ -187,6 +212,7 @@ class OrganisationUseCases(UseCases):
                 max_open_requests=org.max_open_requests,
                 allow_pool_spend=org.allow_pool_spend,
                 hold_lifetime=org.hold_lifetime,
+                alert_thresholds=org.alert_thresholds,
             )
             merged = args.settings_update(
                 current,
@@ -196,6 +222,7 @@ class OrganisationUseCases(UseCases):
                 max_open_requests=max_open_requests,
                 allow_pool_spend=allow_pool_spend,
                 hold_lifetime=hold_lifetime,
+                alert_thresholds=alert_thresholds,
             )
             changed = attrs.evolve(org, **merged)
             ctx.uow.organisations.update(changed)

@@ -16,7 +16,6 @@ from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.idempotency import internal_key
 from armox_enterprise.domain.ledger import GRANT, POOL, Account, TransferKind, member_account
 from armox_enterprise.domain.organisation import MemberRemainder
-from armox_enterprise.domain.periods import period_at
 from armox_enterprise.domain.requests import RequestStatus, expiring
 from armox_enterprise.domain.rollover import (
     Shortfall,
@@ -37,7 +36,7 @@ def bring_current(ctx: Context) -> None:
     locked = ctx.uow.organisations.get(ctx.org.id, for_update=True)
     assert locked is not None
     ctx.org = locked
-    target = period_at(locked.cycle_anchor, ctx.now).index
+    target = locked.period_at(ctx.now).index
     while ctx.org.current_period_index < target:
         _close_and_open(ctx)
 

@@ -67,6 +67,14 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _percentages(text: str) -> tuple[int, ...]:
+    """A comma-separated list of alert thresholds (``80,100``); ``""`` or ``none`` for none.
+    The library checks the percentages themselves."""
+    if text.strip().lower() in ("", "none"):
+        return ()
+    return tuple(_whole_number(part.strip()) for part in text.split(","))
+
+
 def _positive_number(text: str) -> float:
     try:
         value = float(text)
@@ -227,6 +235,40 @@ def _add_organisation_commands(commands: _Commands) -> None:
     )
     create.add_argument(
         "--seat-limit", type=_positive_int, metavar="N", help="the most active members allowed"
+    )
+    create.add_argument(
+        "--time-zone",
+        default="UTC",
+        metavar="ZONE",
+        help="the IANA time zone the periods are counted in, fixed once set (default: UTC)",
+    )
+    _add_alert_options(create, "(default: 80,100)", "(default: 90)")
+    settings = commands.leaf(
+        "settings",
+        "show the organisation's settings, or change its alert thresholds",
+        organisations.settings,
+        within=org,
+    )
+    settings.add_argument(
+        "--time-zone",
+        metavar="ZONE",
+        help="the organisation's zone: it is fixed, so naming another one is refused",
+    )
+    _add_alert_options(settings, "(default: unchanged)", "(default: unchanged)")
+
+
+def _add_alert_options(command: argparse.ArgumentParser, member: str, pool: str) -> None:
+    command.add_argument(
+        "--member-alerts",
+        type=_percentages,
+        metavar="PERCENTS",
+        help=f"percentages of a member's credits used that raise an alert, or none {member}",
+    )
+    command.add_argument(
+        "--pool-alerts",
+        type=_percentages,
+        metavar="PERCENTS",
+        help=f"percentages of the pool allocated that raise an alert, or none {pool}",
     )
 
 

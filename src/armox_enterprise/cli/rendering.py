@@ -10,6 +10,8 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import TextIO
 
+from armox_enterprise.domain.alerts import AlertThresholds
+from armox_enterprise.domain.periods import BillingPeriod, valid_through
 from armox_enterprise.domain.requests import CreditRequest
 from armox_enterprise.exceptions import credit_amount
 from armox_enterprise.views import Dashboard, EnterpriseCredits, ProfileView
@@ -22,9 +24,11 @@ __all__ = [
     "dashboard_lines",
     "isatty",
     "member_summary",
+    "period_line",
     "profile_lines",
     "request_rows",
     "table",
+    "thresholds_line",
     "when",
 ]
 
@@ -38,6 +42,24 @@ PROGRESS_INTERVAL = 0.1
 def when(instant: datetime | None) -> str:
     """Return ``instant`` to the minute in UTC, or ``-`` for none."""
     return "-" if instant is None else instant.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def period_line(period: BillingPeriod, time_zone: str) -> str:
+    """Return a period's line: its UTC bounds and the last local date it covers."""
+    through = valid_through(period, time_zone)
+    return (
+        f"Period {period.index}: {when(period.start)} to {when(period.end)} "
+        f"(valid through {through.isoformat()}, {time_zone})"
+    )
+
+
+def thresholds_line(thresholds: AlertThresholds) -> str:
+    """Return the alert thresholds on one line."""
+
+    def percents(values: tuple[int, ...]) -> str:
+        return ", ".join(f"{v}%" for v in values) if values else "none"
+
+    return f"Alerts: members at {percents(thresholds.member)}; pool at {percents(thresholds.pool)}"
 
 
 def credits(amount: int) -> str:
@@ -122,7 +144,8 @@ def profile_lines(view: ProfileView) -> list[str]:
     button = "enabled" if section.can_request else f"disabled ({section.request_blocked_reason})"
     lines = [
         f"{view.user_id}: Enterprise badge {view.badge!r} ({role} of {view.organisation_id})",
-        f"Enterprise Credits, {when(section.period_start)} to {when(section.resets_at)}:",
+        f"Enterprise Credits, {when(section.period_start)} to {when(section.resets_at)} "
+        f"(valid through {section.valid_through.isoformat()}, {section.time_zone}):",
         f"  {credits_line(section)}{carried}",
         f"  request button {button}",
     ]

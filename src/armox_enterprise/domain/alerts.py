@@ -15,33 +15,83 @@ import attrs
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.idempotency import internal_key
 from armox_enterprise.domain.requests import CreditRequest
+from armox_enterprise.exceptions import InvalidInput
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
+    "MAX_THRESHOLDS",
     "AlertThresholds",
     "DueAlert",
     "MemberUsage",
     "PoolUsage",
     "crossed",
     "due_alerts",
+    "parse_thresholds",
+    "thresholds_text",
 ]
+
+#: The most thresholds one list (member or pool) may have.
+MAX_THRESHOLDS = 10
+
+
+def _percentages(value: object, name: str) -> tuple[int, ...]:
+    """``value`` checked as a list of whole percentages, returned sorted."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list, set, frozenset)):
+        raise InvalidInput(
+            f"{name} must be a list of whole percentages, not {type(value).__name__}"
+        )
+    items = list(value)
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= 100:
+            raise InvalidInput(f"{name} must hold whole percentages from 1 to 100, got {item!r}")
+    if len(set(items)) != len(items):
+        raise InvalidInput(f"{name} must not repeat a percentage, got {sorted(items)}")
+    if len(items) > MAX_THRESHOLDS:
+        raise InvalidInput(f"{name} holds at most {MAX_THRESHOLDS} percentages, not {len(items)}")
+    return tuple(sorted(items))
+
+
+def _member(value: object) -> tuple[int, ...]:
+    return _percentages(value, "member_alert_thresholds")
+
+
+def _pool(value: object) -> tuple[int, ...]:
+    return _percentages(value, "pool_alert_thresholds")
 
 
 @attrs.frozen
 class AlertThresholds:
-    """The percentages that raise an alert.
+    """The percentages that raise an alert, an organisation's setting.
+
+    Each list holds whole percentages from 1 to 100, without repeats, at most
+    :data:`MAX_THRESHOLDS` of them; they are kept sorted whatever order they are given in.  An
+    empty list raises no alert of its kind.
 
     Attributes:
         member: of what a member was given this period (allocated plus carried in) used.
         pool: of what the period put in the pool allocated to members.
+
+    Raises:
+        InvalidInput: a list is not a list of such percentages.
     """
 
-    member: tuple[int, ...] = (80, 100)
-    pool: tuple[int, ...] = (90,)
+    member: tuple[int, ...] = attrs.field(default=(80, 100), converter=_member)
+    pool: tuple[int, ...] = attrs.field(default=(90,), converter=_pool)
 
 
-#: The thresholds every organisation uses.
+#: The thresholds an organisation has unless it is given others.
 DEFAULT_THRESHOLDS = AlertThresholds()
+
+
+def thresholds_text(values: tuple[int, ...]) -> str:
+    """The stored form of a list of thresholds: the percentages joined by commas (``"80,100"``,
+    ``""`` for none)."""
+    return ",".join(str(v) for v in values)
+
+
+def parse_thresholds(text: str) -> tuple[int, ...]:
+    """The thresholds a :func:`thresholds_text` form holds."""
+    return tuple(int(part) for part in text.split(",")) if text else ()
 
 
 def crossed(part: int, whole: int, threshold: int) -> bool:

@@ -7,8 +7,14 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from armox_enterprise.domain.periods import BillingPeriod, period_by_index
-from armox_enterprise.domain.values import DomainName, EmailAddress, non_negative_credits
+from armox_enterprise.domain.alerts import DEFAULT_THRESHOLDS, AlertThresholds
+from armox_enterprise.domain.periods import BillingPeriod, period_at, period_by_index
+from armox_enterprise.domain.values import (
+    DEFAULT_TIME_ZONE,
+    DomainName,
+    EmailAddress,
+    non_negative_credits,
+)
 from armox_enterprise.exceptions import InvalidInput
 
 __all__ = [
@@ -93,6 +99,11 @@ class Organisation:
     """An Enterprise organisation: its settings and the period it is in.
 
     Instances are immutable; the service stores changed copies made with :func:`attrs.evolve`.
+
+    ``cycle_anchor`` is the UTC instant the first period starts; periods repeat its local date
+    and time in ``time_zone`` (an IANA name) every month (see
+    :mod:`armox_enterprise.domain.periods`).
+    ``alert_thresholds`` are the percentages at which the alert job raises usage alerts.
     """
 
     id: str
@@ -107,11 +118,21 @@ class Organisation:
     max_open_requests: int = 1
     allow_pool_spend: bool = False
     hold_lifetime: timedelta = timedelta(hours=1)
+    time_zone: str = DEFAULT_TIME_ZONE
+    alert_thresholds: AlertThresholds = DEFAULT_THRESHOLDS
 
     @property
     def current_period(self) -> BillingPeriod:
         """The billing period the organisation's ledger is in."""
-        return period_by_index(self.cycle_anchor, self.current_period_index)
+        return period_by_index(self.cycle_anchor, self.current_period_index, self.time_zone)
+
+    def period(self, index: int) -> BillingPeriod:
+        """The organisation's billing period number ``index``, in its time zone."""
+        return period_by_index(self.cycle_anchor, index, self.time_zone)
+
+    def period_at(self, instant: datetime) -> BillingPeriod:
+        """The organisation's billing period that contains ``instant``, in its time zone."""
+        return period_at(self.cycle_anchor, instant, self.time_zone)
 
 
 @attrs.frozen

@@ -11,6 +11,7 @@ import re
 import threading
 import unicodedata
 from datetime import datetime, timedelta, timezone
+from datetime import tzinfo as datetime_tzinfo
 
 import attrs
 import idna
@@ -20,12 +21,14 @@ from armox_enterprise.exceptions import (
     InvalidAmount,
     InvalidDomain,
     InvalidEmail,
+    InvalidInput,
     InvalidInstant,
     InvalidText,
 )
 
 __all__ = [
     "ACCOUNT_CODE_LENGTH",
+    "DEFAULT_TIME_ZONE",
     "DOMAIN_LENGTH",
     "EMAIL_LENGTH",
     "ID_LENGTH",
@@ -36,6 +39,7 @@ __all__ = [
     "STATE_LENGTH",
     "STORED_KEY_LENGTH",
     "TAG_LENGTH",
+    "TIME_ZONE_LENGTH",
     "TOKEN_LENGTH",
     "DomainName",
     "EmailAddress",
@@ -44,6 +48,8 @@ __all__ = [
     "new_id",
     "non_negative_credits",
     "text",
+    "time_zone",
+    "zone_info",
 ]
 
 #: The largest amount a signed 64-bit ``BIGINT`` column holds.
@@ -73,6 +79,10 @@ DOMAIN_LENGTH = 253
 STATE_LENGTH = 16
 #: A domain's verification token.
 TOKEN_LENGTH = 64
+#: An IANA time zone name (the longest in the database has 32 characters).
+TIME_ZONE_LENGTH = 64
+#: The time zone an organisation has unless it is given another.
+DEFAULT_TIME_ZONE = "UTC"
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
@@ -371,6 +381,37 @@ class EmailAddress:
 
     def __str__(self) -> str:
         return f"{self.local}@{self.domain.value}"
+
+
+def zone_info(name: str) -> datetime_tzinfo:
+    """The :class:`zoneinfo.ZoneInfo` of ``name`` (imported here: ``zoneinfo`` loads
+    ``sysconfig``, which the domain's import does not need)."""
+    import zoneinfo
+
+    return zoneinfo.ZoneInfo(name)
+
+
+def time_zone(value: object, *, name: str = "time_zone") -> str:
+    """Return ``value`` checked as an IANA time zone name (``"UTC"``, ``"Asia/Kolkata"``).
+
+    The name must be one :class:`zoneinfo.ZoneInfo` finds, spelt as the database spells it.
+
+    Raises:
+        InvalidInput: ``value`` is not a string, too long, or not a known zone.
+    """
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be an IANA time zone name, not {type(value).__name__}")
+    # ``localtime`` is the host's own zone, which differs from one machine to the next.
+    if not value or len(value) > TIME_ZONE_LENGTH or value != value.strip() or value == "localtime":
+        raise InvalidInput(f"{name} is not a known IANA time zone: {value!r}")
+    try:
+        zone_info(value)
+    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        raise InvalidInput(
+            f"{name} is not a known IANA time zone: {value!r} "
+            "(where the system has no time zone database, install the tzdata package)"
+        ) from None
+    return value
 
 
 def months_later(anchor: datetime, months: int) -> datetime:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
+from armox_enterprise.domain.alerts import AlertThresholds, parse_thresholds, thresholds_text
 from armox_enterprise.domain.ledger import Account, Hold, HoldStatus, Transfer, TransferKind
 from armox_enterprise.domain.organisation import (
     DomainClaim,
@@ -82,6 +83,9 @@ def organisation_values(org: Organisation) -> dict[str, Any]:
         "max_open_requests": org.max_open_requests,
         "allow_pool_spend": org.allow_pool_spend,
         "hold_lifetime_us": org.hold_lifetime // _US,
+        "time_zone": org.time_zone,
+        "member_alert_thresholds": thresholds_text(org.alert_thresholds.member),
+        "pool_alert_thresholds": thresholds_text(org.alert_thresholds.pool),
     }
 
 
@@ -101,6 +105,11 @@ def organisation_from_row(row: Row[Any]) -> Organisation:
         max_open_requests=m["max_open_requests"],
         allow_pool_spend=bool(m["allow_pool_spend"]),
         hold_lifetime=m["hold_lifetime_us"] * _US,
+        time_zone=m["time_zone"],
+        alert_thresholds=AlertThresholds(
+            parse_thresholds(m["member_alert_thresholds"]),
+            parse_thresholds(m["pool_alert_thresholds"]),
+        ),
     )
 
 

@@ -49,6 +49,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator
 
 from armox_enterprise.adapters.sqlalchemy.triggers import attach as attach_triggers
+from armox_enterprise.domain.alerts import MAX_THRESHOLDS
 from armox_enterprise.domain.values import (
     ACCOUNT_CODE_LENGTH,
     DOMAIN_LENGTH,
@@ -59,6 +60,7 @@ from armox_enterprise.domain.values import (
     STATE_LENGTH,
     STORED_KEY_LENGTH,
     TAG_LENGTH,
+    TIME_ZONE_LENGTH,
     TOKEN_LENGTH,
 )
 
@@ -91,6 +93,8 @@ _DOMAIN = DOMAIN_LENGTH
 _KEY = STORED_KEY_LENGTH
 _TAG = TAG_LENGTH
 _STATE = STATE_LENGTH
+# Alert thresholds as text: at most MAX_THRESHOLDS percentages of up to three digits, commas.
+_THRESHOLDS = 4 * MAX_THRESHOLDS
 #: On MySQL/MariaDB, compare strings byte for byte like the other backends do: user ids
 #: ``Bob`` and ``bob`` are two users, not one (the servers' default collations ignore case).
 _MYSQL: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
@@ -191,6 +195,16 @@ def make_tables(
         Column("max_open_requests", Integer, nullable=False),
         Column("allow_pool_spend", Boolean, nullable=False),
         Column("hold_lifetime_us", BigInteger, nullable=False),
+        # The IANA zone the periods are counted in; current_period_end is computed in it.
+        Column("time_zone", String(TIME_ZONE_LENGTH), nullable=False, server_default="UTC"),
+        # Alert thresholds as comma-separated percentages ("80,100"; "" for none).
+        Column(
+            "member_alert_thresholds",
+            String(_THRESHOLDS),
+            nullable=False,
+            server_default="80,100",
+        ),
+        Column("pool_alert_thresholds", String(_THRESHOLDS), nullable=False, server_default="90"),
         CheckConstraint("monthly_allowance >= 0", name="allowance_not_negative"),
         Index(None, "current_period_end"),
         schema=schema,

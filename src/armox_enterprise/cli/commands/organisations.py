@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 
 from armox_enterprise.cli.context import Context
 from armox_enterprise.cli.errors import EXIT_OK, ConfigurationError
-from armox_enterprise.cli.rendering import credits, table, when
+from armox_enterprise.cli.rendering import credits, period_line, table, thresholds_line, when
+from armox_enterprise.domain.alerts import DEFAULT_THRESHOLDS, AlertThresholds
 from armox_enterprise.domain.enrolment import EnrolmentOutcome
-from armox_enterprise.domain.organisation import JoinMode, Role
+from armox_enterprise.domain.organisation import JoinMode, Organisation, Role
 from armox_enterprise.domain.values import DomainName
 from armox_enterprise.ports import DnsResolver
 from armox_enterprise.serialise import to_json
@@ -21,6 +23,7 @@ __all__ = [
     "list_members",
     "remove_domain",
     "set_role",
+    "settings",
     "sign_up",
     "verify_domain",
 ]
@@ -37,20 +40,57 @@ def create_organisation(context: Context) -> int:
         monthly_allowance=args.allowance,
         join_mode=JoinMode(args.join_mode),
         seat_limit=args.seat_limit,
+        time_zone=args.time_zone,
+        alert_thresholds=_thresholds(args, DEFAULT_THRESHOLDS),
     )
-    period = org.current_period
-    seats = "no seat limit" if org.seat_limit is None else f"seat limit {org.seat_limit:,}"
     context.emit(
         org,
         [
             f"Created organisation {org.name!r}: {org.id}",
             f"First admin: {args.admin} <{args.admin_email}>",
-            f"Monthly allowance: {credits(org.monthly_allowance)}, granted each period",
-            f"Join mode: {org.join_mode.value}; {seats}",
-            f"Period {period.index}: {when(period.start)} to {when(period.end)}",
+            *_settings_lines(org),
         ],
     )
     return EXIT_OK
+
+
+def settings(context: Context) -> int:
+    """``org settings``: the organisation's settings; the alert thresholds changed if asked."""
+    service = context.service()
+    actor = context.actor()
+    org_id = context.organisation(service, actor)
+    args = context.args
+    if args.time_zone is None and args.member_alerts is None and args.pool_alerts is None:
+        org = service.get_organisation(actor, org_id)
+    else:
+        current = service.get_organisation(actor, org_id).alert_thresholds
+        org = service.update_settings(
+            actor,
+            org_id,
+            time_zone=args.time_zone,
+            alert_thresholds=_thresholds(args, current),
+        )
+    context.emit(org, [f"Organisation {org.name!r}: {org.id}", *_settings_lines(org)])
+    return EXIT_OK
+
+
+def _thresholds(args: argparse.Namespace, current: AlertThresholds) -> AlertThresholds:
+    """The thresholds ``--member-alerts`` and ``--pool-alerts`` ask for, the others as in
+    ``current``."""
+    member = current.member if args.member_alerts is None else args.member_alerts
+    pool = current.pool if args.pool_alerts is None else args.pool_alerts
+    return AlertThresholds(member, pool)
+
+
+def _settings_lines(org: Organisation) -> list[str]:
+    seats = "no seat limit" if org.seat_limit is None else f"seat limit {org.seat_limit:,}"
+    return [
+        f"Monthly allowance: {credits(org.monthly_allowance)}, granted each period",
+        f"Join mode: {org.join_mode.value}; {seats}",
+        f"Time zone: {org.time_zone}",
+        period_line(org.current_period, org.time_zone),
+        thresholds_line(org.alert_thresholds),
+    ]
 
 
 def add_domain(context: Context) -> int:

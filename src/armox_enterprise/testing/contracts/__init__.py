@@ -25,6 +25,7 @@ The repositories each contract needs:
 * ``ServiceRaceContract``: every repository
 * ``ConcurrencyContract``: every repository (both race contracts)
 * ``ServiceContract``: every repository
+* ``OrganisationSettingsContract``: every repository
 * ``StoreContract``: every repository (every contract above)
 
 The modules import ``pytest``; the library itself does not need it.
@@ -50,6 +51,7 @@ from armox_enterprise.testing.contracts.organisations import OrganisationContrac
 from armox_enterprise.testing.contracts.reports import ReportContract
 from armox_enterprise.testing.contracts.requests import CreditRequestContract
 from armox_enterprise.testing.contracts.service import ServiceContract
+from armox_enterprise.testing.contracts.settings import OrganisationSettingsContract
 from armox_enterprise.testing.contracts.store import StoreContract
 from armox_enterprise.testing.contracts.transactions import TransactionContract
 from armox_enterprise.testing.contracts.views import ViewContract
@@ -67,6 +69,7 @@ __all__ = [
     "LedgerContract",
     "MembershipContract",
     "OrganisationContract",
+    "OrganisationSettingsContract",
     "ReportContract",
     "RepositoryRaceContract",
     "ServiceContract",

@@ -18,7 +18,6 @@ from armox_enterprise.domain.ledger import (
     TransferKind,
     member_account,
 )
-from armox_enterprise.domain.periods import period_at
 from armox_enterprise.domain.requests import RequestStatus
 from armox_enterprise.domain.values import DomainName
 from armox_enterprise.exceptions import (
@@ -258,7 +257,7 @@ class ServiceContract(ContractBase):
         scenario = self._scenario(members=1, allowance=100)
         service, org_id, store = scenario.service, scenario.org_id, scenario.store
         scenario.clock.advance(days=100)
-        target = period_at(scenario.organisation.cycle_anchor, scenario.clock.now()).index
+        target = scenario.organisation.period_at(scenario.clock.now()).index
         assert service.close_due_periods() == [org_id]
         assert service.close_due_periods() == []
         grants = self._transfers(store, org_id, TransferKind.GRANT)

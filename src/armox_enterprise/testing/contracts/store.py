@@ -16,6 +16,7 @@ from armox_enterprise.testing.contracts.organisations import OrganisationContrac
 from armox_enterprise.testing.contracts.reports import ReportContract
 from armox_enterprise.testing.contracts.requests import CreditRequestContract
 from armox_enterprise.testing.contracts.service import ServiceContract
+from armox_enterprise.testing.contracts.settings import OrganisationSettingsContract
 from armox_enterprise.testing.contracts.transactions import TransactionContract
 from armox_enterprise.testing.contracts.views import ViewContract
 
@@ -24,6 +25,7 @@ __all__ = ["StoreContract"]
 
 class StoreContract(
     OrganisationContract,
+    OrganisationSettingsContract,
     MembershipContract,
     DomainClaimContract,
     InvitationContract,
