@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from armox_enterprise.adapters.memory import MemoryStore
 from armox_enterprise.aio import AsyncEnterpriseService
 from armox_enterprise.application.runner import ReplayWatch, watch_replays
+from armox_enterprise.domain.claims import RECHECK_GRACE, RecheckReport
 from armox_enterprise.domain.enrolment import (
     EnrolmentDecision,
     EnrolmentOutcome,
@@ -23,6 +24,7 @@ from armox_enterprise.domain.events import Event
 from armox_enterprise.domain.ledger import Account, Hold, HoldStatus, Transfer, TransferKind
 from armox_enterprise.domain.organisation import (
     DomainClaim,
+    DomainStatus,
     Invitation,
     JoinMode,
     JoinRequest,
@@ -93,6 +95,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "MAX_CREDITS",
     "NO_SEAT_LIMIT",
+    "RECHECK_GRACE",
     "Account",
     "AlreadyExists",
     "AlreadyMember",
@@ -110,6 +113,7 @@ __all__ = [
     "DomainName",
     "DomainNotClaimable",
     "DomainNotFound",
+    "DomainStatus",
     "DomainVerificationFailed",
     "EmailAddress",
     "EnrolmentDecision",
@@ -153,6 +157,7 @@ __all__ = [
     "PermissionDenied",
     "PoolFigures",
     "ProfileView",
+    "RecheckReport",
     "ReplayWatch",
     "RequestStatistics",
     "RequestStatus",
