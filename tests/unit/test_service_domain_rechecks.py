@@ -131,3 +131,20 @@ def test_the_report_has_a_json_form() -> None:
         "unanswered": [["b.example", "timed out"]],
         "errors": [],
     }
+
+
+def test_verifying_a_failing_domain_closes_its_window_at_once() -> None:
+    """The admin's verify_domain on a failing domain looks the record up; found, the domain is
+    healthy again; a healthy domain is returned as it is, with no look-up."""
+    acme = enterprise(members=0)
+    record = acme.service.list_domains(acme.admin, acme.org_id)[0].txt_record
+    acme.dns.withdraw(acme.domain)
+    acme.service.recheck_domains()
+    acme.dns.publish(acme.domain, record)
+    acme.clock.advance(hours=1)
+    claim = acme.service.verify_domain(acme.admin, acme.org_id, acme.domain)
+    assert claim.status.value == "verified"
+    assert (claim.failing_since, claim.verified_at) == (None, acme.clock.now())
+    acme.dns.withdraw(acme.domain)
+    again = acme.service.verify_domain(acme.admin, acme.org_id, acme.domain)
+    assert again == claim

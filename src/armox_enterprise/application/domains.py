@@ -17,7 +17,7 @@ from armox_enterprise.domain.claims import (
     plan_claim,
     record_published,
 )
-from armox_enterprise.domain.organisation import DomainClaim
+from armox_enterprise.domain.organisation import DomainClaim, DomainStatus
 from armox_enterprise.domain.values import DomainName
 from armox_enterprise.exceptions import DomainNotFound, DomainVerificationFailed
 
@@ -92,7 +92,9 @@ class DomainUseCases(UseCases):
         """Look for the claim's TXT record and, if it is there, mark the domain verified.
 
         A domain that lapsed (its record went missing for longer than the re-check job's
-        grace window) is verified again the same way, and enrols again.
+        grace window) is verified again the same way, and enrols again; a failing one (in its
+        grace window) is looked up too, and found, its window closes.  A verified domain is
+        returned as it is.
 
         Raises:
             DomainVerificationFailed: no resolver, or the record is not published.
@@ -104,7 +106,7 @@ class DomainUseCases(UseCases):
         claim = self._runner.as_member(
             actor, organisation_id, Permission.MANAGE_DOMAINS, lambda ctx: _claim_of(ctx, name)
         )
-        if claim.is_verified:
+        if claim.status is DomainStatus.VERIFIED:
             return claim
         if self._dns is None:
             raise DomainVerificationFailed("no DNS resolver is configured for verification")
@@ -119,7 +121,7 @@ class DomainUseCases(UseCases):
             current = _claim_of(ctx, name)
             if current.verification_token != claim.verification_token:
                 raise DomainVerificationFailed(f"the claim on {name} changed during verification")
-            if current.is_verified:
+            if current.status is DomainStatus.VERIFIED:
                 return current
             verified = mark_verified(current, ctx.now)
             ctx.uow.domains.update(verified)

@@ -87,20 +87,31 @@ def _member_usage(ctx: Context) -> list[MemberUsage]:
 
 def _check_event(before: DomainClaim, step: CheckStep, now: datetime) -> ev.Event | None:
     """The event a re-check's transition records (a grace window opened or closed), if any."""
-    common = {"organisation_id": before.organisation_id, "actor": SYSTEM, "occurred_at": now}
-    domain = before.domain.value
+    org_id, domain = before.organisation_id, before.domain.value
     if step.transition is CheckTransition.FAILING:
         assert step.claim.lapses_at is not None
         return ev.DomainCheckFailing(
-            **common, domain=domain, lapses_at=instant(step.claim.lapses_at)
+            organisation_id=org_id,
+            actor=SYSTEM,
+            occurred_at=now,
+            domain=domain,
+            lapses_at=instant(step.claim.lapses_at),
         )
-    if step.transition in (CheckTransition.RECOVERED, CheckTransition.LAPSED):
-        assert before.failing_since is not None
-        kind = (
-            ev.DomainRecovered if step.transition is CheckTransition.RECOVERED else ev.DomainLapsed
+    if step.transition not in (CheckTransition.RECOVERED, CheckTransition.LAPSED):
+        return None
+    assert before.failing_since is not None
+    since = instant(before.failing_since)
+    if step.transition is CheckTransition.RECOVERED:
+        return ev.DomainRecovered(
+            organisation_id=org_id,
+            actor=SYSTEM,
+            occurred_at=now,
+            domain=domain,
+            failing_since=since,
         )
-        return kind(**common, domain=domain, failing_since=instant(before.failing_since))
-    return None
+    return ev.DomainLapsed(
+        organisation_id=org_id, actor=SYSTEM, occurred_at=now, domain=domain, failing_since=since
+    )
 
 
 @attrs.define
