@@ -1121,6 +1121,7 @@ COMMANDS = {
     "domains verify",
     "domains remove",
     "domains list",
+    "domains recheck",
     "sign-up",
     "members list",
     "members invite",
