@@ -132,7 +132,7 @@ def _status(claim: DomainClaim) -> str:
         return f"failing since {when(claim.failing_since)} (lapses at {when(claim.lapses_at)})"
     if status is DomainStatus.LAPSED:
         return f"lapsed at {when(claim.lapsed_at)}"
-    return status.value
+    return str(status.value)
 
 
 def list_domains(context: Context) -> int:
