@@ -262,7 +262,8 @@ class RecheckReport:
     ``passed``, ``failing``, ``lapsed``, ``unanswered`` and ``errors``.
 
     Attributes:
-        checked: how many verified domains the run looked up.
+        checked: how many verified domains the run checked (one removed, lapsed or claimed
+            anew by another run or organisation since the run listed it is not counted).
         passed: domains whose record was found (``recovered`` among them).
         failing: domains whose record was not found and that are in their grace window,
             opened by this run or before: they still enrol.
