@@ -14,6 +14,7 @@ from armox_enterprise.adapters.memory import MemoryStore
 from armox_enterprise.aio import AsyncEnterpriseService
 from armox_enterprise.application.runner import ReplayWatch, watch_replays
 from armox_enterprise.domain.alerts import AlertThresholds
+from armox_enterprise.domain.claims import RECHECK_GRACE, RecheckReport
 from armox_enterprise.domain.enrolment import (
     EnrolmentDecision,
     EnrolmentOutcome,
@@ -24,6 +25,7 @@ from armox_enterprise.domain.events import Event
 from armox_enterprise.domain.ledger import Account, Hold, HoldStatus, Transfer, TransferKind
 from armox_enterprise.domain.organisation import (
     DomainClaim,
+    DomainStatus,
     Invitation,
     JoinMode,
     JoinRequest,
@@ -94,6 +96,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "MAX_CREDITS",
     "NO_SEAT_LIMIT",
+    "RECHECK_GRACE",
     "Account",
     "AlertThresholds",
     "AlreadyExists",
@@ -112,6 +115,7 @@ __all__ = [
     "DomainName",
     "DomainNotClaimable",
     "DomainNotFound",
+    "DomainStatus",
     "DomainVerificationFailed",
     "EmailAddress",
     "EnrolmentDecision",
@@ -155,6 +159,7 @@ __all__ = [
     "PermissionDenied",
     "PoolFigures",
     "ProfileView",
+    "RecheckReport",
     "ReplayWatch",
     "RequestStatistics",
     "RequestStatus",

@@ -368,6 +368,7 @@ class AsyncEnterpriseService:
 
     close_due_periods = _twin(EnterpriseService.close_due_periods)
     check_alerts = _twin(EnterpriseService.check_alerts)
+    recheck_domains = _twin(EnterpriseService.recheck_domains)
     relay = _twin(EnterpriseService.relay)
 
     profile = _twin(EnterpriseService.profile)

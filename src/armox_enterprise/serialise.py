@@ -52,6 +52,7 @@ DERIVED: Mapping[type, Mapping[str, Callable[[Any], object]]] = {
     Organisation: {"current_period": lambda org: org.current_period},
     DomainClaim: {
         "verified": lambda claim: claim.is_verified,
+        "status": lambda claim: claim.status,
         "txt_record": lambda claim: claim.txt_record,
     },
     EnrolmentDecision: {"enrolled": lambda decision: decision.enrolled},

@@ -11,6 +11,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 import pytest
@@ -200,3 +201,34 @@ def test_several_workers_turning_a_period_over_grant_once(
     assert org.current_period_index == 2
     assert sorted(g.period_index for g in grants) == [0, 1, 2]
     assert _balance(scenario, POOL) == (1_000, 0)
+
+
+@pytest.mark.parametrize("isolation", ISOLATION)
+def test_racing_domain_rechecks_record_each_transition_once(
+    backend: Backend, isolation: str | None
+) -> None:
+    """Six workers re-checking the same failing domains at once open each grace window once,
+    and racing again past the window lapse each domain once."""
+    scenario = enterprise(store=_store(backend, isolation), members=1)
+    service = _service(scenario)
+    names = [f"d{i}.example" for i in range(4)]
+    for name in names:
+        claim = service.claim_domain(scenario.admin, scenario.org_id, name)
+        scenario.dns.publish(name, claim.txt_record)
+        service.verify_domain(scenario.admin, scenario.org_id, name)
+        scenario.dns.withdraw(name)
+    grace = timedelta(hours=1)
+    opened = _in_threads(6, lambda _: service.recheck_domains(grace=grace))
+    assert all(report.errors == () for report in opened)
+    assert all(report.failing == tuple(names) for report in opened)
+    scenario.clock.advance(hours=2)
+    lapsed = _in_threads(6, lambda _: service.recheck_domains(grace=grace))
+    # Each domain is lapsed by exactly one run; the others find it lapsed and skip it.
+    assert Counter(d for report in lapsed for d in report.lapsed) == Counter(names)
+    names_seen = ["DomainCheckFailing", "DomainRecovered", "DomainLapsed"]
+    stored = service.audit_log(scenario.admin, scenario.org_id, names=names_seen, limit=500)
+    assert Counter((e.payload["domain"], e.name) for e in stored) == Counter(
+        [(n, "DomainCheckFailing") for n in names] + [(n, "DomainLapsed") for n in names]
+    )
+    claims = service.list_domains(scenario.admin, scenario.org_id)
+    assert [c.status.value for c in claims if c.domain.value in names] == ["lapsed"] * 4

@@ -50,6 +50,9 @@ AE0004 = {("add", name) for name in FIGURES}
 #: The columns ae0005 adds to the organisations (the time zone and the alert thresholds).
 SETTINGS = ("time_zone", "member_alert_thresholds", "pool_alert_thresholds")
 AE0005 = {("add", name) for name in SETTINGS}
+#: The columns ae0006 adds to the domain claims (the re-check job's state).
+RECHECKS = ("last_checked_at", "failing_since", "lapses_at", "lapsed_at")
+AE0006 = {("add", name) for name in RECHECKS}
 
 
 def head(engine: Engine) -> str:
@@ -243,6 +246,7 @@ def test_each_revision_upgrades_a_ledger_in_place_and_downgrades_to_the_one_befo
             *AE0003,
             *AE0004,
             *AE0005,
+            *AE0006,
         }
         with engine.begin() as connection:
             add_ledger(connection, default_tables)
@@ -379,8 +383,8 @@ def add_records(connection: Connection, tables: Tables) -> None:
 
 
 def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the tables ae0002 has, as stored (generated columns and the columns ae0004
-    and ae0005 add left out), sorted."""
+    """Every row of the tables ae0002 has, as stored (generated columns and the columns ae0004,
+    ae0005 and ae0006 add left out), sorted."""
     found: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as connection:
         for table in metadata.sorted_tables:
@@ -389,7 +393,10 @@ def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
             columns = [
                 c
                 for c in table.columns
-                if c.computed is None and c.name not in FIGURES and c.name not in SETTINGS
+                if c.computed is None
+                and c.name not in FIGURES
+                and c.name not in SETTINGS
+                and c.name not in RECHECKS
             ]
             found[table.name] = sorted(
                 (tuple(r) for r in connection.execute(select(*columns))), key=repr
@@ -514,7 +521,7 @@ def test_ae0003_upgrades_a_database_with_rows_and_keeps_its_guarantees_both_ways
     try:
         upgrade(engine, SECOND)
         at_second = guards(engine)
-        assert changes(engine) == AE0003 | AE0004 | AE0005
+        assert changes(engine) == AE0003 | AE0004 | AE0005 | AE0006
         with engine.begin() as connection:
             add_records(connection, t)
         before = rows(engine)
@@ -536,7 +543,7 @@ def test_ae0003_upgrades_a_database_with_rows_and_keeps_its_guarantees_both_ways
         assert rows(engine) == before
 
         downgrade(engine, SECOND)
-        assert changes(engine) == AE0003 | AE0004 | AE0005
+        assert changes(engine) == AE0003 | AE0004 | AE0005 | AE0006
         assert guards(engine) == at_second
         assert rows(engine) == before
         assert not REFERENCE & armox_tables(engine)
@@ -742,5 +749,65 @@ def test_ae0005_gives_every_organisation_utc_and_the_default_thresholds_and_drop
         columns = {c["name"] for c in inspect(engine).get_columns("armox_organisations")}
         assert not columns & set(SETTINGS)
         assert rows(engine) == before
+    finally:
+        _restore(engine)
+
+
+def test_ae0006_marks_verified_claims_checked_once_and_drops_the_columns_again(
+    backend: Backend,
+) -> None:
+    """Claims written at ``ae0005`` gain the re-check columns: a verified claim's last check is
+    its verification, an unverified one has none; the store then keeps a lapse; the downgrade
+    drops the columns and leaves every other value as it was."""
+    engine, t = backend.engine, default_tables
+    metadata.drop_all(engine)
+    try:
+        upgrade(engine, "ae0005")
+        assert changes(engine) == AE0006
+        with engine.begin() as connection:
+            add_ledger(connection, t)
+            for domain, verified in (("acme.example", NOW), ("new.example", None)):
+                connection.execute(
+                    insert(t.domain_owners).values(domain=domain, organisation_id="org-1")
+                )
+                connection.execute(
+                    insert(t.domain_claims).values(
+                        domain=domain,
+                        organisation_id="org-1",
+                        verification_token="token",
+                        claimed_at=NOW,
+                        include_subdomains=False,
+                        verified_at=verified,
+                    )
+                )
+        before = rows(engine)
+
+        upgrade(engine)
+        assert differences(engine) == []
+        c = t.domain_claims
+        state = select(c.c.domain, *(c.c[name] for name in RECHECKS))
+        with engine.connect() as connection:
+            found = {row[0]: tuple(row[1:]) for row in connection.execute(state)}
+        assert found == {
+            "acme.example": (NOW, None, None, None),
+            "new.example": (None, None, None, None),
+        }
+        assert rows(engine) == before
+        store = SqlAlchemyStore(engine)
+        with store.unit_of_work() as uow:
+            claim = uow.domains.get(DomainName.parse("acme.example"))
+            assert claim is not None
+            assert claim.is_verified
+            lapsed = attrs.evolve(claim, failing_since=NOW, lapses_at=NOW, lapsed_at=NOW)
+            uow.domains.update(lapsed)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.domains.get(DomainName.parse("acme.example")) == lapsed
+
+        downgrade(engine, "ae0005")
+        columns = {col["name"] for col in inspect(engine).get_columns("armox_domain_claims")}
+        assert not columns & set(RECHECKS)
+        assert rows(engine) == before
+        assert changes(engine) == AE0006
     finally:
         _restore(engine)

@@ -22,6 +22,7 @@ from armox_enterprise import (
     Dashboard,
     DomainClaim,
     DomainName,
+    DomainStatus,
     EmailAddress,
     EnrolmentDecision,
     EnrolmentReason,
@@ -45,6 +46,7 @@ from armox_enterprise import (
     Organisation,
     PoolFigures,
     ProfileView,
+    RecheckReport,
     RequestStatus,
     Role,
     RolloverPolicy,
@@ -102,6 +104,8 @@ def organisation_calls(service: EnterpriseService) -> None:
     assert_type(claim, DomainClaim)
     assert_type(claim.domain, DomainName)
     assert_type(claim.txt_record, str)
+    assert_type(claim.status, DomainStatus)
+    assert_type(claim.lapses_at, datetime | None)
     assert_type(service.verify_domain("admin", org.id, "acme.example"), DomainClaim)
     assert_type(service.list_domains("admin", org.id), list[DomainClaim])
     assert_type(service.remove_domain("admin", org.id, "acme.example"), None)
@@ -176,6 +180,10 @@ def credit_calls(service: EnterpriseService, org_id: str) -> None:
     turned = service.close_due_periods(on_failure=lambda org, error: failed.append(org))
     assert_type(turned, list[str])
     assert_type(service.check_alerts(on_failure=lambda org, error: None), int)
+    report = service.recheck_domains(grace=timedelta(hours=24), on_failure=lambda o, e: None)
+    assert_type(report, RecheckReport)
+    assert_type(report.lapsed, tuple[str, ...])
+    assert_type(report.unanswered, tuple[tuple[str, str], ...])
     assert_type(service.reconcile(org_id), list[str])
 
 

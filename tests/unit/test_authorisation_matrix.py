@@ -520,6 +520,7 @@ _ROWS: dict[str, Case] = {
     # jobs and the host's settings
     "close_due_periods": Case(Job(), lambda s, who, org, p: s.close_due_periods()),
     "check_alerts": Case(Job(), lambda s, who, org, p: s.check_alerts(org)),
+    "recheck_domains": Case(Job(), lambda s, who, org, p: s.recheck_domains()),
     "relay": Case(Job(), lambda s, who, org, p: s.relay(lambda events: None)),
     "reconcile": Case(Job(), lambda s, who, org, p: s.reconcile(org)),
     "subscribe": Case(Job(), lambda s, who, org, p: s.subscribe(lambda event: None)),

@@ -1125,6 +1125,7 @@ COMMANDS = {
     "domains verify",
     "domains remove",
     "domains list",
+    "domains recheck",
     "sign-up",
     "members list",
     "members invite",
@@ -1383,3 +1384,43 @@ def test_a_database_that_cannot_be_opened_is_a_configuration_error(tmp_path: Pat
     assert (result.code, result.out) == (2, "")
     assert result.err.startswith(f"error: cannot open the database {url}: ")
     assert "Traceback" not in result.err
+
+
+def test_domains_recheck_prints_what_the_job_found(acme: Scenario) -> None:
+    """``domains recheck`` re-checks every verified domain; ``domains list`` shows the window,
+    then the lapse; ``--json`` carries the report."""
+    out = ok(acme, "domains", "recheck").out
+    assert out == (
+        "Checked 1 verified domain(s): 1 passed, 0 failing, 0 recovered, 0 lapsed, 0 unanswered.\n"
+    )
+    acme.dns.withdraw("acme.example")
+    lines = ok(acme, "domains", "recheck", "--grace", "24").out.splitlines()
+    assert lines == [
+        "Checked 1 verified domain(s): 0 passed, 1 failing, 0 recovered, 0 lapsed, 0 unanswered.",
+        "  failing: acme.example (still enrols until its grace window ends)",
+    ]
+    listed = ok(acme, "--as", "admin", "domains", "list").out.splitlines()[1]
+    assert "failing since 2026-01-15 09:00 UTC (lapses at 2026-01-16 09:00 UTC)" in listed
+    acme.clock.advance(hours=24)
+    data = ok(acme, "--json", "domains", "recheck").json()
+    assert (data["checked"], data["lapsed"], data["failing"]) == (1, ["acme.example"], [])
+    listed = ok(acme, "--as", "admin", "domains", "list").out.splitlines()[1]
+    assert "lapsed at 2026-01-16 09:00 UTC" in listed
+    [claim] = ok(acme, "--json", "--as", "admin", "domains", "list").json()
+    assert (claim["status"], claim["verified"]) == ("lapsed", False)
+
+
+def test_domains_recheck_reports_a_resolver_that_cannot_answer(acme: Scenario) -> None:
+    """An unanswered look-up is listed with the resolver's message and changes nothing."""
+    acme.dns.make_unanswerable("acme.example")
+    lines = ok(acme, "domains", "recheck").out.splitlines()
+    assert lines[0].endswith("0 lapsed, 1 unanswered.")
+    assert lines[1].startswith("  unanswered: acme.example: the DNS look-up")
+    assert acme.service.list_domains("admin", acme.org_id)[0].is_verified
+
+
+def test_domains_recheck_refuses_a_grace_that_is_not_positive(acme: Scenario) -> None:
+    """``--grace 0`` is a usage error (exit 2), before anything is looked up."""
+    result = command(acme, "domains", "recheck", "--grace", "0")
+    assert result.code == 2
+    assert "must be more than 0" in result.err

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import secrets
 
-import attrs
-
 from armox_enterprise.application import arguments as args
 from armox_enterprise.application.base import UseCases
 from armox_enterprise.application.context import SYSTEM, Context
 from armox_enterprise.application.runner import Replay
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.access import Permission
-from armox_enterprise.domain.claims import ClaimOutcome, ensure_claimable, plan_claim
-from armox_enterprise.domain.organisation import DomainClaim
+from armox_enterprise.domain.claims import (
+    ClaimOutcome,
+    ensure_claimable,
+    mark_verified,
+    plan_claim,
+    record_published,
+)
+from armox_enterprise.domain.organisation import DomainClaim, DomainStatus
 from armox_enterprise.domain.values import DomainName
 from armox_enterprise.exceptions import DomainNotFound, DomainVerificationFailed
 
@@ -87,6 +91,11 @@ class DomainUseCases(UseCases):
     def verify_domain(self, actor: str, organisation_id: str, domain: str) -> DomainClaim:
         """Look for the claim's TXT record and, if it is there, mark the domain verified.
 
+        A domain that lapsed (its record went missing for longer than the re-check job's
+        grace window) is verified again the same way, and enrols again; a failing one (in its
+        grace window) is looked up too, and found, its window closes.  A verified domain is
+        returned as it is.
+
         Raises:
             DomainVerificationFailed: no resolver, or the record is not published.
             DomainNotFound: the organisation holds no claim on the domain.
@@ -97,13 +106,13 @@ class DomainUseCases(UseCases):
         claim = self._runner.as_member(
             actor, organisation_id, Permission.MANAGE_DOMAINS, lambda ctx: _claim_of(ctx, name)
         )
-        if claim.is_verified:
+        if claim.status is DomainStatus.VERIFIED:
             return claim
         if self._dns is None:
             raise DomainVerificationFailed("no DNS resolver is configured for verification")
         # DNS is looked up outside any transaction: a slow resolver must not hold locks.
         records = self._dns.txt_records(name.value)
-        if claim.txt_record not in [r.strip().strip('"') for r in records]:
+        if not record_published(claim, records):
             raise DomainVerificationFailed(
                 f"TXT record {claim.txt_record!r} was not found on {name}"
             )
@@ -112,9 +121,9 @@ class DomainUseCases(UseCases):
             current = _claim_of(ctx, name)
             if current.verification_token != claim.verification_token:
                 raise DomainVerificationFailed(f"the claim on {name} changed during verification")
-            if current.is_verified:
+            if current.status is DomainStatus.VERIFIED:
                 return current
-            verified = attrs.evolve(current, verified_at=ctx.now)
+            verified = mark_verified(current, ctx.now)
             ctx.uow.domains.update(verified)
             ctx.record(ev.DomainVerified, domain=name.value)
             return verified
@@ -144,6 +153,10 @@ class DomainUseCases(UseCases):
 
     def list_domains(self, actor: str, organisation_id: str) -> list[DomainClaim]:
         """Return the organisation's domain claims (admins only).
+
+        Each claim's :attr:`~DomainClaim.status` says where it stands: unverified, verified
+        (``last_checked_at``: its last passing re-check), failing (since ``failing_since``; it
+        lapses at ``lapses_at`` unless a re-check passes) or lapsed (since ``lapsed_at``).
 
         Raises:
             PermissionDenied: ``actor`` is not an admin.

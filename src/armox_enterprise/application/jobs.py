@@ -1,4 +1,4 @@
-"""Use cases the host runs as jobs: period turnover, alerts, the outbox relay.
+"""Use cases the host runs as jobs: period turnover, alerts, domain re-checks, the outbox relay.
 
 A job over every organisation runs each in its own unit of work: one that fails is logged
 (on the ``armox_enterprise`` logger, with the organisation's id) and handed to the caller's
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+
+import attrs
 
 from armox_enterprise import views
 from armox_enterprise.application import arguments as args
@@ -17,9 +19,22 @@ from armox_enterprise.application.base import UseCases
 from armox_enterprise.application.context import SYSTEM, Context
 from armox_enterprise.application.runner import Replay
 from armox_enterprise.application.turnover import bring_current
+from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.alerts import MemberUsage, PoolUsage, due_alerts
+from armox_enterprise.domain.claims import (
+    RECHECK_GRACE,
+    CheckOutcome,
+    CheckStep,
+    CheckTransition,
+    RecheckReport,
+    apply_check,
+    record_published,
+)
+from armox_enterprise.domain.organisation import DomainClaim
 from armox_enterprise.domain.requests import RequestStatus
+from armox_enterprise.exceptions import DomainVerificationFailed
 from armox_enterprise.ports import IdempotencyRecord, StoredEvent, UnitOfWork
+from armox_enterprise.serialise import instant
 
 __all__ = ["JobUseCases", "OnFailure"]
 
@@ -70,8 +85,76 @@ def _member_usage(ctx: Context) -> list[MemberUsage]:
             return usage
 
 
+def _check_event(before: DomainClaim, step: CheckStep, now: datetime) -> ev.Event | None:
+    """The event a re-check's transition records (a grace window opened or closed), if any."""
+    org_id, domain = before.organisation_id, before.domain.value
+    if step.transition is CheckTransition.FAILING:
+        assert step.claim.lapses_at is not None
+        return ev.DomainCheckFailing(
+            organisation_id=org_id,
+            actor=SYSTEM,
+            occurred_at=now,
+            domain=domain,
+            lapses_at=instant(step.claim.lapses_at),
+        )
+    if step.transition not in (CheckTransition.RECOVERED, CheckTransition.LAPSED):
+        return None
+    assert before.failing_since is not None
+    since = instant(before.failing_since)
+    if step.transition is CheckTransition.RECOVERED:
+        return ev.DomainRecovered(
+            organisation_id=org_id,
+            actor=SYSTEM,
+            occurred_at=now,
+            domain=domain,
+            failing_since=since,
+        )
+    return ev.DomainLapsed(
+        organisation_id=org_id, actor=SYSTEM, occurred_at=now, domain=domain, failing_since=since
+    )
+
+
+@attrs.define
+class _Tally:
+    """The re-check job's findings as they come in, made a report at the end."""
+
+    checked: int = 0
+    passed: list[str] = attrs.Factory(list)
+    failing: list[str] = attrs.Factory(list)
+    recovered: list[str] = attrs.Factory(list)
+    lapsed: list[str] = attrs.Factory(list)
+    unanswered: list[tuple[str, str]] = attrs.Factory(list)
+    errors: list[str] = attrs.Factory(list)
+
+    def count(self, domain: str, outcome: CheckOutcome, step: CheckStep | None) -> None:
+        """Count one domain's check, by what the look-up found and what it did."""
+        if step is None or step.transition is CheckTransition.NOT_VERIFIED:
+            return  # removed, lapsed or re-claimed since it was listed: not this run's
+        self.checked += 1
+        if outcome is CheckOutcome.PASSED:
+            self.passed.append(domain)
+            if step.transition is CheckTransition.RECOVERED:
+                self.recovered.append(domain)
+        elif step.transition is CheckTransition.LAPSED:
+            self.lapsed.append(domain)
+        else:
+            self.failing.append(domain)
+
+    def report(self) -> RecheckReport:
+        """The findings, each list sorted."""
+        return RecheckReport(
+            checked=self.checked,
+            passed=tuple(sorted(self.passed)),
+            failing=tuple(sorted(self.failing)),
+            recovered=tuple(sorted(self.recovered)),
+            lapsed=tuple(sorted(self.lapsed)),
+            unanswered=tuple(sorted(self.unanswered)),
+            errors=tuple(sorted(self.errors)),
+        )
+
+
 class JobUseCases(UseCases):
-    """Jobs: turn periods over, raise alerts, relay the outbox."""
+    """Jobs: turn periods over, raise alerts, re-check domains, relay the outbox."""
 
     def close_due_periods(self, *, on_failure: OnFailure | None = None) -> list[str]:
         """Close every period whose boundary has passed and open the next: the period job.
@@ -177,6 +260,125 @@ class JobUseCases(UseCases):
             ctx.uow.record(alert.event)
             raised += 1
         return raised
+
+    def recheck_domains(
+        self,
+        *,
+        grace: timedelta = RECHECK_GRACE,
+        on_failure: OnFailure | None = None,
+    ) -> RecheckReport:
+        """Look every verified domain's TXT record up again: the domain re-check job.
+
+        A domain whose record is found stays verified (its ``last_checked_at`` moves on); one
+        whose record is missing opens a grace window of ``grace`` (``DomainCheckFailing``),
+        during which it still enrols; found again within it, the domain recovers
+        (``DomainRecovered``); missing at a check once the window has passed, it lapses
+        (``DomainLapsed``) and enrols nobody until an admin verifies it again.  A look-up the
+        resolver could not answer (it raised ``DomainVerificationFailed``, an ``OSError`` or
+        anything else, which is also logged) changes nothing and is reported in
+        ``unanswered``.  The rule is
+        :func:`~armox_enterprise.domain.claims.apply_check`.
+
+        Each domain is looked up outside any transaction, then its transition is applied in a
+        unit of work of its own that locks the organisation's row and reads the claim again:
+        safe to run twice and from several workers at once (each transition's event is
+        recorded once).  Run it every hour or so.  A domain whose transition cannot be stored
+        is logged, passed to ``on_failure`` and reported in ``errors``; the others go on.
+
+        Args:
+            grace: how long the grace window lasts that a failing check opens (a positive
+                timedelta of at most 31 days; 72 hours by default).  A window keeps the end it
+                was opened with.
+            on_failure: called with ``(organisation_id, error)`` for each domain whose check
+                could not be stored.
+
+        Raises:
+            DomainVerificationFailed: no DNS resolver is configured.
+            InvalidInput: ``grace`` is not such a timedelta.
+        """
+        window = args.duration(grace, "grace")
+        if self._dns is None:
+            raise DomainVerificationFailed("no DNS resolver is configured for the domain re-check")
+        runner = self._runner
+
+        def verified(uow: UnitOfWork, now: datetime) -> list[DomainClaim]:
+            claims: list[DomainClaim] = []
+            for org_id in uow.organisations.all_ids():
+                claims += [c for c in uow.domains.list(org_id) if c.is_verified]
+            return claims
+
+        tally = _Tally()
+        for claim in runner.run(verified):
+            domain = claim.domain.value
+            outcome = self._look_up(claim, tally)
+            if outcome is CheckOutcome.UNANSWERED:
+                tally.checked += 1  # nothing to apply: the claim stays as it is
+                continue
+
+            def apply(
+                uow: UnitOfWork,
+                now: datetime,
+                claim: DomainClaim = claim,
+                outcome: CheckOutcome = outcome,
+            ) -> CheckStep | None:
+                return self._apply_check(uow, now, claim, outcome, window)
+
+            try:
+                step = runner.run(apply)
+            except Exception as error:
+                tally.checked += 1
+                tally.errors.append(domain)
+                _failed("recheck_domains", claim.organisation_id, error, on_failure)
+                continue
+            tally.count(domain, outcome, step)
+        return tally.report()
+
+    def _look_up(self, claim: DomainClaim, tally: _Tally) -> CheckOutcome:
+        """Look the claim's record up (outside any unit of work: a slow resolver holds no
+        locks)."""
+        assert self._dns is not None
+        try:
+            records = self._dns.txt_records(claim.domain.value)
+        except Exception as error:
+            # Whatever the resolver raised, it did not say the record is missing.
+            if not isinstance(error, DomainVerificationFailed | OSError):
+                _log.warning(
+                    "the DNS resolver raised on %s: %r",
+                    claim.domain.value,
+                    error,
+                    extra={"organisation_id": claim.organisation_id, "job": "recheck_domains"},
+                )
+            tally.unanswered.append((claim.domain.value, str(error) or type(error).__name__))
+            return CheckOutcome.UNANSWERED
+        return CheckOutcome.PASSED if record_published(claim, records) else CheckOutcome.FAILED
+
+    def _apply_check(
+        self,
+        uow: UnitOfWork,
+        now: datetime,
+        seen: DomainClaim,
+        outcome: CheckOutcome,
+        grace: timedelta,
+    ) -> CheckStep | None:
+        """Apply one check to the claim as stored now; ``None`` if it is no longer the one
+        that was looked up."""
+        # The organisation's row first (the lock order): two runs apply one claim's checks one
+        # after the other, and the second reads what the first stored.
+        self._runner.organisation(uow, seen.organisation_id, now=now, for_update=True)
+        current = uow.domains.get(seen.domain)
+        if (
+            current is None
+            or current.organisation_id != seen.organisation_id
+            or current.verification_token != seen.verification_token
+        ):
+            return None
+        step = apply_check(current, outcome, now, grace)
+        if step.changed:
+            uow.domains.update(step.claim)
+        event = _check_event(current, step, now)
+        if event is not None:
+            uow.record(event)
+        return step
 
     def relay(self, publish: Callable[[Sequence[StoredEvent]], None], *, limit: int = 100) -> int:
         """Hand unpublished events to the host and mark them published: the outbox relay.

@@ -272,8 +272,25 @@ def _add_alert_options(command: argparse.ArgumentParser, member: str, pool: str)
     )
 
 
+def _add_dns_options(command: argparse.ArgumentParser) -> None:
+    """The options of a command that looks DNS up."""
+    command.add_argument(
+        "--dns-timeout",
+        type=_positive_number,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long the look-up may take (default: 5)",
+    )
+    command.add_argument(
+        "--nameserver",
+        action="append",
+        metavar="IP",
+        help="ask this name server (repeatable; default: the system's)",
+    )
+
+
 def _add_domain_commands(commands: _Commands) -> None:
-    domains = commands.group("domains", "claim, verify, remove and list email domains")
+    domains = commands.group("domains", "claim, verify, re-check, remove and list email domains")
     add = commands.leaf(
         "add",
         "claim a domain; prints the DNS TXT record to publish",
@@ -291,19 +308,7 @@ def _add_domain_commands(commands: _Commands) -> None:
         within=domains,
     )
     verify.add_argument("domain")
-    verify.add_argument(
-        "--dns-timeout",
-        type=_positive_number,
-        default=5.0,
-        metavar="SECONDS",
-        help="how long the look-up may take (default: 5)",
-    )
-    verify.add_argument(
-        "--nameserver",
-        action="append",
-        metavar="IP",
-        help="ask this name server (repeatable; default: the system's)",
-    )
+    _add_dns_options(verify)
     remove = commands.leaf(
         "remove",
         "give up a domain: it enrols nobody any more",
@@ -314,6 +319,21 @@ def _add_domain_commands(commands: _Commands) -> None:
     commands.leaf(
         "list", "list the organisation's domain claims", organisations.list_domains, within=domains
     )
+    recheck = commands.leaf(
+        "recheck",
+        "look every verified domain's TXT record up again: failing domains lapse after a grace "
+        "window",
+        organisations.recheck_domains,
+        within=domains,
+    )
+    recheck.add_argument(
+        "--grace",
+        type=_positive_number,
+        default=72.0,
+        metavar="HOURS",
+        help="how long a domain whose record went missing keeps enrolling (default: 72)",
+    )
+    _add_dns_options(recheck)
 
 
 def _add_member_commands(commands: _Commands) -> None:

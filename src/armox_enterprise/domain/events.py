@@ -18,7 +18,10 @@ __all__ = [
     "CreditsAllocated",
     "CreditsReclaimed",
     "CreditsSpent",
+    "DomainCheckFailing",
     "DomainClaimed",
+    "DomainLapsed",
+    "DomainRecovered",
     "DomainRemoved",
     "DomainVerified",
     "Event",
@@ -83,6 +86,37 @@ class DomainVerified(Event):
     """A claimed domain's DNS proof was found; it now enrols users."""
 
     domain: str
+
+
+@attrs.frozen(kw_only=True)
+class DomainCheckFailing(Event):
+    """A re-check of a verified domain did not find its TXT record: its grace window opened.
+
+    The domain still enrols until ``lapses_at`` (an instant in ISO 8601, UTC); a passing check
+    before then recovers it, a failing one after it lapses it.
+    """
+
+    domain: str
+    lapses_at: str
+
+
+@attrs.frozen(kw_only=True)
+class DomainRecovered(Event):
+    """A failing domain's TXT record was found again within its grace window."""
+
+    domain: str
+    failing_since: str
+
+
+@attrs.frozen(kw_only=True)
+class DomainLapsed(Event):
+    """A failing domain's grace window passed with no passing check: it enrols nobody now.
+
+    Its members stay; an admin verifies the domain again with ``verify_domain``.
+    """
+
+    domain: str
+    failing_since: str
 
 
 @attrs.frozen(kw_only=True)
@@ -259,6 +293,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         OrganisationSettingsChanged,
         DomainClaimed,
         DomainVerified,
+        DomainCheckFailing,
+        DomainRecovered,
+        DomainLapsed,
         DomainRemoved,
         MemberEnrolled,
         MemberInvited,

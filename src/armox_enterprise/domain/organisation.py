@@ -19,6 +19,7 @@ from armox_enterprise.exceptions import InvalidInput
 
 __all__ = [
     "DomainClaim",
+    "DomainStatus",
     "Invitation",
     "JoinMode",
     "JoinRequest",
@@ -163,12 +164,30 @@ class Membership:
         return self.is_active and self.role is Role.ADMIN
 
 
+class DomainStatus(str, enum.Enum):
+    """Where a domain claim stands (:attr:`DomainClaim.status`)."""
+
+    UNVERIFIED = "unverified"
+    """Claimed, its TXT record not yet found: it enrols nobody."""
+    VERIFIED = "verified"
+    """Its TXT record was found and the last re-check found it too: it enrols."""
+    FAILING = "failing"
+    """A re-check did not find the record: it still enrols until ``lapses_at``."""
+    LAPSED = "lapsed"
+    """The grace window passed with no passing check: it enrols nobody until verified again."""
+
+
 @attrs.frozen
 class DomainClaim:
     """An organisation's claim on an email domain.
 
     A claim enrols nobody until ``verified_at`` is set, which happens once a DNS TXT record
-    ``armox-enterprise-verification=<verification_token>`` is found on the domain.
+    ``armox-enterprise-verification=<verification_token>`` is found on the domain.  The
+    re-check job (:func:`~armox_enterprise.domain.claims.apply_check`) then keeps looking:
+    ``last_checked_at`` is its last passing check, ``failing_since`` and ``lapses_at`` frame a
+    grace window opened by a failing one, and ``lapsed_at`` says the window passed with no
+    passing check; a lapsed claim keeps ``verified_at`` (when it was last verified) but is no
+    longer verified, and enrols nobody until verified again.
     """
 
     domain: DomainName
@@ -177,11 +196,26 @@ class DomainClaim:
     claimed_at: datetime
     include_subdomains: bool = False
     verified_at: datetime | None = None
+    last_checked_at: datetime | None = None
+    failing_since: datetime | None = None
+    lapses_at: datetime | None = None
+    lapsed_at: datetime | None = None
 
     @property
     def is_verified(self) -> bool:
-        """Whether the claim's DNS proof was found."""
-        return self.verified_at is not None
+        """Whether the claim's DNS proof was found and has not lapsed since."""
+        return self.verified_at is not None and self.lapsed_at is None
+
+    @property
+    def status(self) -> DomainStatus:
+        """Where the claim stands: unverified, verified, failing (in its grace window), lapsed."""
+        if self.lapsed_at is not None:
+            return DomainStatus.LAPSED
+        if self.verified_at is None:
+            return DomainStatus.UNVERIFIED
+        if self.failing_since is not None:
+            return DomainStatus.FAILING
+        return DomainStatus.VERIFIED
 
     @property
     def txt_record(self) -> str:

@@ -27,5 +27,14 @@ class DnsResolver(Protocol):
     """Looks up DNS TXT records, to verify that an organisation controls a domain."""
 
     def txt_records(self, domain: str) -> Sequence[str]:
-        """Return the TXT strings published at ``domain`` (empty if none or not found)."""
+        """Return the TXT strings published at ``domain`` (empty if none or not found).
+
+        An answer that the record is not there (no such name, no TXT records) is an empty
+        sequence; a look-up that could not be made (a timeout, no reachable name server)
+        raises instead, so the domain re-check job does not count it as a failing check.
+
+        Raises:
+            DomainVerificationFailed: the look-up could not be made (an ``OSError`` such as
+                ``TimeoutError`` is taken the same way).
+        """
         ...

@@ -159,6 +159,10 @@ def claim_values(claim: DomainClaim) -> dict[str, Any]:
         "claimed_at": claim.claimed_at,
         "include_subdomains": claim.include_subdomains,
         "verified_at": claim.verified_at,
+        "last_checked_at": claim.last_checked_at,
+        "failing_since": claim.failing_since,
+        "lapses_at": claim.lapses_at,
+        "lapsed_at": claim.lapsed_at,
     }
 
 
@@ -172,6 +176,10 @@ def claim_from_row(row: Row[Any]) -> DomainClaim:
         claimed_at=m["claimed_at"],
         include_subdomains=bool(m["include_subdomains"]),
         verified_at=m["verified_at"],
+        last_checked_at=m["last_checked_at"],
+        failing_since=m["failing_since"],
+        lapses_at=m["lapses_at"],
+        lapsed_at=m["lapsed_at"],
     )
 
 

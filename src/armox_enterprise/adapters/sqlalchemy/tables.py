@@ -270,6 +270,11 @@ def make_tables(
         Column("claimed_at", UtcDateTime, nullable=False),
         Column("include_subdomains", Boolean, nullable=False),
         Column("verified_at", UtcDateTime, nullable=True),
+        # The re-check job's state (domain/claims.py, apply_check); migration ae0006.
+        Column("last_checked_at", UtcDateTime, nullable=True),
+        Column("failing_since", UtcDateTime, nullable=True),
+        Column("lapses_at", UtcDateTime, nullable=True),
+        Column("lapsed_at", UtcDateTime, nullable=True),
         PrimaryKeyConstraint("organisation_id", "domain"),
         fk(["organisation_id"], "organisations", ["id"]),
         # The domain's row in domain_owners names this organisation: one claim per domain.

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from datetime import timedelta
 
 from armox_enterprise.cli.context import Context
-from armox_enterprise.cli.errors import EXIT_OK, ConfigurationError
+from armox_enterprise.cli.errors import EXIT_ERROR, EXIT_OK, ConfigurationError
 from armox_enterprise.cli.rendering import credits, period_line, table, thresholds_line, when
 from armox_enterprise.domain.alerts import DEFAULT_THRESHOLDS, AlertThresholds
 from armox_enterprise.domain.enrolment import EnrolmentOutcome
-from armox_enterprise.domain.organisation import JoinMode, Organisation, Role
+from armox_enterprise.domain.organisation import (
+    DomainClaim,
+    DomainStatus,
+    JoinMode,
+    Organisation,
+    Role,
+)
 from armox_enterprise.domain.values import DomainName
 from armox_enterprise.ports import DnsResolver
 from armox_enterprise.serialise import to_json
@@ -21,6 +28,7 @@ __all__ = [
     "invite",
     "list_domains",
     "list_members",
+    "recheck_domains",
     "remove_domain",
     "set_role",
     "settings",
@@ -116,7 +124,9 @@ def add_domain(context: Context) -> int:
     return EXIT_OK
 
 
-def _dns_resolver(timeout: float, nameservers: Sequence[str] | None) -> DnsResolver:
+def _dns_resolver(
+    timeout: float, nameservers: Sequence[str] | None, command: str = "domains verify"
+) -> DnsResolver:
     """The dnspython resolver, which only the ``dns`` extra brings."""
     try:
         from armox_enterprise.adapters.dns import DnsPythonResolver
@@ -124,7 +134,7 @@ def _dns_resolver(timeout: float, nameservers: Sequence[str] | None) -> DnsResol
         return DnsPythonResolver(lifetime=timeout, nameservers=nameservers)
     except ImportError as exc:
         raise ConfigurationError(
-            "'domains verify' looks up DNS with dnspython, which is not installed; install the "
+            f"'{command}' looks up DNS with dnspython, which is not installed; install the "
             "'dns' extra: pip install '.[dns]' from a checkout of armox-enterprise"
         ) from exc
 
@@ -161,6 +171,16 @@ def remove_domain(context: Context) -> int:
     return EXIT_OK
 
 
+def _status(claim: DomainClaim) -> str:
+    """A claim's status as ``domains list`` shows it."""
+    status = claim.status
+    if status is DomainStatus.FAILING:
+        return f"failing since {when(claim.failing_since)} (lapses at {when(claim.lapses_at)})"
+    if status is DomainStatus.LAPSED:
+        return f"lapsed at {when(claim.lapsed_at)}"
+    return str(status.value)
+
+
 def list_domains(context: Context) -> int:
     """``domains list``: the organisation's claims, verified or not."""
     service = context.service()
@@ -169,7 +189,7 @@ def list_domains(context: Context) -> int:
     rows = [
         (
             str(claim.domain),
-            "verified" if claim.is_verified else "unverified",
+            _status(claim),
             "yes" if claim.include_subdomains else "no",
             when(claim.claimed_at),
             claim.txt_record,
@@ -250,3 +270,28 @@ def invite(context: Context) -> int:
         ],
     )
     return EXIT_OK
+
+
+def recheck_domains(context: Context) -> int:
+    """``domains recheck``: look every verified domain up again, the domain re-check job."""
+    args = context.args
+    resolver = context.dns or _dns_resolver(args.dns_timeout, args.nameserver, "domains recheck")
+    service = context.service(dns=resolver)
+    report = service.recheck_domains(grace=timedelta(hours=args.grace))
+    lines = [
+        f"Checked {report.checked:,} verified domain(s): {len(report.passed):,} passed, "
+        f"{len(report.failing):,} failing, {len(report.recovered):,} recovered, "
+        f"{len(report.lapsed):,} lapsed, {len(report.unanswered):,} unanswered."
+    ]
+    lines += [
+        f"  failing: {domain} (still enrols until its grace window ends)"
+        for domain in report.failing
+    ]
+    lines += [f"  recovered: {domain}" for domain in report.recovered]
+    lines += [
+        f"  lapsed: {domain} (enrols nobody until verified again)" for domain in report.lapsed
+    ]
+    lines += [f"  unanswered: {domain}: {why}" for domain, why in report.unanswered]
+    lines += [f"  not stored: {domain} (see the log)" for domain in report.errors]
+    context.emit(report, lines)
+    return EXIT_ERROR if report.errors else EXIT_OK

@@ -26,6 +26,7 @@ The repositories each contract needs:
 * ``ConcurrencyContract``: every repository (both race contracts)
 * ``ServiceContract``: every repository
 * ``OrganisationSettingsContract``: every repository
+* ``DomainRecheckContract``: every repository (the domain re-check job through the service)
 * ``StoreContract``: every repository (every contract above)
 
 The modules import ``pytest``; the library itself does not need it.
@@ -48,6 +49,7 @@ from armox_enterprise.testing.contracts.join_requests import JoinRequestContract
 from armox_enterprise.testing.contracts.ledger import LedgerContract
 from armox_enterprise.testing.contracts.memberships import MembershipContract
 from armox_enterprise.testing.contracts.organisations import OrganisationContract
+from armox_enterprise.testing.contracts.rechecks import DomainRecheckContract
 from armox_enterprise.testing.contracts.reports import ReportContract
 from armox_enterprise.testing.contracts.requests import CreditRequestContract
 from armox_enterprise.testing.contracts.service import ServiceContract
@@ -61,6 +63,7 @@ __all__ = [
     "ContractBase",
     "CreditRequestContract",
     "DomainClaimContract",
+    "DomainRecheckContract",
     "EventContract",
     "HoldContract",
     "IdempotencyContract",

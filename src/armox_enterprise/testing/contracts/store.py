@@ -13,6 +13,7 @@ from armox_enterprise.testing.contracts.join_requests import JoinRequestContract
 from armox_enterprise.testing.contracts.ledger import LedgerContract
 from armox_enterprise.testing.contracts.memberships import MembershipContract
 from armox_enterprise.testing.contracts.organisations import OrganisationContract
+from armox_enterprise.testing.contracts.rechecks import DomainRecheckContract
 from armox_enterprise.testing.contracts.reports import ReportContract
 from armox_enterprise.testing.contracts.requests import CreditRequestContract
 from armox_enterprise.testing.contracts.service import ServiceContract
@@ -40,6 +41,7 @@ class StoreContract(
     TransactionContract,
     ConcurrencyContract,
     ServiceContract,
+    DomainRecheckContract,
 ):
     """The cases every store passes; subclass it as ``Test<YourStore>`` and implement
     :meth:`make_store`.
