@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from armox_enterprise.adapters.memory import MemoryStore
 from armox_enterprise.aio import AsyncEnterpriseService
 from armox_enterprise.application.runner import ReplayWatch, watch_replays
+from armox_enterprise.domain.directory import DirectoryResult
 from armox_enterprise.domain.enrolment import (
     EnrolmentDecision,
     EnrolmentOutcome,
@@ -105,6 +106,7 @@ __all__ = [
     "CreditRequest",
     "CreditRequestNotFound",
     "Dashboard",
+    "DirectoryResult",
     "DomainAlreadyClaimed",
     "DomainClaim",
     "DomainName",

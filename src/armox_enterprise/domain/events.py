@@ -24,6 +24,7 @@ __all__ = [
     "Event",
     "GrantShortfall",
     "JoinRequested",
+    "MemberDetailsChanged",
     "MemberEnrolled",
     "MemberInvited",
     "MemberRemoved",
@@ -123,6 +124,13 @@ class RoleChanged(Event):
 
     user_id: str
     role: str
+
+
+@attrs.frozen(kw_only=True)
+class MemberDetailsChanged(Event):
+    """The directory changed an active member's email address or display name."""
+
+    user_id: str
 
 
 @attrs.frozen(kw_only=True)
@@ -264,6 +272,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         MemberInvited,
         JoinRequested,
         RoleChanged,
+        MemberDetailsChanged,
         MemberRemoved,
         PoolToppedUp,
         CreditsAllocated,

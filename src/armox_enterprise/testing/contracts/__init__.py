@@ -25,6 +25,7 @@ The repositories each contract needs:
 * ``ServiceRaceContract``: every repository
 * ``ConcurrencyContract``: every repository (both race contracts)
 * ``ServiceContract``: every repository
+* ``DirectoryContract``: every repository
 * ``StoreContract``: every repository (every contract above)
 
 The modules import ``pytest``; the library itself does not need it.
@@ -38,6 +39,7 @@ from armox_enterprise.testing.contracts.concurrency import (
     RepositoryRaceContract,
     ServiceRaceContract,
 )
+from armox_enterprise.testing.contracts.directory import DirectoryContract
 from armox_enterprise.testing.contracts.domains import DomainClaimContract
 from armox_enterprise.testing.contracts.events import EventContract
 from armox_enterprise.testing.contracts.holds import HoldContract
@@ -58,6 +60,7 @@ __all__ = [
     "ConcurrencyContract",
     "ContractBase",
     "CreditRequestContract",
+    "DirectoryContract",
     "DomainClaimContract",
     "EventContract",
     "HoldContract",
