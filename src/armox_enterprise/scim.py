@@ -182,8 +182,8 @@ def parse_filter(expression: str) -> str:
     Raises:
         ScimError: any other filter (400 ``invalidFilter``).
     """
-    if not isinstance(expression, str) or len(expression) > MAX_FILTER_LENGTH:
-        raise ScimError(400, "the filter is too long or not text", "invalidFilter")
+    if len(expression) > MAX_FILTER_LENGTH:
+        raise ScimError(400, "the filter is too long", "invalidFilter")
     match = _FILTER.fullmatch(expression)
     if match is None:
         raise ScimError(400, 'only the filter userName eq "..." is supported', "invalidFilter")

@@ -177,7 +177,7 @@ class DirectoryUseCases(UseCases):
         return self._runner.as_system(
             organisation_id,
             lambda ctx: _known(ctx, user),
-            replay=Replay("directory_member", kept=_never),
+            replay=Replay[Membership]("directory_member", kept=_never),
         )
 
     def directory_members(self, organisation_id: str) -> list[Membership]:
@@ -190,5 +190,5 @@ class DirectoryUseCases(UseCases):
         return self._runner.as_system(
             organisation_id,
             lambda ctx: ctx.uow.memberships.list(ctx.org.id, active_only=False),
-            replay=Replay("directory_members", kept=_never),
+            replay=Replay[list[Membership]]("directory_members", kept=_never),
         )
