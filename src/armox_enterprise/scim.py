@@ -20,8 +20,9 @@ What is supported: ``POST /Users``, ``GET /Users/{id}``, ``GET /Users`` with
 ``PATCH /Users/{id}`` changing ``active``, ``userName`` and ``displayName``, and
 ``DELETE /Users/{id}``.  Other attributes of the User schema and its extensions (``name``,
 ``emails``, ``externalId``, ``title``, the enterprise extension ...) are accepted and not kept;
-read-only ones (``id``, ``meta``) cannot be changed (400 ``mutability``).  Groups, ``/Me``,
-``/Bulk``, ``/.search``, sorting, ETags and ``attributes`` projections are not supported.
+read-only ones (``id``, ``meta``) cannot be changed (400 ``mutability``).  Groups are not
+supported (``GET /Groups`` lists none, anything else on them is 501), nor are ``/Me``,
+``/Bulk``, ``/.search``, sorting, ETags and ``attributes`` projections.
 """
 
 from __future__ import annotations
@@ -397,6 +398,18 @@ def _number(query: Mapping[str, str], name: str, default: int) -> int:
         raise _invalid(f"{name} must be an integer") from None
 
 
+def _empty_list() -> ScimResponse:
+    """A ListResponse of nothing."""
+    body = {
+        "schemas": [LIST_SCHEMA],
+        "totalResults": 0,
+        "startIndex": 1,
+        "itemsPerPage": 0,
+        "Resources": [],
+    }
+    return ScimResponse(200, {"Content-Type": SCIM_CONTENT_TYPE}, body)
+
+
 def _replaced(fields: UserFields) -> UserChanges:
     """What a PUT of ``fields`` asks: the kept attributes as given (a missing display name
     keeps the member's)."""
@@ -468,6 +481,10 @@ class ScimUsers:
         if query is None and "?" in path:
             path, query = path.split("?", 1)
         parts = path.strip("/").split("/", 1)
+        if parts == ["Groups"] and method == "GET":
+            return _empty_list()  # no groups here; Okta reads them when the app is set up
+        if parts[0] == "Groups":
+            raise ScimError(501, "groups are not supported: this endpoint serves /Users")
         if parts[0] != "Users":
             raise ScimError(404, f"no resource at {path[:100]!r}: this endpoint serves /Users")
         if len(parts) == 1 or not parts[1]:

@@ -259,9 +259,22 @@ def test_unknown_users_and_routes_are_not_found(directory: Directory) -> None:
     for method, body in (("GET", None), ("PATCH", ENTRA_DEACTIVATE), ("DELETE", None)):
         error(directory(method, "/Users/nobody", None, body), 404, None)
     error(directory("PUT", "/Users/nobody", None, OKTA_CREATE), 404, None)
-    error(directory("GET", "/Groups"), 404, None)
+    error(directory("GET", "/Schemas"), 404, None)
     error(directory("DELETE", "/Users"), 405, None)
     error(directory("POST", "/Users/member-1", None, OKTA_CREATE), 405, None)
+
+
+def test_groups_are_listed_empty_and_refused_otherwise(directory: Directory) -> None:
+    """Okta reads ``/Groups`` when the app is set up: it lists none; writing one is 501."""
+    status, _, body = directory("GET", "/Groups", "startIndex=1&count=100")
+    assert (status, body["schemas"], body["totalResults"], body["Resources"]) == (
+        200,
+        [LIST_SCHEMA],
+        0,
+        [],
+    )
+    error(directory("POST", "/Groups", None, {"displayName": "Eng"}), 501, None)
+    error(directory("GET", "/Groups/g-1"), 501, None)
 
 
 def test_the_last_admin_and_the_seat_limit_are_refused(directory: Directory) -> None:
