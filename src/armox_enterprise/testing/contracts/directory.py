@@ -92,6 +92,33 @@ class DirectoryContract(ContractBase):
         assert not service.profile("member-1").is_enterprise
         assert service.reconcile(org_id) == []
 
+    def test_directory_deactivation_leaves_what_an_admins_removal_leaves(self) -> None:
+        """The same organisation, one member removed by an admin and the other deactivated by
+        the directory: the same balances, request statuses, holds and memberships."""
+
+        def outcome(deactivate: bool) -> tuple[object, ...]:
+            scenario = self._scenario(members=1, allowance=100, allocate=60)
+            service, org_id, store = scenario.service, scenario.org_id, scenario.store
+            service.reserve("member-1", org_id, 15, generation_id="gen-1")
+            service.request_credits("member-1", org_id, 10)
+            if deactivate:
+                service.deactivate_member(org_id, "member-1")
+            else:
+                service.remove_member("admin", org_id, "member-1")
+            with store.unit_of_work() as uow:
+                return (
+                    [(a.code, a.available, a.closed) for a in uow.ledger.accounts(org_id)],
+                    [r.status for r in uow.requests.list(org_id)],
+                    [(h.user_id, h.amount) for h in uow.holds.pending(org_id)],
+                    [
+                        (m.user_id, m.status)
+                        for m in uow.memberships.list(org_id, active_only=False)
+                    ],
+                    [e.name for e in uow.events.list(org_id, limit=500)],
+                )
+
+        assert outcome(deactivate=True) == outcome(deactivate=False)
+
     def test_directory_deactivation_keeps_the_last_admin(self) -> None:
         """The last active admin cannot be deactivated; a user never in the organisation is
         MemberNotFound."""
