@@ -328,6 +328,9 @@ def _cases() -> dict[str, Call]:
             lambda w: {"organisation_id": w.org, "user_id": "member-2"},
             {"organisation_id": "text", "user_id": "text"},
         ),
+        "directory_members": m(
+            "directory_members", lambda w: {"organisation_id": w.org}, {"organisation_id": "text"}
+        ),
         "directory_member": m(
             "directory_member",
             lambda w: {"organisation_id": w.org, "user_id": "member-2"},
