@@ -15,6 +15,7 @@ from armox_enterprise.aio import AsyncEnterpriseService
 from armox_enterprise.application.runner import ReplayWatch, watch_replays
 from armox_enterprise.domain.alerts import AlertThresholds
 from armox_enterprise.domain.claims import RECHECK_GRACE, RecheckReport
+from armox_enterprise.domain.directory import DirectoryResult
 from armox_enterprise.domain.enrolment import (
     EnrolmentDecision,
     EnrolmentOutcome,
@@ -110,6 +111,7 @@ __all__ = [
     "CreditRequest",
     "CreditRequestNotFound",
     "Dashboard",
+    "DirectoryResult",
     "DomainAlreadyClaimed",
     "DomainClaim",
     "DomainName",

@@ -349,6 +349,12 @@ class AsyncEnterpriseService:
     remove_member = _twin(EnterpriseService.remove_member)
     set_standing_allotment = _twin(EnterpriseService.set_standing_allotment)
 
+    provision_member = _twin(EnterpriseService.provision_member)
+    deactivate_member = _twin(EnterpriseService.deactivate_member)
+    reactivate_member = _twin(EnterpriseService.reactivate_member)
+    directory_member = _twin(EnterpriseService.directory_member)
+    directory_members = _twin(EnterpriseService.directory_members)
+
     allocate_credits = _twin(EnterpriseService.allocate_credits)
     reclaim_credits = _twin(EnterpriseService.reclaim_credits)
     top_up = _twin(EnterpriseService.top_up)

@@ -303,6 +303,39 @@ def _cases() -> dict[str, Call]:
             lambda w: {"actor": "admin", "organisation_id": w.org, "user_id": "member-2"},
             {**actor_org, "user_id": "text"},
         ),
+        "provision_member": m(
+            "provision_member",
+            lambda w: {
+                "organisation_id": w.org,
+                "user_id": "hired",
+                "email": "hired@else.example",
+                "display_name": "Hired",
+            },
+            {
+                "organisation_id": "text",
+                "user_id": "text",
+                "email": "email",
+                "display_name": "note",
+            },
+        ),
+        "deactivate_member": m(
+            "deactivate_member",
+            lambda w: {"organisation_id": w.org, "user_id": "member-2"},
+            {"organisation_id": "text", "user_id": "text"},
+        ),
+        "reactivate_member": m(
+            "reactivate_member",
+            lambda w: {"organisation_id": w.org, "user_id": "member-2"},
+            {"organisation_id": "text", "user_id": "text"},
+        ),
+        "directory_members": m(
+            "directory_members", lambda w: {"organisation_id": w.org}, {"organisation_id": "text"}
+        ),
+        "directory_member": m(
+            "directory_member",
+            lambda w: {"organisation_id": w.org, "user_id": "member-2"},
+            {"organisation_id": "text", "user_id": "text"},
+        ),
         "set_standing_allotment": m(
             "set_standing_allotment",
             lambda w: {

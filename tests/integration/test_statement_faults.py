@@ -226,6 +226,27 @@ def _remove(store: SqlAlchemyStore) -> tuple[EnterpriseService, str, Any]:
     return s.service, s.org_id, lambda: s.service.remove_member("admin", s.org_id, "member-2")
 
 
+def _provision(store: SqlAlchemyStore) -> tuple[EnterpriseService, str, Any]:
+    s = _scenario(store)
+    return (
+        s.service,
+        s.org_id,
+        lambda: s.service.provision_member(s.org_id, "hired", "hired@else.example"),
+    )
+
+
+def _deactivate(store: SqlAlchemyStore) -> tuple[EnterpriseService, str, Any]:
+    s = _scenario(store)
+    s.service.request_credits("member-2", s.org_id, 100)
+    return s.service, s.org_id, lambda: s.service.deactivate_member(s.org_id, "member-2")
+
+
+def _reactivate(store: SqlAlchemyStore) -> tuple[EnterpriseService, str, Any]:
+    s = _scenario(store)
+    s.service.remove_member("admin", s.org_id, "member-2")
+    return s.service, s.org_id, lambda: s.service.reactivate_member(s.org_id, "member-2")
+
+
 def _past_boundary(store: SqlAlchemyStore) -> Scenario:
     s = _scenario(store)
     s.service.set_standing_allotment("admin", s.org_id, "member-1", 100)
@@ -254,6 +275,9 @@ CASES = [
     Case("capture_hold", _capture),
     Case("approve_request", _approve),
     Case("remove_member", _remove),
+    Case("provision_member", _provision),
+    Case("deactivate_member", _deactivate),
+    Case("reactivate_member", _reactivate),
     Case("lazy_period_close", _lazy_close),
     Case("close_due_periods", _close_due, job=True),
 ]

@@ -20,6 +20,7 @@ from armox_enterprise import (
     BillingPeriod,
     CreditRequest,
     Dashboard,
+    DirectoryResult,
     DomainClaim,
     DomainName,
     DomainStatus,
@@ -113,6 +114,11 @@ def organisation_calls(service: EnterpriseService) -> None:
     assert_type(service.remove_member("admin", org.id, "jane"), Membership)
     assert_type(service.list_members("admin", org.id), list[Membership])
     assert_type(service.set_standing_allotment("admin", org.id, "jane", 100), Membership)
+    assert_type(service.provision_member(org.id, "jo", "jo@acme.example"), DirectoryResult)
+    assert_type(service.deactivate_member(org.id, "jo"), DirectoryResult)
+    assert_type(service.reactivate_member(org.id, "jo"), DirectoryResult)
+    assert_type(service.directory_member(org.id, "jo"), Membership)
+    assert_type(service.directory_members(org.id), list[Membership])
 
 
 def enrolment_calls(service: EnterpriseService, org_id: str) -> None:

@@ -176,9 +176,11 @@ class OwnHold:
 
 @attrs.frozen
 class Job:
-    """A job or a setting of the host's: no actor, nothing to refuse."""
+    """A job or a setting of the host's, or a directory's call the host makes: no actor,
+    nothing to refuse."""
 
     actors: tuple[str, ...] = ("system",)
+    label: str = "— (the host: a job, no actor)"
 
     def answer(self, standing: Standing) -> Answer:
         """What ``standing`` is answered."""
@@ -187,7 +189,11 @@ class Job:
 
     def describe(self) -> str:
         """The rule as the access page states it."""
-        return "— (the host: a job, no actor)"
+        return self.label
+
+
+#: The directory's calls: the host authenticates the SCIM client, then calls them for it.
+DIRECTORY = Job(label="— (the host, for the directory: no actor)")
 
 
 @attrs.frozen
@@ -517,6 +523,18 @@ _ROWS: dict[str, Case] = {
         lambda s, who, org, p: s.reject_request(who, org, p),
         _bystanders("request_id"),
     ),
+    # the directory's calls, which the host makes for its authenticated SCIM client
+    "provision_member": Case(
+        DIRECTORY, lambda s, who, org, p: s.provision_member(org, "hired", "hired@else.example")
+    ),
+    "deactivate_member": Case(
+        DIRECTORY, lambda s, who, org, p: s.deactivate_member(org, BYSTANDER)
+    ),
+    "reactivate_member": Case(
+        DIRECTORY, lambda s, who, org, p: s.reactivate_member(org, "ex-member")
+    ),
+    "directory_member": Case(DIRECTORY, lambda s, who, org, p: s.directory_member(org, BYSTANDER)),
+    "directory_members": Case(DIRECTORY, lambda s, who, org, p: s.directory_members(org)),
     # jobs and the host's settings
     "close_due_periods": Case(Job(), lambda s, who, org, p: s.close_due_periods()),
     "check_alerts": Case(Job(), lambda s, who, org, p: s.check_alerts(org)),

@@ -11,7 +11,7 @@ Module map (each imports only those above it, the domain and the ports):
 - :mod:`~armox_enterprise.application.runner`: the unit of work, retries, authorisation,
   idempotent replays and event dispatch;
 - the use cases: :mod:`~armox_enterprise.application.organisations`, ``domains``,
-  ``enrolment``, ``members``, ``credits``, ``spending``, ``requests``, ``jobs``,
+  ``enrolment``, ``members``, ``directory``, ``credits``, ``spending``, ``requests``, ``jobs``,
   ``reporting``;
 - :mod:`~armox_enterprise.application.service`: the facade that composes them.
 """

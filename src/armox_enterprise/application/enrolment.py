@@ -15,6 +15,7 @@ from armox_enterprise.application.turnover import bring_current
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.access import Permission
 from armox_enterprise.domain.claims import claim_candidates
+from armox_enterprise.domain.directory import ensure_seat_free
 from armox_enterprise.domain.enrolment import (
     EnrolmentDecision,
     EnrolmentOutcome,
@@ -289,13 +290,7 @@ class EnrolmentUseCases(UseCases):
             decided = attrs.evolve(request, status=status, decided_by=actor, decided_at=ctx.now)
             uow.join_requests.update(decided)
             if approving:
-                if ctx.org.seat_limit is not None and (
-                    uow.memberships.count_active(ctx.org.id) >= ctx.org.seat_limit
-                ):
-                    raise EnrolmentRefused(
-                        "the organisation's seat limit is reached",
-                        reason=EnrolmentReason.SEAT_LIMIT_REACHED,
-                    )
+                ensure_seat_free(ctx.org, uow.memberships.count_active(ctx.org.id))
                 admit(
                     ctx,
                     request.user_id,

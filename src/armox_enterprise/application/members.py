@@ -16,7 +16,44 @@ from armox_enterprise.domain.requests import RequestStatus
 from armox_enterprise.domain.values import non_negative_credits
 from armox_enterprise.exceptions import InvalidTransition
 
-__all__ = ["MemberUseCases"]
+__all__ = ["MemberUseCases", "remove"]
+
+
+def remove(ctx: Context, target: Membership) -> Membership:
+    """Remove the active member ``target``, by the context's actor: what a removal does.
+
+    Their pending credit requests are cancelled, their unused credits return to the pool and
+    their account is closed to new credits; their pending holds keep their reservation.  Every
+    way of removing a member (an admin's, the directory's) goes through here.
+
+    Raises:
+        LastAdminError: the member is the last active admin.
+    """
+    uow, org, user = ctx.uow, ctx.org, target.user_id
+    admins = uow.memberships.count_active(org.id, admins_only=True)
+    ensure_an_admin_remains(target, admins, AdminChange.REMOVE)
+    for request in uow.requests.list(org.id, status=RequestStatus.PENDING, user_id=user):
+        try:
+            uow.requests.decide(request.cancel(ctx.actor, ctx.now))
+        except InvalidTransition:
+            continue  # an admin decided it meanwhile (an approval's credits return below)
+        ctx.record(
+            ev.CreditRequestDecided,
+            request_id=request.id,
+            user_id=user,
+            status=RequestStatus.CANCELLED.value,
+            amount=0,
+        )
+    code = member_account(user)
+    account = uow.ledger.get_account(org.id, code, for_update=True)
+    returned = 0 if account is None else account.available
+    if returned > 0:
+        ctx.post(ctx.transfer(TransferKind.RETURN, code, POOL, returned))
+    removed = attrs.evolve(target, status=MemberStatus.REMOVED, removed_at=ctx.now)
+    uow.memberships.update(removed)
+    uow.ledger.set_closed(org.id, code, True)
+    ctx.record(ev.MemberRemoved, user_id=user, returned=returned)
+    return removed
 
 
 class MemberUseCases(UseCases):
@@ -85,34 +122,7 @@ class MemberUseCases(UseCases):
         target_id = args.user(user_id)
 
         def work(ctx: Context) -> Membership:
-            uow, org = ctx.uow, ctx.org
-            target = active_member(ctx, target_id)
-            admins = uow.memberships.count_active(org.id, admins_only=True)
-            ensure_an_admin_remains(target, admins, AdminChange.REMOVE)
-            for request in uow.requests.list(
-                org.id, status=RequestStatus.PENDING, user_id=target_id
-            ):
-                try:
-                    uow.requests.decide(request.cancel(actor, ctx.now))
-                except InvalidTransition:
-                    continue  # an admin decided it meanwhile (an approval's credits return below)
-                ctx.record(
-                    ev.CreditRequestDecided,
-                    request_id=request.id,
-                    user_id=target_id,
-                    status=RequestStatus.CANCELLED.value,
-                    amount=0,
-                )
-            code = member_account(target_id)
-            account = uow.ledger.get_account(org.id, code, for_update=True)
-            returned = 0 if account is None else account.available
-            if returned > 0:
-                ctx.post(ctx.transfer(TransferKind.RETURN, code, POOL, returned))
-            removed = attrs.evolve(target, status=MemberStatus.REMOVED, removed_at=ctx.now)
-            uow.memberships.update(removed)
-            uow.ledger.set_closed(org.id, code, True)
-            ctx.record(ev.MemberRemoved, user_id=target_id, returned=returned)
-            return removed
+            return remove(ctx, active_member(ctx, target_id))
 
         # The organisation's row is locked first: the last-admin rule holds, and the member's
         # credit requests (which lock it too) serialise with the removal.

@@ -496,17 +496,20 @@ class Runner:
         work: Callable[[Context], _T],
         *,
         replay: Replay[_T] | None = None,
+        lock: bool = False,
     ) -> _T:
         """Run ``work`` as the system (a job) on the organisation, in its current period.
 
         Without a ``replay``, a job whose result is truthy (it changed something) is recorded
-        under the call's own key, so a lost COMMIT answer returns its first result.
+        under the call's own key, so a lost COMMIT answer returns its first result.  With
+        ``lock``, the organisation's row is locked first (as :meth:`enter` locks it).
         """
 
         organisation_id = args.ref(organisation_id, "organisation_id")
 
         def enter(uow: UnitOfWork, now: datetime) -> Context:
-            ctx = Context(uow, now, self.organisation(uow, organisation_id, now=now), SYSTEM)
+            org = self.organisation(uow, organisation_id, now=now, for_update=lock)
+            ctx = Context(uow, now, org, SYSTEM)
             bring_current(ctx)
             return ctx
 

@@ -1,9 +1,10 @@
 """The facade: :class:`EnterpriseService`, every use case of Enterprise accounts.
 
 The service is composed of one use-case module per concern (organisations, domains,
-enrolment, members, credits, spending and holds, requests, jobs, reporting); each public
-method parses its arguments, declares the permission it needs and hands the work to the one
-:class:`~armox_enterprise.application.runner.Runner`, which runs it in a unit of work.
+enrolment, members, directory provisioning, credits, spending and holds, requests, jobs,
+reporting); each public method parses its arguments, declares the permission it needs and
+hands the work to the one :class:`~armox_enterprise.application.runner.Runner`, which runs it
+in a unit of work.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from armox_enterprise.application import arguments as args
 from armox_enterprise.application.credits import CreditUseCases
+from armox_enterprise.application.directory import DirectoryUseCases
 from armox_enterprise.application.domains import DomainUseCases
 from armox_enterprise.application.enrolment import EnrolmentUseCases
 from armox_enterprise.application.jobs import JobUseCases
@@ -43,6 +45,7 @@ class EnterpriseService(
     DomainUseCases,
     EnrolmentUseCases,
     MemberUseCases,
+    DirectoryUseCases,
     CreditUseCases,
     SpendingUseCases,
     RequestUseCases,

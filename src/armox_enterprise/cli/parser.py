@@ -16,6 +16,7 @@ from typing import TypeAlias
 from armox_enterprise import __version__
 from armox_enterprise.cli.commands import (
     credits,
+    directory,
     jobs,
     organisations,
     reports,
@@ -385,6 +386,41 @@ def _add_member_commands(commands: _Commands) -> None:
     set_role.add_argument("role", choices=[role.value for role in Role])
 
 
+def _add_directory_commands(commands: _Commands) -> None:
+    group = commands.group(
+        "directory", "provision, deactivate and reactivate members as a company directory does"
+    )
+    provision = commands.leaf(
+        "provision",
+        "make a user an active member, whatever their address's domain (the seat limit holds)",
+        directory.provision,
+        within=group,
+    )
+    provision.add_argument("organisation", metavar="ORG_ID")
+    provision.add_argument("user", help="the user's id, as the host knows them")
+    provision.add_argument("email", help="their address")
+    provision.add_argument("--name", default="", metavar="NAME", help="the display name")
+    for name, summary, handler in (
+        (
+            "deactivate",
+            "remove a member: credits back to the pool, pending requests cancelled",
+            directory.deactivate,
+        ),
+        (
+            "reactivate",
+            "make a removed member a member again, with no credits",
+            directory.reactivate,
+        ),
+    ):
+        leaf = commands.leaf(name, summary, handler, within=group)
+        leaf.add_argument("organisation", metavar="ORG_ID")
+        leaf.add_argument("user")
+    listing = commands.leaf(
+        "list", "every membership, active and removed", directory.list_directory, within=group
+    )
+    listing.add_argument("organisation", metavar="ORG_ID")
+
+
 def _add_credit_commands(commands: _Commands) -> None:
     allocate = commands.leaf("allocate", "move credits from the pool to a member", credits.allocate)
     allocate.add_argument("user")
@@ -580,6 +616,7 @@ _SECTIONS: tuple[Callable[[_Commands], None], ...] = (
     _add_organisation_commands,
     _add_domain_commands,
     _add_member_commands,
+    _add_directory_commands,
     _add_credit_commands,
     _add_spending_commands,
     _add_request_commands,

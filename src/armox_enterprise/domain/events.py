@@ -27,6 +27,7 @@ __all__ = [
     "Event",
     "GrantShortfall",
     "JoinRequested",
+    "MemberDetailsChanged",
     "MemberEnrolled",
     "MemberInvited",
     "MemberRemoved",
@@ -157,6 +158,13 @@ class RoleChanged(Event):
 
     user_id: str
     role: str
+
+
+@attrs.frozen(kw_only=True)
+class MemberDetailsChanged(Event):
+    """The directory changed an active member's email address or display name."""
+
+    user_id: str
 
 
 @attrs.frozen(kw_only=True)
@@ -301,6 +309,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         MemberInvited,
         JoinRequested,
         RoleChanged,
+        MemberDetailsChanged,
         MemberRemoved,
         PoolToppedUp,
         CreditsAllocated,

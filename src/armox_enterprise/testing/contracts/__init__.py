@@ -27,6 +27,7 @@ The repositories each contract needs:
 * ``ServiceContract``: every repository
 * ``OrganisationSettingsContract``: every repository
 * ``DomainRecheckContract``: every repository (the domain re-check job through the service)
+* ``DirectoryContract``: every repository
 * ``StoreContract``: every repository (every contract above)
 
 The modules import ``pytest``; the library itself does not need it.
@@ -40,6 +41,7 @@ from armox_enterprise.testing.contracts.concurrency import (
     RepositoryRaceContract,
     ServiceRaceContract,
 )
+from armox_enterprise.testing.contracts.directory import DirectoryContract
 from armox_enterprise.testing.contracts.domains import DomainClaimContract
 from armox_enterprise.testing.contracts.events import EventContract
 from armox_enterprise.testing.contracts.holds import HoldContract
@@ -62,6 +64,7 @@ __all__ = [
     "ConcurrencyContract",
     "ContractBase",
     "CreditRequestContract",
+    "DirectoryContract",
     "DomainClaimContract",
     "DomainRecheckContract",
     "EventContract",

@@ -4,6 +4,7 @@ and the service's."""
 from __future__ import annotations
 
 from armox_enterprise.testing.contracts.concurrency import ConcurrencyContract
+from armox_enterprise.testing.contracts.directory import DirectoryContract
 from armox_enterprise.testing.contracts.domains import DomainClaimContract
 from armox_enterprise.testing.contracts.events import EventContract
 from armox_enterprise.testing.contracts.holds import HoldContract
@@ -42,6 +43,7 @@ class StoreContract(
     ConcurrencyContract,
     ServiceContract,
     DomainRecheckContract,
+    DirectoryContract,
 ):
     """The cases every store passes; subclass it as ``Test<YourStore>`` and implement
     :meth:`make_store`.
