@@ -34,6 +34,7 @@ from armox_enterprise.domain.organisation import (
 )
 from armox_enterprise.domain.periods import BillingPeriod
 from armox_enterprise.domain.requests import CreditRequest, RequestStatus
+from armox_enterprise.domain.teams import Team, TeamMember
 from armox_enterprise.domain.values import MAX_CREDITS, DomainName, EmailAddress
 from armox_enterprise.exceptions import (
     AlreadyExists,
@@ -53,6 +54,7 @@ from armox_enterprise.exceptions import (
     IdempotencyConflict,
     InsufficientCredits,
     InsufficientPoolCredits,
+    InsufficientTeamCredits,
     InvalidAmount,
     InvalidDomain,
     InvalidEmail,
@@ -69,6 +71,7 @@ from armox_enterprise.exceptions import (
     OrganisationNotFound,
     PermissionDenied,
     StorageError,
+    TeamNotFound,
     TooManyOpenRequests,
     TransferNotFound,
     TransientStorageError,
@@ -83,6 +86,7 @@ from armox_enterprise.views import (
     PoolFigures,
     ProfileView,
     RequestStatistics,
+    TeamRow,
 )
 
 try:
@@ -128,6 +132,7 @@ __all__ = [
     "IdempotencyConflict",
     "InsufficientCredits",
     "InsufficientPoolCredits",
+    "InsufficientTeamCredits",
     "InvalidAmount",
     "InvalidDomain",
     "InvalidEmail",
@@ -160,6 +165,10 @@ __all__ = [
     "RolloverPolicy",
     "StorageError",
     "SystemClock",
+    "Team",
+    "TeamMember",
+    "TeamNotFound",
+    "TeamRow",
     "TooManyOpenRequests",
     "Transfer",
     "TransferKind",

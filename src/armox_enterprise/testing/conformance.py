@@ -53,6 +53,8 @@ from armox_enterprise.testing.contracts import (
     ServiceContract,
     ServiceRaceContract,
     StoreContract,
+    TeamContract,
+    TeamServiceContract,
     TransactionContract,
     ViewContract,
 )
@@ -75,6 +77,8 @@ __all__ = [
     "ServiceContract",
     "ServiceRaceContract",
     "StoreContract",
+    "TeamContract",
+    "TeamServiceContract",
     "TransactionContract",
     "ViewContract",
 ]

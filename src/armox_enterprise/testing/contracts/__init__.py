@@ -20,11 +20,13 @@ The repositories each contract needs:
 * ``EventContract``: organisations, events
 * ``ReportContract``: organisations, ledger, reports
 * ``ViewContract``: organisations, memberships, ledger, views
+* ``TeamContract``: organisations, memberships, teams
 * ``TransactionContract``: every repository but reports and views
 * ``RepositoryRaceContract``: organisations and, in each case, the repository it races on
 * ``ServiceRaceContract``: every repository
 * ``ConcurrencyContract``: every repository (both race contracts)
 * ``ServiceContract``: every repository
+* ``TeamServiceContract``: every repository
 * ``StoreContract``: every repository (every contract above)
 
 The modules import ``pytest``; the library itself does not need it.
@@ -51,6 +53,7 @@ from armox_enterprise.testing.contracts.reports import ReportContract
 from armox_enterprise.testing.contracts.requests import CreditRequestContract
 from armox_enterprise.testing.contracts.service import ServiceContract
 from armox_enterprise.testing.contracts.store import StoreContract
+from armox_enterprise.testing.contracts.teams import TeamContract, TeamServiceContract
 from armox_enterprise.testing.contracts.transactions import TransactionContract
 from armox_enterprise.testing.contracts.views import ViewContract
 
@@ -72,6 +75,8 @@ __all__ = [
     "ServiceContract",
     "ServiceRaceContract",
     "StoreContract",
+    "TeamContract",
+    "TeamServiceContract",
     "TransactionContract",
     "ViewContract",
 ]

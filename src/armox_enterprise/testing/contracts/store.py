@@ -16,6 +16,7 @@ from armox_enterprise.testing.contracts.organisations import OrganisationContrac
 from armox_enterprise.testing.contracts.reports import ReportContract
 from armox_enterprise.testing.contracts.requests import CreditRequestContract
 from armox_enterprise.testing.contracts.service import ServiceContract
+from armox_enterprise.testing.contracts.teams import TeamContract, TeamServiceContract
 from armox_enterprise.testing.contracts.transactions import TransactionContract
 from armox_enterprise.testing.contracts.views import ViewContract
 
@@ -32,12 +33,14 @@ class StoreContract(
     HoldContract,
     CreditRequestContract,
     IdempotencyContract,
+    TeamContract,
     EventContract,
     ReportContract,
     ViewContract,
     TransactionContract,
     ConcurrencyContract,
     ServiceContract,
+    TeamServiceContract,
 ):
     """The cases every store passes; subclass it as ``Test<YourStore>`` and implement
     :meth:`make_store`.
