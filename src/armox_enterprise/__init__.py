@@ -38,6 +38,7 @@ from armox_enterprise.domain.organisation import (
 )
 from armox_enterprise.domain.periods import BillingPeriod
 from armox_enterprise.domain.requests import CreditRequest, RequestStatus
+from armox_enterprise.domain.teams import Team, TeamMember
 from armox_enterprise.domain.values import MAX_CREDITS, DomainName, EmailAddress
 from armox_enterprise.exceptions import (
     AlreadyExists,
@@ -57,6 +58,7 @@ from armox_enterprise.exceptions import (
     IdempotencyConflict,
     InsufficientCredits,
     InsufficientPoolCredits,
+    InsufficientTeamCredits,
     InvalidAmount,
     InvalidDomain,
     InvalidEmail,
@@ -73,6 +75,7 @@ from armox_enterprise.exceptions import (
     OrganisationNotFound,
     PermissionDenied,
     StorageError,
+    TeamNotFound,
     TooManyOpenRequests,
     TransferNotFound,
     TransientStorageError,
@@ -87,6 +90,7 @@ from armox_enterprise.views import (
     PoolFigures,
     ProfileView,
     RequestStatistics,
+    TeamRow,
 )
 
 try:
@@ -136,6 +140,7 @@ __all__ = [
     "IdempotencyConflict",
     "InsufficientCredits",
     "InsufficientPoolCredits",
+    "InsufficientTeamCredits",
     "InvalidAmount",
     "InvalidDomain",
     "InvalidEmail",
@@ -169,6 +174,10 @@ __all__ = [
     "RolloverPolicy",
     "StorageError",
     "SystemClock",
+    "Team",
+    "TeamMember",
+    "TeamNotFound",
+    "TeamRow",
     "TooManyOpenRequests",
     "Transfer",
     "TransferKind",

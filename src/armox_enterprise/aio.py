@@ -360,6 +360,16 @@ class AsyncEnterpriseService:
     top_up = _twin(EnterpriseService.top_up)
     refund = _twin(EnterpriseService.refund)
 
+    create_team = _twin(EnterpriseService.create_team)
+    rename_team = _twin(EnterpriseService.rename_team)
+    delete_team = _twin(EnterpriseService.delete_team)
+    list_teams = _twin(EnterpriseService.list_teams)
+    team_members = _twin(EnterpriseService.team_members)
+    fund_team = _twin(EnterpriseService.fund_team)
+    reclaim_team_budget = _twin(EnterpriseService.reclaim_team_budget)
+    assign_team = _twin(EnterpriseService.assign_team)
+    delegate_team = _twin(EnterpriseService.delegate_team)
+
     spend = _twin(EnterpriseService.spend)
     reserve = _twin(EnterpriseService.reserve)
     capture_hold = _twin(EnterpriseService.capture_hold)

@@ -22,7 +22,8 @@ exception a Python user would expect (``ValueError`` or ``TypeError``).
     │   ├── HoldNotFound
     │   ├── CreditRequestNotFound
     │   ├── InvitationNotFound
-    │   └── JoinRequestNotFound
+    │   ├── JoinRequestNotFound
+    │   └── TeamNotFound
     ├── PermissionDenied
     ├── Conflict
     │   ├── AlreadyExists
@@ -37,7 +38,8 @@ exception a Python user would expect (``ValueError`` or ``TypeError``).
     │   ├── TooManyOpenRequests
     │   └── LimitExceeded
     ├── InsufficientCredits
-    │   └── InsufficientPoolCredits
+    │   ├── InsufficientPoolCredits
+    │   └── InsufficientTeamCredits
     ├── DomainNotClaimable
     ├── DomainVerificationFailed
     ├── EnrolmentRefused
@@ -81,6 +83,7 @@ __all__ = [
     "IdempotencyConflict",
     "InsufficientCredits",
     "InsufficientPoolCredits",
+    "InsufficientTeamCredits",
     "InvalidAmount",
     "InvalidDomain",
     "InvalidEmail",
@@ -97,6 +100,7 @@ __all__ = [
     "OrganisationNotFound",
     "PermissionDenied",
     "StorageError",
+    "TeamNotFound",
     "TooManyOpenRequests",
     "TransferNotFound",
     "TransientStorageError",
@@ -186,6 +190,10 @@ class InvitationNotFound(NotFound):
 
 class JoinRequestNotFound(NotFound):
     """No such join request in the organisation."""
+
+
+class TeamNotFound(NotFound):
+    """No such team in the organisation."""
 
 
 class PermissionDenied(ArmoxError):
@@ -295,6 +303,10 @@ class InsufficientCredits(ArmoxError):
 
 class InsufficientPoolCredits(InsufficientCredits):
     """The organisation's pool does not hold enough unallocated credits."""
+
+
+class InsufficientTeamCredits(InsufficientCredits):
+    """The team's budget holds fewer unallocated credits than an allocation asked for."""
 
 
 class DomainNotClaimable(ArmoxError):

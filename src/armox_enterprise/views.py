@@ -22,6 +22,7 @@ from armox_enterprise.domain.ledger import (
     Account,
     TransferKind,
     member_account,
+    team_account,
 )
 from armox_enterprise.domain.organisation import MemberRemainder, Membership, Organisation, Role
 from armox_enterprise.domain.periods import valid_through
@@ -31,6 +32,7 @@ from armox_enterprise.domain.requests import (
     RequestStatus,
     can_request,
 )
+from armox_enterprise.domain.teams import Team
 from armox_enterprise.exceptions import InvalidInput
 from armox_enterprise.ports import MemberFigures, MemberSort, PeriodTotals, UnitOfWork
 
@@ -43,11 +45,14 @@ __all__ = [
     "PoolFigures",
     "ProfileView",
     "RequestStatistics",
+    "TeamRow",
     "build_dashboard",
     "build_profile",
     "build_request_statistics",
     "pool_figures",
     "pool_history",
+    "team_row",
+    "team_rows",
 ]
 
 _SORTS: tuple[str, ...] = get_args(MemberSort)
@@ -110,6 +115,9 @@ class ProfileView:
     badge: str | None = None
     role: Role | None = None
     credits: EnterpriseCredits | None = None
+    #: The name of the member's team, and what its budget has left (``None``: no team).
+    team: str | None = None
+    team_remaining: int | None = None
 
     @classmethod
     def personal(cls, user_id: str) -> ProfileView:
@@ -206,8 +214,49 @@ class Page:
 
 
 @attrs.frozen
+class TeamRow:
+    """One team on the dashboard, in the current period.
+
+    Attributes:
+        budget: what the pool gave the team's budget this period, less what went back to it.
+        allocated: what the budget gave the team's members this period (allocations and
+            approvals), less what came back from them (reclaims, returns).
+        used: what the team's members (today's) used this period, net of refunds.
+        remaining: what the budget holds now, unallocated.
+        members: how many members the team has.
+    """
+
+    team_id: str
+    name: str
+    members: int
+    budget: int
+    allocated: int
+    used: int
+    remaining: int
+
+
+def team_row(
+    team: Team, account: Account, totals: PeriodTotals, members_totals: Sequence[PeriodTotals]
+) -> TeamRow:
+    """Return ``team``'s dashboard row from its budget's account and period totals and its
+    members' period totals."""
+    given = totals.debited(TransferKind.ALLOCATE, TransferKind.APPROVE)
+    back = totals.credited(TransferKind.RECLAIM, TransferKind.RETURN)
+    return TeamRow(
+        team_id=team.id,
+        name=team.name,
+        members=len(members_totals),
+        budget=totals.credited(TransferKind.FUND_TEAM) - totals.debited(TransferKind.DEFUND_TEAM),
+        allocated=given - back,
+        used=sum(_used(t) for t in members_totals),
+        remaining=account.available,
+    )
+
+
+@attrs.frozen
 class Dashboard:
-    """The admin dashboard: pool figures, one page of members, pending requests."""
+    """The admin dashboard: pool figures, one page of members, pending requests, and the
+    teams (by name)."""
 
     organisation_id: str
     name: str
@@ -216,6 +265,24 @@ class Dashboard:
     total_members: int
     page: Page
     pending_requests: list[CreditRequest]
+    teams: list[TeamRow] = attrs.field(factory=list)
+
+
+def team_rows(uow: UnitOfWork, org: Organisation) -> list[TeamRow]:
+    """Return the dashboard's rows of ``org``'s teams, by name: per team, its budget's
+    account and period totals, and its members' period totals."""
+    index = org.current_period_index
+    rows = []
+    for team in uow.teams.list(org.id):
+        code = team_account(team.id)
+        account = uow.ledger.get_account(org.id, code) or Account(org.id, code)
+        totals = uow.ledger.period_totals(org.id, code, index)
+        members = [
+            uow.ledger.period_totals(org.id, member_account(m.user_id), index)
+            for m in uow.teams.members(org.id, team.id)
+        ]
+        rows.append(team_row(team, account, totals, members))
+    return rows
 
 
 def _carried_in(account: Account, totals: PeriodTotals) -> int:
@@ -256,6 +323,9 @@ def build_profile(uow: UnitOfWork, org: Organisation, membership: Membership) ->
         request_blocked_reason=None if allowed else REQUEST_BLOCKED_REASON,
         pending_request=pending[0] if pending else None,
     )
+    assignment = uow.teams.assignment(org.id, membership.user_id)
+    team = None if assignment is None else uow.teams.get(org.id, assignment.team_id)
+    budget = None if team is None else uow.ledger.get_account(org.id, team.account)
     return ProfileView(
         user_id=membership.user_id,
         is_enterprise=True,
@@ -264,6 +334,8 @@ def build_profile(uow: UnitOfWork, org: Organisation, membership: Membership) ->
         badge=org.name,
         role=membership.role,
         credits=section,
+        team=None if team is None else team.name,
+        team_remaining=None if team is None else (0 if budget is None else budget.available),
     )
 
 
@@ -401,6 +473,7 @@ def build_dashboard(uow: UnitOfWork, org: Organisation, page: Page) -> Dashboard
         total_members=total,
         page=page,
         pending_requests=uow.requests.list(org.id, status=RequestStatus.PENDING),
+        teams=team_rows(uow, org),
     )
 
 

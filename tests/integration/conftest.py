@@ -22,6 +22,7 @@ from sqlalchemy.pool import NullPool
 from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore, configure_sqlite, metadata
 from armox_enterprise.adapters.sqlalchemy import tables as default_tables
 from armox_enterprise.domain.ledger import reconcile
+from armox_enterprise.domain.reconciliation import team_problems
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -76,7 +77,8 @@ def reconcile_all(engine: Engine) -> list[str]:
         org_ids = [row[0] for row in connection.execute(select(default_tables.organisations.c.id))]
     with store.unit_of_work() as uow:
         for org_id in org_ids:
-            found = reconcile(uow.ledger.accounts(org_id), uow.ledger.transfers(org_id))
+            transfers = uow.ledger.transfers(org_id)
+            found = reconcile(uow.ledger.accounts(org_id), transfers) + team_problems(transfers)
             problems.extend(f"{org_id}: {p}" for p in found)
     return problems
 

@@ -20,11 +20,12 @@ from armox_enterprise import (
     EnterpriseService,
     InsufficientCredits,
     InsufficientPoolCredits,
+    InsufficientTeamCredits,
     InvalidTransition,
     TransferKind,
 )
 from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore
-from armox_enterprise.domain.ledger import POOL, member_account
+from armox_enterprise.domain.ledger import POOL, member_account, team_account
 from armox_enterprise.testing import Scenario, enterprise
 
 if TYPE_CHECKING:
@@ -122,6 +123,41 @@ def test_concurrent_allocations_never_oversubscribe_the_pool(
     assert len(seen_available) == 20
     assert max(seen_available) < 50
     assert _balance(scenario, POOL) == (0, 0)
+
+
+@pytest.mark.parametrize("isolation", ISOLATION)
+def test_concurrent_allocations_never_overdraw_a_team_budget(
+    backend: Backend, isolation: str | None
+) -> None:
+    """8 threads allocating from one team's budget of 600 to its members, asking for twice
+    what it holds: the sum allocated is the budget, never more; the pool is untouched; the
+    ledger reconciles."""
+    scenario = enterprise(store=_store(backend, isolation), members=8, allowance=1_000)
+    service = _service(scenario)
+    org, admin = scenario.org_id, scenario.admin
+    team = service.create_team(admin, org, "Research")
+    for member in scenario.members:
+        service.assign_team(admin, org, member, team.id)
+    service.fund_team(admin, org, team.id, 600)
+
+    seen_available: list[int] = []
+
+    def allocator(thread: int) -> int:
+        granted = 0
+        for _ in range(4):
+            try:
+                service.allocate_credits(admin, org, scenario.members[thread], 30)
+                granted += 30
+            except InsufficientTeamCredits as exc:
+                seen_available.append(exc.available)
+        return granted
+
+    assert sum(_in_threads(8, allocator)) == 600
+    assert len(seen_available) == 8 * 4 - 20
+    assert max(seen_available) < 30
+    assert _balance(scenario, team_account(team.id)) == (0, 0)
+    assert _balance(scenario, POOL) == (400, 0)
+    assert service.reconcile(org) == []
 
 
 @pytest.mark.parametrize("isolation", ISOLATION)

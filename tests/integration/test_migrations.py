@@ -53,6 +53,13 @@ AE0005 = {("add", name) for name in SETTINGS}
 #: The columns ae0006 adds to the domain claims (the re-check job's state).
 RECHECKS = ("last_checked_at", "failing_since", "lapses_at", "lapsed_at")
 AE0006 = {("add", name) for name in RECHECKS}
+#: The tables ae0007 adds (teams and members' assignments), and the assignments' index.
+TEAMS = {"armox_teams", "armox_team_members"}
+AE0007 = {
+    ("add", "armox_teams"),
+    ("add", "armox_team_members"),
+    ("add", "ix_armox_team_members_organisation_id_team_id"),
+}
 
 
 def head(engine: Engine) -> str:
@@ -247,6 +254,7 @@ def test_each_revision_upgrades_a_ledger_in_place_and_downgrades_to_the_one_befo
             *AE0004,
             *AE0005,
             *AE0006,
+            *AE0007,
         }
         with engine.begin() as connection:
             add_ledger(connection, default_tables)
@@ -384,11 +392,11 @@ def add_records(connection: Connection, tables: Tables) -> None:
 
 def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the tables ae0002 has, as stored (generated columns and the columns ae0004,
-    ae0005 and ae0006 add left out), sorted."""
+    ae0005 and ae0006 add left out; the tables ae0003 and ae0007 add too), sorted."""
     found: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as connection:
         for table in metadata.sorted_tables:
-            if table.name in REFERENCE:
+            if table.name in REFERENCE or table.name in TEAMS:
                 continue
             columns = [
                 c
@@ -521,7 +529,7 @@ def test_ae0003_upgrades_a_database_with_rows_and_keeps_its_guarantees_both_ways
     try:
         upgrade(engine, SECOND)
         at_second = guards(engine)
-        assert changes(engine) == AE0003 | AE0004 | AE0005 | AE0006
+        assert changes(engine) == AE0003 | AE0004 | AE0005 | AE0006 | AE0007
         with engine.begin() as connection:
             add_records(connection, t)
         before = rows(engine)
@@ -543,7 +551,7 @@ def test_ae0003_upgrades_a_database_with_rows_and_keeps_its_guarantees_both_ways
         assert rows(engine) == before
 
         downgrade(engine, SECOND)
-        assert changes(engine) == AE0003 | AE0004 | AE0005 | AE0006
+        assert changes(engine) == AE0003 | AE0004 | AE0005 | AE0006 | AE0007
         assert guards(engine) == at_second
         assert rows(engine) == before
         assert not REFERENCE & armox_tables(engine)
@@ -809,5 +817,60 @@ def test_ae0006_marks_verified_claims_checked_once_and_drops_the_columns_again(
         assert not columns & set(RECHECKS)
         assert rows(engine) == before
         assert changes(engine) == AE0006
+    finally:
+        _restore(engine)
+
+
+def test_ae0007_adds_teams_with_their_keys_and_drops_them_again(backend: Backend) -> None:
+    """Rows written at ``ae0006`` stay as they were through ``ae0007`` and back; the new tables
+    start empty; one team per case-folded name and one team per member are the database's
+    keys; the downgrade drops both tables."""
+    engine, t = backend.engine, default_tables
+    metadata.drop_all(engine)
+    try:
+        upgrade(engine, "ae0006")
+        assert changes(engine) == AE0007
+        with engine.begin() as connection:
+            add_ledger(connection, t)
+            connection.execute(
+                insert(t.memberships).values(
+                    organisation_id="org-1",
+                    user_id="ann",
+                    active_user_id=None,
+                    email="ann@acme.example",
+                    display_name="Ann",
+                    name_key="ann",
+                    role="member",
+                    status="removed",
+                    joined_at=NOW,
+                    removed_at=NOW,
+                    standing_allotment=0,
+                )
+            )
+        before = rows(engine)
+        upgrade(engine)
+        assert differences(engine) == []
+        assert rows(engine) == before
+        team = {"organisation_id": "org-1", "name": "Design", "created_at": NOW}
+        with engine.begin() as connection:
+            assert connection.execute(select(t.teams)).all() == []
+            connection.execute(insert(t.teams).values(id="team-1", name_key="design", **team))
+            connection.execute(insert(t.teams).values(id="team-2", name_key="sales", **team))
+            connection.execute(
+                insert(t.team_members).values(
+                    organisation_id="org-1", user_id="ann", team_id="team-1", manager=False
+                )
+            )
+        with pytest.raises(exc.IntegrityError), engine.begin() as connection:
+            connection.execute(insert(t.teams).values(id="team-3", name_key="design", **team))
+        with pytest.raises(exc.IntegrityError), engine.begin() as connection:
+            connection.execute(
+                insert(t.team_members).values(
+                    organisation_id="org-1", user_id="ann", team_id="team-2", manager=True
+                )
+            )
+        downgrade(engine, "ae0006")
+        assert not armox_tables(engine) & TEAMS
+        assert rows(engine) == before
     finally:
         _restore(engine)

@@ -67,18 +67,22 @@ class Standing:
         role: the actor's role while an active member of Acme (``None``: not one).
         left: the actor was a member of Acme and was removed.
         elsewhere: the actor is an active member of another organisation.
+        manages: the actor is a member of Acme delegated the management of the team the
+            bystander is in (a scoped ``MANAGE_TEAM`` grant, not a role).
     """
 
     user: str
     role: Role | None = None
     left: bool = False
     elsewhere: bool = False
+    manages: bool = False
 
 
 #: Every kind of actor, by the name the test ids use.
 ACTORS: Mapping[str, Standing] = {
     "admin": Standing("admin", Role.ADMIN),
     "member": Standing("member-1", Role.MEMBER),
+    "team_manager": Standing("manager-1", Role.MEMBER, manages=True),
     "admin_of_other": Standing("globex-admin", elsewhere=True),
     "member_of_other": Standing("globex-member", elsewhere=True),
     "removed_admin": Standing("ex-admin", left=True),
@@ -92,6 +96,7 @@ PEOPLE = tuple(name for name in ACTORS if name != "system")
 EMAILS: Mapping[str, str] = {
     "admin": "admin@acme.example",
     "member-1": "member-1@acme.example",
+    "manager-1": "manager-1@acme.example",
     "globex-admin": "boss@globex.example",
     "globex-member": "globex-member@globex.example",
     "ex-admin": "ex-admin@acme.example",
@@ -133,6 +138,27 @@ class Needs:
         """The rule as the access page states it."""
         needs = _names(self.permissions)
         return needs if self.hidden is None else f"{needs}; not theirs: `{self.hidden.__name__}`"
+
+
+@attrs.frozen
+class ForTeam:
+    """An active member whose role holds ``permission``, or the delegated manager of the team
+    the call's member (the bystander) is in: the scoped ``MANAGE_TEAM``."""
+
+    permission: Permission
+    actors: tuple[str, ...] = tuple(ACTORS)
+
+    def answer(self, standing: Standing) -> Answer:
+        """What ``standing`` is answered."""
+        if standing.role is None:
+            return OrganisationNotFound
+        if self.permission in _permissions(standing.role) or standing.manages:
+            return None
+        return PermissionDenied
+
+    def describe(self) -> str:
+        """The rule as the access page states it."""
+        return f"`{self.permission.name}`, or `MANAGE_TEAM` for the team's manager"
 
 
 @attrs.frozen
@@ -254,6 +280,8 @@ class World:
     spend_id: str
     hold_id: str
     request_id: str
+    #: The team the bystander and the team manager are in.
+    team_id: str
     #: The removed users' holds, reserved before they left.
     held: dict[str, str]
     #: What the organisation holds that no refusal may show.
@@ -277,6 +305,13 @@ def build_world(store: Store | None = None) -> World:
         svc.allocate_credits(s.admin, org, user, 100)
         held[user] = svc.reserve(user, org, 60, generation_id=f"gen-{user}").id
         svc.remove_member(s.admin, org, user)
+    svc.enrol("manager-1", EMAILS["manager-1"], email_verified=True)
+    team = svc.create_team(s.admin, org, "Design")
+    svc.fund_team(s.admin, org, team.id, 500)
+    for user in (BYSTANDER, "manager-1"):
+        svc.assign_team(s.admin, org, user, team.id)
+    svc.delegate_team(s.admin, org, "manager-1")
+    svc.allocate_credits(s.admin, org, "manager-1", 100)
     spend = svc.spend(BYSTANDER, org, 40, generation_id="gen-spent", feature="video")
     hold = svc.reserve(BYSTANDER, org, 50, generation_id="gen-held")
     request = svc.request_credits(BYSTANDER, org, 300, note="for the secret launch")
@@ -298,7 +333,18 @@ def build_world(store: Store | None = None) -> World:
         claim.verification_token,
     }
     return World(
-        svc, s.store, s.clock, s.dns, org, globex.id, spend.id, hold.id, request.id, held, secrets
+        svc,
+        s.store,
+        s.clock,
+        s.dns,
+        org,
+        globex.id,
+        spend.id,
+        hold.id,
+        request.id,
+        team.id,
+        held,
+        secrets,
     )
 
 
@@ -374,6 +420,16 @@ def _own_request(world: World, who: str) -> str:
     return world.request_id
 
 
+def _team(world: World, who: str) -> str:
+    """The team the bystander and the team manager are in."""
+    return world.team_id
+
+
+def _empty_team(world: World, who: str) -> str:
+    """A new team with no members and no credits (the admin made it)."""
+    return world.service.create_team("admin", world.org_id, f"Spare {who}").id
+
+
 P = Permission
 _OLD_TIMER = ExistingUser("old-timer", "old-timer@acme.example", email_verified=True)
 
@@ -447,10 +503,56 @@ _ROWS: dict[str, Case] = {
     # the pool's credits
     "top_up": Case(needs(P.MANAGE_POOL), lambda s, who, org, p: s.top_up(who, org, 100)),
     "allocate_credits": Case(
-        needs(P.MANAGE_POOL), lambda s, who, org, p: s.allocate_credits(who, org, BYSTANDER, 10)
+        ForTeam(P.MANAGE_POOL),
+        lambda s, who, org, p: s.allocate_credits(who, org, BYSTANDER, 10),
+        situation="a member of a team",
     ),
     "reclaim_credits": Case(
-        needs(P.MANAGE_POOL), lambda s, who, org, p: s.reclaim_credits(who, org, BYSTANDER, 10)
+        ForTeam(P.MANAGE_POOL),
+        lambda s, who, org, p: s.reclaim_credits(who, org, BYSTANDER, 10),
+        situation="a member of a team",
+    ),
+    "allocate_outside_team": Case(
+        needs(P.MANAGE_POOL),
+        lambda s, who, org, p: s.allocate_credits(who, org, "member-1", 10),
+        method="allocate_credits",
+        situation="a member of no team",
+    ),
+    # teams
+    "create_team": Case(
+        needs(P.MANAGE_TEAMS), lambda s, who, org, p: s.create_team(who, org, "Research")
+    ),
+    "rename_team": Case(
+        needs(P.MANAGE_TEAMS),
+        lambda s, who, org, p: s.rename_team(who, org, p, "Studio"),
+        _team,
+    ),
+    "delete_team": Case(
+        needs(P.MANAGE_TEAMS),
+        lambda s, who, org, p: s.delete_team(who, org, p),
+        _empty_team,
+        situation="an empty team",
+    ),
+    "list_teams": Case(needs(P.VIEW_DASHBOARD), lambda s, who, org, p: s.list_teams(who, org)),
+    "team_members": Case(
+        ForTeam(P.MANAGE_TEAMS), lambda s, who, org, p: s.team_members(who, org, p), _team
+    ),
+    "fund_team": Case(
+        needs(P.MANAGE_TEAMS), lambda s, who, org, p: s.fund_team(who, org, p, 10), _team
+    ),
+    "reclaim_team_budget": Case(
+        needs(P.MANAGE_TEAMS),
+        lambda s, who, org, p: s.reclaim_team_budget(who, org, p, 10),
+        _team,
+    ),
+    "assign_team": Case(
+        needs(P.MANAGE_TEAMS),
+        lambda s, who, org, p: s.assign_team(who, org, "member-1", p),
+        _team,
+    ),
+    "delegate_team": Case(
+        needs(P.MANAGE_TEAMS),
+        lambda s, who, org, p: s.delegate_team(who, org, BYSTANDER),
     ),
     "refund": Case(
         needs(P.MANAGE_POOL),
@@ -514,14 +616,16 @@ _ROWS: dict[str, Case] = {
         situation="another member's request",
     ),
     "approve_request": Case(
-        needs(P.DECIDE_REQUESTS),
+        ForTeam(P.DECIDE_REQUESTS),
         lambda s, who, org, p: s.approve_request(who, org, p),
         _bystanders("request_id"),
+        situation="a member of a team's request",
     ),
     "reject_request": Case(
-        needs(P.DECIDE_REQUESTS),
+        ForTeam(P.DECIDE_REQUESTS),
         lambda s, who, org, p: s.reject_request(who, org, p),
         _bystanders("request_id"),
+        situation="a member of a team's request",
     ),
     # the directory's calls, which the host makes for its authenticated SCIM client
     "provision_member": Case(
@@ -696,6 +800,8 @@ def test_every_permission_is_needed_by_some_use_case() -> None:
     for case in SPEC.values():
         if isinstance(case.rule, Needs):
             used |= case.rule.permissions
+        if isinstance(case.rule, ForTeam):
+            used |= {case.rule.permission, Permission.MANAGE_TEAM}
     assert used == set(Permission)
 
 
@@ -719,6 +825,7 @@ def test_every_kind_of_actor_is_in_the_world() -> None:
 #: The access page's columns of answers: each role, a former member, an outsider.
 COLUMNS: Mapping[str, Standing] = {
     **{role.value: Standing("someone", role) for role in Role},
+    "team manager": Standing("someone", Role.MEMBER, manages=True),
     "former member": Standing("someone", left=True),
     "outsider": Standing("someone"),
 }

@@ -613,6 +613,36 @@ def test_allocate_json_is_the_transfer(acme: Scenario) -> None:
     assert (data["amount"], data["actor"], data["period_index"]) == (40, "admin", 0)
 
 
+def test_teams_commands_give_a_team_a_budget_its_member_draws_on(acme: Scenario) -> None:
+    """``teams create``, ``fund``, ``assign``, ``delegate``, ``list``, ``reclaim``,
+    ``rename`` and ``delete``; an allocation to the team's member names the team's budget."""
+    team = ok(acme, "--json", "--as", "admin", "teams", "create", "Design").json()
+    team_id = team["id"]
+    assert team["name"] == "Design"
+    out = ok(acme, "--as", "admin", "teams", "fund", team_id, "300").out
+    assert re.fullmatch(rf"Moved 300 credits from the pool to team {team_id} \(\S+\)\.\n", out)
+    out = ok(acme, "--as", "admin", "teams", "assign", "member-1", team_id).out
+    assert out == f"member-1 is now in team {team_id}.\n"
+    out = ok(acme, "--as", "admin", "allocate", "member-1", "100").out
+    assert out.startswith(f"Allocated 100 credits from team {team_id}'s budget to member-1 (")
+    out = ok(acme, "--as", "admin", "teams", "delegate", "member-1").out
+    assert out == f"member-1 manages team {team_id}.\n"
+    ok(acme, "--as", "member-1", "reclaim", "member-1", "10")
+    lines = ok(acme, "--as", "admin", "teams", "list").out.splitlines()
+    assert lines[1].split() == ["Design", team_id, "1", "300", "90", "0", "210"]
+    ok(acme, "--as", "admin", "teams", "reclaim", team_id, "210")
+    ok(acme, "--as", "admin", "teams", "rename", team_id, "Studio")
+    refused = command(acme, "--as", "admin", "teams", "delete", team_id)
+    assert (refused.code, refused.err) == (
+        1,
+        "error: team 'Studio' has 1 member(s): assign them elsewhere first\n",
+    )
+    ok(acme, "--as", "admin", "teams", "assign", "member-1", "--none")
+    out = ok(acme, "--as", "admin", "teams", "delete", team_id).out
+    assert out == f"Deleted team Studio ({team_id}).\n"
+    assert ok(acme, "--as", "admin", "teams", "list").out == "No teams.\n"
+
+
 def test_allocating_more_than_the_pool_holds_is_refused(acme: Scenario) -> None:
     """InsufficientPoolCredits exits with 1; with ``--json`` the error carries its figures."""
     available = pool(acme)
@@ -1133,6 +1163,14 @@ COMMANDS = {
     "allocate",
     "reclaim",
     "top-up",
+    "teams create",
+    "teams list",
+    "teams fund",
+    "teams reclaim",
+    "teams assign",
+    "teams delegate",
+    "teams rename",
+    "teams delete",
     "spend",
     "holds reserve",
     "holds capture",

@@ -23,6 +23,7 @@ from armox_enterprise.testing.contracts import (
     OrganisationContract,
     ReportContract,
     RepositoryRaceContract,
+    TeamContract,
     TransactionContract,
     ViewContract,
 )
@@ -41,6 +42,7 @@ REPOSITORIES = frozenset(
         "events",
         "reports",
         "views",
+        "teams",
     }
 )
 
@@ -172,3 +174,11 @@ class TestRepositoryRaceContractNeeds(RepositoryRaceContract):
     def make_store(self) -> Store:
         """A store without invitations, events, reports and views."""
         return store_with_only(*(REPOSITORIES - {"invitations", "events", "reports", "views"}))
+
+
+class TestTeamContractNeeds(TeamContract):
+    """The teams contract needs organisations, memberships and teams."""
+
+    def make_store(self) -> Store:
+        """A store with organisations, memberships and teams only."""
+        return store_with_only("organisations", "memberships", "teams")

@@ -58,7 +58,7 @@ from armox_enterprise.domain.events import CreditsAllocated
 from armox_enterprise.domain.organisation import JoinRequestStatus, MemberStatus
 from armox_enterprise.ports import StoredEvent
 from armox_enterprise.serialise import DERIVED
-from armox_enterprise.views import Page
+from armox_enterprise.views import Page, TeamRow
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 T1 = datetime(2026, 3, 2, 12, 30, 15, 250_000, tzinfo=timezone.utc)
@@ -231,6 +231,7 @@ DASHBOARD = Dashboard(
     total_members=3,
     page=Page(sort="used", descending=True, offset=0, limit=1),
     pending_requests=[REQUEST],
+    teams=[TeamRow("t-1", "Design", 2, 900, 600, 250, 300)],
 )
 STATISTICS = RequestStatistics(
     first_period=0,
@@ -461,6 +462,8 @@ GOLDEN: list[tuple[str, object, dict[str, Any]]] = [
                 "request_blocked_reason": "a credit request is already pending",
                 "pending_request": REQUEST_FORM,
             },
+            "team": None,
+            "team_remaining": None,
         },
     ),
     (
@@ -474,6 +477,8 @@ GOLDEN: list[tuple[str, object, dict[str, Any]]] = [
             "badge": None,
             "role": None,
             "credits": None,
+            "team": None,
+            "team_remaining": None,
         },
     ),
     ("pool figures", POOL, POOL_FORM),
@@ -489,6 +494,17 @@ GOLDEN: list[tuple[str, object, dict[str, Any]]] = [
             "total_members": 3,
             "page": {"sort": "used", "descending": True, "offset": 0, "limit": 1},
             "pending_requests": [REQUEST_FORM],
+            "teams": [
+                {
+                    "team_id": "t-1",
+                    "name": "Design",
+                    "members": 2,
+                    "budget": 900,
+                    "allocated": 600,
+                    "used": 250,
+                    "remaining": 300,
+                }
+            ],
         },
     ),
     (

@@ -48,6 +48,7 @@ from armox_enterprise import (
     IdempotencyConflict,
     InsufficientCredits,
     InsufficientPoolCredits,
+    InsufficientTeamCredits,
     InvalidAmount,
     InvalidTransition,
     LastAdminError,
@@ -72,6 +73,7 @@ from armox_enterprise.domain.ledger import (
     member_account,
     member_of,
     reconcile,
+    team_account,
 )
 from armox_enterprise.domain.periods import period_at
 from armox_enterprise.domain.values import months_later
@@ -123,6 +125,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.used = 0
         self.decided: dict[str, CreditRequest] = {}
         self.resolved: dict[str, Hold] = {}
+        # A team with no members: its budget moves with the pool only (the team rules of
+        # members are the domain model's, tests/unit/domain/test_teams.py).
+        self.team = team_account(self.service.create_team("admin", self.org_id, "Studio").id)
 
     @initialize(
         cap=st.sampled_from([0, 100, 10**6]),
@@ -193,6 +198,8 @@ class LedgerMachine(RuleBasedStateMachine):
             "invitations": dict(store.invitations),
             "join_requests": dict(store.join_requests),
             "domains": dict(store.domains),
+            "teams": dict(store.teams),
+            "team_members": dict(store.team_members),
             "outbox": len(store.outbox),
         }
 
@@ -318,6 +325,28 @@ class LedgerMachine(RuleBasedStateMachine):
             result = call()
             self._moved(before, {POOL: amount, member_account(user): -amount})
         self._remember(key, ("reclaim", user, amount), result)
+
+    @rule(amount=amounts, back=st.booleans())
+    def move_team_budget(self, amount: int, back: bool) -> None:
+        """Fund the team's budget from the pool, or give it back."""
+        team_id = self.team.removeprefix("team:")
+        source, error = (self.team, InsufficientTeamCredits) if back else (POOL, None)
+
+        def call() -> Transfer:
+            if back:
+                return self.service.reclaim_team_budget("admin", self.org_id, team_id, amount)
+            return self.service.fund_team("admin", self.org_id, team_id, amount)
+
+        refused = error or InsufficientPoolCredits
+        if self._due():
+            self._attempt(call, refused)
+        elif amount > self._available(source):
+            self._fails(refused, call)
+        else:
+            before = self._accounts()
+            call()
+            sign = -1 if back else 1
+            self._moved(before, {POOL: -sign * amount, self.team: sign * amount})
 
     # ------------------------------------------------------------------ spending
 
@@ -837,6 +866,7 @@ class LedgerMachine(RuleBasedStateMachine):
         members_total = sum(a.balance for a in accounts.values() if a.kind is AccountKind.MEMBER)
         assert granted == (
             accounts[POOL].balance
+            + accounts[self.team].balance
             + members_total
             + accounts[USAGE].balance
             + accounts[EXPIRED].balance
@@ -939,6 +969,8 @@ def test_the_rules_reach_every_kind_of_transfer() -> None:
     machine.remove_member("member-1")
     machine.resolve_hold(0, "release", "admin")
     machine.set_standing_allotment("member-3", 50)
+    machine.move_team_budget(40, back=False)
+    machine.move_team_budget(10, back=True)
     machine.advance_months(2)
     machine.spend("member-2", 5)
     machine.enrol("member-1")

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import attrs
 
 from armox_enterprise.domain import events as ev
-from armox_enterprise.domain.ledger import Transfer, TransferKind, member_of
+from armox_enterprise.domain.ledger import Transfer, TransferKind, member_of, team_of
 from armox_enterprise.domain.organisation import Membership, Organisation
 from armox_enterprise.domain.rollover import Movement
 from armox_enterprise.domain.values import new_id
@@ -21,6 +21,7 @@ from armox_enterprise.exceptions import (
     AccountClosed,
     InsufficientCredits,
     InsufficientPoolCredits,
+    InsufficientTeamCredits,
     MemberNotFound,
     credit_amount,
 )
@@ -109,10 +110,12 @@ class Context:
         )
 
     def from_pool(self, transfer: Transfer) -> Transfer:
-        """Post a transfer out of the pool to a member, refusing with the pool's own error.
+        """Post a transfer out of the pool (or a team's budget) to a member, refusing with the
+        pool's (or the team's) own error.
 
         Raises:
             InsufficientPoolCredits: the pool holds fewer unallocated credits.
+            InsufficientTeamCredits: the team's budget holds fewer unallocated credits.
             MemberNotFound: the member's account is closed: they were removed meanwhile (the
                 ledger refuses credits from the pool to a closed account).
         """
@@ -124,6 +127,14 @@ class Context:
                 f"user {user} is not an active member of the organisation"
             ) from None
         except InsufficientCredits as exc:
+            team = team_of(transfer.debit_account)
+            if team is not None:
+                raise InsufficientTeamCredits(
+                    f"team {team}'s budget has {credit_amount(exc.available)} unallocated "
+                    f"credits, {credit_amount(transfer.amount)} were asked",
+                    available=exc.available,
+                    requested=transfer.amount,
+                ) from None
             raise InsufficientPoolCredits(
                 f"the pool has {credit_amount(exc.available)} unallocated credits, "
                 f"{credit_amount(transfer.amount)} were asked",

@@ -7,6 +7,7 @@ from armox_enterprise.application.base import UseCases, active_member, load_tran
 from armox_enterprise.application.context import Context
 from armox_enterprise.application.holds import lock_for_late_credit, settle
 from armox_enterprise.application.runner import Replay
+from armox_enterprise.application.teams import authorise_for_team, may_manage_a_team, team_id_of
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.access import Permission
 from armox_enterprise.domain.idempotency import internal_key
@@ -20,6 +21,7 @@ from armox_enterprise.domain.ledger import (
     member_account,
     member_of,
 )
+from armox_enterprise.domain.teams import funding_account, home_account
 from armox_enterprise.domain.values import credits
 from armox_enterprise.exceptions import (
     InvalidAmount,
@@ -83,12 +85,15 @@ class CreditUseCases(UseCases):
         *,
         idempotency_key: str | None = None,
     ) -> Transfer:
-        """Move credits from the pool to a member for the current period.
+        """Move credits from the pool to a member for the current period; to a member of a
+        team, from the team's budget.
 
         Raises:
             InsufficientPoolCredits: the pool holds fewer unallocated credits.
+            InsufficientTeamCredits: the member's team's budget holds fewer.
             MemberNotFound: ``user_id`` is not an active member.
-            PermissionDenied: ``actor`` is not an admin.
+            PermissionDenied: ``actor`` is not an admin, nor (for a member of a team) the
+                team's delegated manager.
             IdempotencyConflict: the key was used with other parameters.
         """
         actor = args.user(actor, "actor")
@@ -97,18 +102,24 @@ class CreditUseCases(UseCases):
         key = args.optional_key(idempotency_key)
 
         def work(ctx: Context) -> Transfer:
+            may_manage_a_team(ctx, Permission.MANAGE_POOL)
             active_member(ctx, target_id)
+            team_id = team_id_of(ctx, target_id)
+            authorise_for_team(ctx, Permission.MANAGE_POOL, team_id)
             code = member_account(target_id)
+            source = funding_account(team_id)
             transfer = ctx.from_pool(
-                ctx.transfer(TransferKind.ALLOCATE, POOL, code, value, reference=key)
+                ctx.transfer(TransferKind.ALLOCATE, source, code, value, reference=key)
             )
             ctx.record(ev.CreditsAllocated, user_id=target_id, amount=value, kind="allocate")
             return transfer
 
+        # Every member may ask; the work checks the permission for the member's team (an
+        # admin's, or the team's delegated manager's).
         return self._runner.as_member(
             actor,
             organisation_id,
-            Permission.MANAGE_POOL,
+            Permission.VIEW_ORGANISATION,
             work,
             replay=_transfer_replay("allocate", key, (actor, target_id, value)),
         )
@@ -122,12 +133,14 @@ class CreditUseCases(UseCases):
         *,
         idempotency_key: str | None = None,
     ) -> Transfer:
-        """Move credits from a member back to the pool.
+        """Move credits from a member back to the pool; from a member of a team, back to the
+        team's budget.
 
         Raises:
             InsufficientCredits: the member has fewer available credits.
             MemberNotFound: ``user_id`` is not an active member.
-            PermissionDenied: ``actor`` is not an admin.
+            PermissionDenied: ``actor`` is not an admin, nor (for a member of a team) the
+                team's delegated manager.
             IdempotencyConflict: the key was used with other parameters.
         """
         actor = args.user(actor, "actor")
@@ -136,10 +149,15 @@ class CreditUseCases(UseCases):
         key = args.optional_key(idempotency_key)
 
         def work(ctx: Context) -> Transfer:
+            may_manage_a_team(ctx, Permission.MANAGE_POOL)
             active_member(ctx, target_id)
+            team_id = team_id_of(ctx, target_id)
+            authorise_for_team(ctx, Permission.MANAGE_POOL, team_id)
             code = member_account(target_id)
             transfer = ctx.post(
-                ctx.transfer(TransferKind.RECLAIM, code, POOL, value, reference=key)
+                ctx.transfer(
+                    TransferKind.RECLAIM, code, home_account(team_id), value, reference=key
+                )
             )
             ctx.record(ev.CreditsReclaimed, user_id=target_id, amount=value)
             return transfer
@@ -147,7 +165,7 @@ class CreditUseCases(UseCases):
         return self._runner.as_member(
             actor,
             organisation_id,
-            Permission.MANAGE_POOL,
+            Permission.VIEW_ORGANISATION,
             work,
             replay=_transfer_replay("reclaim", key, (actor, target_id, value)),
         )

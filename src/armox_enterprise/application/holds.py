@@ -9,13 +9,13 @@ from armox_enterprise.application.context import Context
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.ledger import (
     EXPIRED,
-    POOL,
     USAGE,
     Hold,
     TransferKind,
     member_account,
 )
 from armox_enterprise.domain.rollover import Movement, fit_to_pool, late_credit
+from armox_enterprise.domain.teams import home_account
 from armox_enterprise.exceptions import HoldAlreadyResolved
 
 __all__ = [
@@ -116,13 +116,14 @@ def lock_for_late_credit(ctx: Context, user_id: str, amount: int, period_index: 
     of the credits names."""
     movement = _late_credit(ctx, user_id, amount, period_index)
     if movement is not None:
-        # What the pool cannot take expires (fit_to_pool).
-        overflow = [EXPIRED] if movement.credit == POOL else []
+        # What the pool (or the team's budget) cannot take expires (fit_to_pool).
+        overflow = [EXPIRED] if movement.kind is TransferKind.RETURN else []
         ctx.uow.ledger.lock_accounts(ctx.org.id, [movement.debit, movement.credit, *overflow])
 
 
 def _late_credit(ctx: Context, user_id: str, amount: int, period_index: int) -> Movement | None:
     member = ctx.uow.memberships.get(ctx.org.id, user_id)
+    assignment = ctx.uow.teams.assignment(ctx.org.id, user_id)
     return late_credit(
         ctx.org.rollover,
         user_id=user_id,
@@ -130,6 +131,7 @@ def _late_credit(ctx: Context, user_id: str, amount: int, period_index: int) -> 
         period_index=period_index,
         current_period_index=ctx.org.current_period_index,
         member_active=member is not None and member.is_active,
+        home=home_account(None if assignment is None else assignment.team_id),
     )
 
 
@@ -141,8 +143,8 @@ def settle(ctx: Context, user_id: str, amount: int, period_index: int, reference
     if movement is None:
         return
     room = 0
-    if movement.credit == POOL:
-        pool = ctx.uow.ledger.get_account(ctx.org.id, POOL, for_update=True)
-        room = 0 if pool is None else pool.credit_room
+    if movement.kind is TransferKind.RETURN:
+        home = ctx.uow.ledger.get_account(ctx.org.id, movement.credit, for_update=True)
+        room = 0 if home is None else home.credit_room
     for part in fit_to_pool(movement, room):
         ctx.move(part, reference=reference)

@@ -8,11 +8,13 @@ from armox_enterprise.application import arguments as args
 from armox_enterprise.application.base import UseCases, active_member
 from armox_enterprise.application.context import Context
 from armox_enterprise.application.runner import Replay
+from armox_enterprise.application.teams import team_id_of
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.access import AdminChange, Permission, ensure_an_admin_remains
-from armox_enterprise.domain.ledger import POOL, TransferKind, member_account
+from armox_enterprise.domain.ledger import TransferKind, member_account
 from armox_enterprise.domain.organisation import Membership, MemberStatus, Role
 from armox_enterprise.domain.requests import RequestStatus
+from armox_enterprise.domain.teams import home_account
 from armox_enterprise.domain.values import non_negative_credits
 from armox_enterprise.exceptions import InvalidTransition
 
@@ -22,8 +24,9 @@ __all__ = ["MemberUseCases", "remove"]
 def remove(ctx: Context, target: Membership) -> Membership:
     """Remove the active member ``target``, by the context's actor: what a removal does.
 
-    Their pending credit requests are cancelled, their unused credits return to the pool and
-    their account is closed to new credits; their pending holds keep their reservation.  Every
+    Their pending credit requests are cancelled, their unused credits return where they came
+    from (their team's budget, or the pool), they leave their team, and their account is closed
+    to new credits; their pending holds keep their reservation.  Every
     way of removing a member (an admin's, the directory's) goes through here.
 
     Raises:
@@ -47,8 +50,11 @@ def remove(ctx: Context, target: Membership) -> Membership:
     code = member_account(user)
     account = uow.ledger.get_account(org.id, code, for_update=True)
     returned = 0 if account is None else account.available
+    # Their credits go back where they came from: their team's budget, or the pool.
+    home = home_account(team_id_of(ctx, user))
     if returned > 0:
-        ctx.post(ctx.transfer(TransferKind.RETURN, code, POOL, returned))
+        ctx.post(ctx.transfer(TransferKind.RETURN, code, home, returned))
+    uow.teams.unassign(org.id, user)
     removed = attrs.evolve(target, status=MemberStatus.REMOVED, removed_at=ctx.now)
     uow.memberships.update(removed)
     uow.ledger.set_closed(org.id, code, True)
@@ -108,7 +114,8 @@ class MemberUseCases(UseCases):
         )
 
     def remove_member(self, actor: str, organisation_id: str, user_id: str) -> Membership:
-        """Remove a member: unused credits return to the pool, pending requests are cancelled.
+        """Remove a member: unused credits return to their team's budget (to the pool for a
+        member with no team), they leave their team, pending requests are cancelled.
 
         Pending holds keep their reservation and can still be captured or released; what they
         release returns to the pool.  The user sees their personal profile again.

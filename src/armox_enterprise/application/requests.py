@@ -6,10 +6,12 @@ from armox_enterprise.application import arguments as args
 from armox_enterprise.application.base import UseCases, active_member, load_request, record_id
 from armox_enterprise.application.context import Context
 from armox_enterprise.application.runner import Replay, active_membership
+from armox_enterprise.application.teams import authorise_for_team, may_manage_a_team, team_id_of
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.access import Permission, can
-from armox_enterprise.domain.ledger import POOL, TransferKind, member_account
+from armox_enterprise.domain.ledger import TransferKind, member_account
 from armox_enterprise.domain.requests import CreditRequest, RequestStatus, ensure_can_request
+from armox_enterprise.domain.teams import funding_account
 from armox_enterprise.domain.values import credits, new_id
 from armox_enterprise.exceptions import CreditRequestNotFound
 
@@ -121,15 +123,18 @@ class RequestUseCases(UseCases):
         idempotency_key: str | None = None,
     ) -> CreditRequest:
         """Approve a pending request, for the amount asked or another; the credits move from
-        the pool to the member in the same unit of work.
+        the pool (for a member of a team, from the team's budget) to the member in the same
+        unit of work.
 
         Raises:
             InvalidTransition: the request is no longer pending (another admin decided it, or
                 its member was removed, which cancels it).
             MemberNotFound: its member has left (a request left pending by an older version).
             InsufficientPoolCredits: the pool cannot cover it; the request stays pending.
+            InsufficientTeamCredits: the requester's team's budget cannot cover it.
             CreditRequestNotFound: no such request in the organisation.
-            PermissionDenied: ``actor`` is not an admin.
+            PermissionDenied: ``actor`` is not an admin, nor the delegated manager of the
+                requester's team.
             IdempotencyConflict: the key was used with other parameters.
         """
         actor = args.user(actor, "actor")
@@ -139,7 +144,10 @@ class RequestUseCases(UseCases):
         request_ref = args.ref(request_id, "request_id")
 
         def work(ctx: Context) -> CreditRequest:
+            may_manage_a_team(ctx, Permission.DECIDE_REQUESTS)
             request = load_request(ctx, request_ref)
+            team_id = team_id_of(ctx, request.user_id)
+            authorise_for_team(ctx, Permission.DECIDE_REQUESTS, team_id)
             approved = request.approve(actor, ctx.now, value or request.amount, message)
             # Removing a member cancels their pending requests (approving one then answers
             # InvalidTransition); one left pending by an older version is refused here, and
@@ -149,17 +157,19 @@ class RequestUseCases(UseCases):
             assert approved.approved_amount is not None
             given = approved.approved_amount
             code = member_account(request.user_id)
+            source = funding_account(team_id)
             ctx.from_pool(
-                ctx.transfer(TransferKind.APPROVE, POOL, code, given, reference=request.id)
+                ctx.transfer(TransferKind.APPROVE, source, code, given, reference=request.id)
             )
             _record_decision(ctx, approved, given)
             ctx.record(ev.CreditsAllocated, user_id=request.user_id, amount=given, kind="approve")
             return approved
 
+        # Every member may ask; the work checks the permission for the requester's team.
         return self._runner.as_member(
             actor,
             organisation_id,
-            Permission.DECIDE_REQUESTS,
+            Permission.VIEW_ORGANISATION,
             work,
             replay=_request_replay("approve", key, (actor, request_ref, value, message)),
         )
@@ -178,7 +188,8 @@ class RequestUseCases(UseCases):
         Raises:
             InvalidTransition: the request is no longer pending.
             CreditRequestNotFound: no such request in the organisation.
-            PermissionDenied: ``actor`` is not an admin.
+            PermissionDenied: ``actor`` is not an admin, nor the delegated manager of the
+                requester's team.
             IdempotencyConflict: the key was used with other parameters.
         """
         actor = args.user(actor, "actor")
@@ -187,7 +198,10 @@ class RequestUseCases(UseCases):
         request_ref = args.ref(request_id, "request_id")
 
         def work(ctx: Context) -> CreditRequest:
-            rejected = load_request(ctx, request_ref).reject(actor, ctx.now, message)
+            may_manage_a_team(ctx, Permission.DECIDE_REQUESTS)
+            request = load_request(ctx, request_ref)
+            authorise_for_team(ctx, Permission.DECIDE_REQUESTS, team_id_of(ctx, request.user_id))
+            rejected = request.reject(actor, ctx.now, message)
             ctx.uow.requests.decide(rejected)
             _record_decision(ctx, rejected)
             return rejected
@@ -195,7 +209,7 @@ class RequestUseCases(UseCases):
         return self._runner.as_member(
             actor,
             organisation_id,
-            Permission.DECIDE_REQUESTS,
+            Permission.VIEW_ORGANISATION,
             work,
             replay=_request_replay("reject", key, (actor, request_ref, message)),
         )

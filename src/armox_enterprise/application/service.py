@@ -1,8 +1,8 @@
 """The facade: :class:`EnterpriseService`, every use case of Enterprise accounts.
 
 The service is composed of one use-case module per concern (organisations, domains,
-enrolment, members, directory provisioning, credits, spending and holds, requests, jobs,
-reporting); each public method parses its arguments, declares the permission it needs and
+enrolment, members, directory provisioning, credits, spending and holds, requests, teams,
+jobs, reporting); each public method parses its arguments, declares the permission it needs and
 hands the work to the one :class:`~armox_enterprise.application.runner.Runner`, which runs it
 in a unit of work.
 """
@@ -24,6 +24,7 @@ from armox_enterprise.application.reporting import ReportingUseCases
 from armox_enterprise.application.requests import RequestUseCases
 from armox_enterprise.application.runner import Runner
 from armox_enterprise.application.spending import SpendingUseCases
+from armox_enterprise.application.teams import TeamUseCases
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.enrolment import FreeMailList
 from armox_enterprise.exceptions import InvalidInput
@@ -49,6 +50,7 @@ class EnterpriseService(
     CreditUseCases,
     SpendingUseCases,
     RequestUseCases,
+    TeamUseCases,
     JobUseCases,
     ReportingUseCases,
 ):

@@ -77,14 +77,23 @@ def _close_and_open(ctx: Context) -> None:
     uow.ledger.lock_accounts(org.id)
     pool = uow.ledger.get_account(org.id, POOL, for_update=True)
     assert pool is not None
+    teams: dict[str, Account] = {}
+    for team in uow.teams.list(org.id):
+        budget = uow.ledger.get_account(org.id, team.account, for_update=True)
+        if budget is not None:
+            teams[team.id] = budget
     members: list[Account] = []
+    homes: dict[str, Account] = {}
     if org.rollover.member_remainder is not MemberRemainder.KEEP:
         for member in uow.memberships.list(org.id):
             code = member_account(member.user_id)
             account = uow.ledger.get_account(org.id, code, for_update=True)
             if account is not None:
                 members.append(account)
-    sweep = plan_sweep(org.rollover, pool, members)
+                assignment = uow.teams.assignment(org.id, member.user_id)
+                if assignment is not None and assignment.team_id in teams:
+                    homes[code] = teams[assignment.team_id]
+    sweep = plan_sweep(org.rollover, pool, members, teams=teams.values(), homes=homes)
     for movement in sweep.movements:
         system.move(movement)
     system.record(

@@ -22,6 +22,7 @@ from armox_enterprise.cli.commands import (
     reports,
     schema,
     spending,
+    teams,
 )
 from armox_enterprise.cli.context import Handler
 from armox_enterprise.cli.store import (
@@ -439,6 +440,57 @@ def _add_credit_commands(commands: _Commands) -> None:
     top_up.add_argument("--key", help=_KEY_HELP)
 
 
+def _add_team_commands(commands: _Commands) -> None:
+    group = commands.group("teams", "create teams, give them budgets, assign and delegate")
+    create = commands.leaf(
+        "create", "create a team with an empty budget", teams.create_team, within=group
+    )
+    create.add_argument("name")
+    commands.leaf(
+        "list", "list the teams and their figures this period", teams.list_teams, within=group
+    )
+    fund = commands.leaf(
+        "fund", "move credits from the pool to a team's budget", teams.fund_team, within=group
+    )
+    fund.add_argument("team_id", metavar="TEAM_ID")
+    fund.add_argument("amount", type=int, metavar="CREDITS")
+    fund.add_argument("--key", help=_KEY_HELP)
+    reclaim = commands.leaf(
+        "reclaim",
+        "move credits from a team's budget back to the pool",
+        teams.reclaim_team,
+        within=group,
+    )
+    reclaim.add_argument("team_id", metavar="TEAM_ID")
+    reclaim.add_argument("amount", type=int, metavar="CREDITS")
+    reclaim.add_argument("--key", help=_KEY_HELP)
+    assign = commands.leaf(
+        "assign",
+        "put a member in a team (out of the one they were in)",
+        teams.assign_team,
+        within=group,
+    )
+    assign.add_argument("user")
+    target = assign.add_mutually_exclusive_group(required=True)
+    target.add_argument("team_id", metavar="TEAM_ID", nargs="?")
+    target.add_argument("--none", action="store_true", help="take the member out of any team")
+    delegate = commands.leaf(
+        "delegate",
+        "let a member manage their team's allocations and requests",
+        teams.delegate_team,
+        within=group,
+    )
+    delegate.add_argument("user")
+    delegate.add_argument("--revoke", action="store_true", help="take the delegation back")
+    rename = commands.leaf("rename", "give a team a new name", teams.rename_team, within=group)
+    rename.add_argument("team_id", metavar="TEAM_ID")
+    rename.add_argument("name")
+    delete = commands.leaf(
+        "delete", "delete a team with no members and no credits", teams.delete_team, within=group
+    )
+    delete.add_argument("team_id", metavar="TEAM_ID")
+
+
 def _add_spending_commands(commands: _Commands) -> None:
     spend = commands.leaf(
         "spend", "spend the acting member's credits on one generation", spending.spend
@@ -618,6 +670,7 @@ _SECTIONS: tuple[Callable[[_Commands], None], ...] = (
     _add_member_commands,
     _add_directory_commands,
     _add_credit_commands,
+    _add_team_commands,
     _add_spending_commands,
     _add_request_commands,
     _add_view_commands,

@@ -7,6 +7,12 @@ organisation did not exist, so its ids reveal nothing.
 
 Adding a role means adding a row to :data:`ROLE_PERMISSIONS`; adding an operation means adding
 a :class:`Permission` and naming it in the roles that hold it.
+
+A permission may also be *scoped*: held for one team only, by an admin's delegation to a
+member of that team (:data:`SCOPED_PERMISSIONS`; the grant is the ``manager`` flag of the
+member's :class:`~armox_enterprise.domain.teams.TeamMember`).  The two roles stay; a team
+manager is a member with a grant, and :func:`can` and :func:`authorise` take the operation's
+team as their ``scope``.
 """
 
 from __future__ import annotations
@@ -15,13 +21,18 @@ import enum
 from collections.abc import Mapping
 from types import MappingProxyType
 
+import attrs
+
 from armox_enterprise.domain.organisation import Membership, Role
+from armox_enterprise.domain.teams import TeamMember
 from armox_enterprise.exceptions import LastAdminError, PermissionDenied
 
 __all__ = [
     "ROLE_PERMISSIONS",
+    "SCOPED_PERMISSIONS",
     "AdminChange",
     "Permission",
+    "TeamScope",
     "authorise",
     "can",
     "ensure_an_admin_remains",
@@ -57,6 +68,12 @@ class Permission(str, enum.Enum):
     """Read the admin dashboard, pool utilisation and request statistics."""
     VIEW_AUDIT_LOG = "view_audit_log"
     """Read who did what and when."""
+    MANAGE_TEAMS = "manage_teams"
+    """Create, rename and delete teams, assign members, fund and reclaim team budgets,
+    delegate a team's management."""
+    MANAGE_TEAM = "manage_team"
+    """Allocate from a team's budget to its members, reclaim from them, decide their credit
+    requests (scoped: a team manager holds it for their own team only)."""
 
 
 _MEMBER: frozenset[Permission] = frozenset(
@@ -78,20 +95,68 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
 )
 
 
-def can(membership: Membership | None, permission: Permission) -> bool:
-    """Return whether ``membership`` (``None``: an outsider) holds ``permission``."""
+#: The permissions an admin may delegate to a member for one team (held through the member's
+#: assignment to that team, never by a role of its own).
+SCOPED_PERMISSIONS: frozenset[Permission] = frozenset({Permission.MANAGE_TEAM})
+
+
+@attrs.frozen
+class TeamScope:
+    """The team an operation concerns, and the acting member's own assignment.
+
+    Attributes:
+        team_id: the team the operation acts on (``None``: no team, the pool's).
+        grant: the actor's assignment to a team, with its ``manager`` grant (``None``: none).
+    """
+
+    team_id: str | None
+    grant: TeamMember | None = None
+
+    @property
+    def delegated(self) -> bool:
+        """Whether the actor was delegated this scope's team."""
+        return (
+            self.team_id is not None
+            and self.grant is not None
+            and self.grant.manager
+            and self.grant.team_id == self.team_id
+        )
+
+
+def can(
+    membership: Membership | None, permission: Permission, scope: TeamScope | None = None
+) -> bool:
+    """Return whether ``membership`` (``None``: an outsider) holds ``permission`` (in
+    ``scope``, for a :data:`scoped <SCOPED_PERMISSIONS>` one: their role holds it, or they
+    were delegated the scope's team)."""
     if membership is None or not membership.is_active:
         return False
-    return permission in ROLE_PERMISSIONS[membership.role]
+    if permission in ROLE_PERMISSIONS[membership.role]:
+        return True
+    return (
+        permission in SCOPED_PERMISSIONS
+        and scope is not None
+        and scope.delegated
+        and scope.grant is not None
+        and scope.grant.user_id == membership.user_id
+        and scope.grant.organisation_id == membership.organisation_id
+    )
 
 
-def authorise(membership: Membership, permission: Permission) -> None:
-    """Refuse unless the active ``membership`` holds ``permission``.
+def authorise(
+    membership: Membership, permission: Permission, scope: TeamScope | None = None
+) -> None:
+    """Refuse unless the active ``membership`` holds ``permission`` (in ``scope``).
 
     Raises:
         PermissionDenied: it does not.
     """
-    if not can(membership, permission):
+    if not can(membership, permission, scope):
+        if permission in SCOPED_PERMISSIONS:
+            raise PermissionDenied(
+                f"user {membership.user_id} is neither an admin of the organisation nor "
+                "a manager of the team"
+            )
         raise PermissionDenied(f"user {membership.user_id} is not an admin of the organisation")
 
 

@@ -40,6 +40,9 @@ __all__ = [
     "PoolToppedUp",
     "RequestWaitingAlert",
     "RoleChanged",
+    "TeamAssigned",
+    "TeamBudgetMoved",
+    "TeamChanged",
 ]
 
 SYSTEM_ACTOR = "system"
@@ -293,6 +296,36 @@ class RequestWaitingAlert(Event):
     waiting_seconds: int
 
 
+@attrs.frozen(kw_only=True)
+class TeamChanged(Event):
+    """An admin created, renamed or deleted a team (``change``: ``created``, ``renamed``,
+    ``deleted``); ``team_name`` is the team's name after the change."""
+
+    team_id: str
+    team_name: str
+    change: str
+
+
+@attrs.frozen(kw_only=True)
+class TeamBudgetMoved(Event):
+    """Credits moved between the pool and a team's budget (``direction``: ``fund``, from
+    the pool; ``reclaim``, back to it)."""
+
+    team_id: str
+    amount: int
+    direction: str
+
+
+@attrs.frozen(kw_only=True)
+class TeamAssigned(Event):
+    """A member's team changed (``team_id`` ``None``: no team), or their delegated grant to
+    manage it (``manager``)."""
+
+    user_id: str
+    team_id: str | None
+    manager: bool
+
+
 #: Every event type by name, for hosts that read stored events back.
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
@@ -324,5 +357,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         MemberUsageAlert,
         PoolAllocationAlert,
         RequestWaitingAlert,
+        TeamChanged,
+        TeamBudgetMoved,
+        TeamAssigned,
     )
 }

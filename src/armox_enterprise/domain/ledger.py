@@ -42,6 +42,7 @@ __all__ = [
     "REFUND_KINDS",
     "SPENDING_KINDS",
     "SPENT_KINDS",
+    "TEAM_KINDS",
     "USAGE",
     "Account",
     "AccountKind",
@@ -63,6 +64,8 @@ __all__ = [
     "member_of",
     "period_count",
     "reconcile",
+    "team_account",
+    "team_of",
 ]
 
 GRANT = "grant"
@@ -70,6 +73,7 @@ POOL = "pool"
 USAGE = "usage"
 EXPIRED = "expired"
 _MEMBER_PREFIX = "member:"
+_TEAM_PREFIX = "team:"
 
 
 class AccountKind(str, enum.Enum):
@@ -78,13 +82,14 @@ class AccountKind(str, enum.Enum):
     GRANT = "grant"
     POOL = "pool"
     MEMBER = "member"
+    TEAM = "team"
     USAGE = "usage"
     EXPIRED = "expired"
 
     @property
     def guarded(self) -> bool:
         """Whether the account's available balance may never go below zero."""
-        return self in (AccountKind.POOL, AccountKind.MEMBER)
+        return self in (AccountKind.POOL, AccountKind.MEMBER, AccountKind.TEAM)
 
     @property
     def bounded_credits(self) -> bool:
@@ -102,11 +107,13 @@ class AccountKind(str, enum.Enum):
 
 #: The order in which a unit of work locks an organisation's accounts, by kind (after the
 #: organisation's own row).  Members come first, as a member's own spend, release or return
-#: locks its row before anything else; then where a member's credits go at the end of a period
-#: (``expired``, then ``pool``); then the source, and the usage sink last, as every spend's
-#: transfer names it.
+#: locks its row before anything else; then the teams (a team's budget gives to and takes
+#: back from its members, and gives back to the pool: it sits between the two, by code);
+#: then where credits go at the end of a period (``expired``, then ``pool``); then the
+#: source, and the usage sink last, as every spend's transfer names it.
 LOCK_ORDER: tuple[AccountKind, ...] = (
     AccountKind.MEMBER,
+    AccountKind.TEAM,
     AccountKind.EXPIRED,
     AccountKind.POOL,
     AccountKind.GRANT,
@@ -155,15 +162,34 @@ def member_of(code: str) -> str | None:
     return code[len(_MEMBER_PREFIX) :] if code.startswith(_MEMBER_PREFIX) else None
 
 
+def team_account(team_id: str) -> str:
+    """Return the code of the account holding team ``team_id``'s budget."""
+    return _TEAM_PREFIX + team_id
+
+
+def team_of(code: str) -> str | None:
+    """Return the team id of a team account code, or ``None`` for other accounts."""
+    return code[len(_TEAM_PREFIX) :] if code.startswith(_TEAM_PREFIX) else None
+
+
 def account_kind(code: str) -> AccountKind:
     """Return the kind of the account with ``code``."""
     if code.startswith(_MEMBER_PREFIX):
         return AccountKind.MEMBER
+    if code.startswith(_TEAM_PREFIX):
+        return AccountKind.TEAM
     return AccountKind(code)
 
 
 class TransferKind(str, enum.Enum):
-    """Why credits moved.  ``HOLD``, ``CAPTURE`` and ``RELEASE`` are the two-phase kinds."""
+    """Why credits moved.  ``HOLD``, ``CAPTURE`` and ``RELEASE`` are the two-phase kinds.
+
+    ``FUND_TEAM`` moves credits from the pool to a team's budget and ``DEFUND_TEAM`` back
+    (an admin's reclaim, a period's close, a team's deletion); a team's budget reaches its
+    members by the member kinds (``ALLOCATE``, ``APPROVE`` debit the team's account,
+    ``RECLAIM`` and ``RETURN`` credit it), so a member's figures count the same whatever
+    funds them.
+    """
 
     GRANT = "grant"
     TOP_UP = "top_up"
@@ -178,6 +204,8 @@ class TransferKind(str, enum.Enum):
     RELEASE = "release"
     REFUND = "refund"
     EXPIRE = "expire"
+    FUND_TEAM = "fund_team"
+    DEFUND_TEAM = "defund_team"
 
     @property
     def effect(self) -> Effect:
@@ -204,8 +232,9 @@ class Effect:
         starts_spending: a closed account refuses it (it begins a new spend), and its
             idempotency key is the caller's generation id.
         refused_by_closed_credit: a closed credit account refuses it (it gives a member new
-            credits from the pool: an allocation, an allotment, an approval), so credits never
-            land on the account of a member who left.
+            credits from the pool or a team's budget: an allocation, an allotment, an
+            approval; or a team's budget new credits from the pool), so credits never land on
+            the account of a member who left or of a team that was deleted.
     """
 
     debit_posted: int
@@ -284,6 +313,8 @@ EFFECTS: Mapping[TransferKind, Effect] = MappingProxyType(
         TransferKind.RELEASE: Effect(0, -1, 0),
         TransferKind.REFUND: _POSTED,
         TransferKind.EXPIRE: _POSTED,
+        TransferKind.FUND_TEAM: _FROM_POOL,
+        TransferKind.DEFUND_TEAM: _POSTED,
     }
 )
 
@@ -300,6 +331,8 @@ REFUND_KINDS: frozenset[TransferKind] = frozenset({TransferKind.REFUND})
 ALLOCATED_KINDS: frozenset[TransferKind] = frozenset(
     {TransferKind.ALLOCATE, TransferKind.ALLOT, TransferKind.APPROVE}
 )
+#: The kinds that move credits between the pool and a team's budget.
+TEAM_KINDS: frozenset[TransferKind] = frozenset({TransferKind.FUND_TEAM, TransferKind.DEFUND_TEAM})
 
 
 @attrs.frozen

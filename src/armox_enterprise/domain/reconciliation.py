@@ -7,12 +7,15 @@ records:
 
 - **grants**: at most one per period, each from the grant account to the pool;
 - **credit requests**: an approved request has exactly one approval transfer, of the approved
-  amount, from the pool to the requester; a pending, rejected, cancelled or expired one has
-  none; every approval transfer names a request;
+  amount, from the pool (or a team's budget) to the requester; a pending, rejected,
+  cancelled or expired one has none; every approval transfer names a request;
 - **holds**: a pending hold has its hold transfer (same amount, same member) and nothing
   resolved it; a hold that is no longer pending was resolved by one capture, one release or
   one of each, together moving exactly what it reserved, from its own account; every capture
-  and release names a hold transfer.
+  and release names a hold transfer;
+- **teams**: a team's budget moves credits only with the pool (``fund_team``,
+  ``defund_team``), its members (``allocate`` and ``approve`` to them, ``reclaim`` and
+  ``return`` from them) and the expired account (``expire``).
 
 Each function returns a list of problems, empty when everything agrees.
 """
@@ -25,14 +28,22 @@ from collections.abc import Iterable, Sequence
 from armox_enterprise.domain.ledger import (
     GRANT,
     POOL,
+    AccountKind,
     Hold,
     Transfer,
     TransferKind,
+    account_kind,
     member_account,
 )
 from armox_enterprise.domain.requests import CreditRequest, RequestStatus
 
-__all__ = ["grant_problems", "hold_problems", "reconcile_records", "request_problems"]
+__all__ = [
+    "grant_problems",
+    "hold_problems",
+    "reconcile_records",
+    "request_problems",
+    "team_problems",
+]
 
 _RESOLVING = (TransferKind.CAPTURE, TransferKind.RELEASE)
 
@@ -107,12 +118,55 @@ def _approval_problems(request: CreditRequest, approval: Transfer) -> list[str]:
             f"credit request {request.id} was approved for {request.approved_amount} credits "
             f"but approval transfer {approval.id} moves {approval.amount}"
         )
-    expected = (POOL, member_account(request.user_id))
-    if (approval.debit_account, approval.credit_account) != expected:
+    requester = member_account(request.user_id)
+    funded = approval.debit_account == POOL or _kind(approval.debit_account) is AccountKind.TEAM
+    if not funded or approval.credit_account != requester:
         problems.append(
             f"approval transfer {approval.id} moves credits from {approval.debit_account} to "
-            f"{approval.credit_account}, not from {expected[0]} to {expected[1]}"
+            f"{approval.credit_account}, not from {POOL} (or a team's budget) to {requester}"
         )
+    return problems
+
+
+def _kind(code: str) -> AccountKind | None:
+    try:
+        return account_kind(code)
+    except ValueError:
+        return None
+
+
+#: What a team's budget may exchange, by kind: the other account's kind, and whether the
+#: team is the debit side.
+_TEAM_MOVES: dict[TransferKind, tuple[AccountKind, bool]] = {
+    TransferKind.FUND_TEAM: (AccountKind.POOL, False),
+    TransferKind.DEFUND_TEAM: (AccountKind.POOL, True),
+    TransferKind.ALLOCATE: (AccountKind.MEMBER, True),
+    TransferKind.APPROVE: (AccountKind.MEMBER, True),
+    TransferKind.RECLAIM: (AccountKind.MEMBER, False),
+    TransferKind.RETURN: (AccountKind.MEMBER, False),
+    TransferKind.EXPIRE: (AccountKind.EXPIRED, True),
+}
+
+
+def team_problems(transfers: Iterable[Transfer]) -> list[str]:
+    """List the transfers that move a team's budget other than the rules allow: only with
+    the pool (funding, reclaiming), its members (allocations, approvals, reclaims, returns)
+    and the expired account; and the team kinds that name no team."""
+    problems: list[str] = []
+    for t in transfers:
+        debit, credit = _kind(t.debit_account), _kind(t.credit_account)
+        if AccountKind.TEAM not in (debit, credit):
+            if t.kind in (TransferKind.FUND_TEAM, TransferKind.DEFUND_TEAM):
+                problems.append(f"{t.kind.value} transfer {t.id} names no team's budget")
+            continue
+        allowed = _TEAM_MOVES.get(t.kind)
+        team_debits = debit is AccountKind.TEAM
+        other = credit if team_debits else debit
+        if allowed is None or allowed != (other, team_debits) or debit is credit:
+            problems.append(
+                f"{t.kind.value} transfer {t.id} moves credits from {t.debit_account} to "
+                f"{t.credit_account}, which a team's budget does not"
+            )
     return problems
 
 
@@ -191,4 +245,5 @@ def reconcile_records(
         grant_problems(listed)
         + request_problems(requests, listed)
         + hold_problems(pending_holds, listed)
+        + team_problems(listed)
     )

@@ -24,7 +24,9 @@ from armox_enterprise.domain.ledger import (
     EXPIRED,
     POOL,
     Account,
+    AccountKind,
     TransferKind,
+    account_kind,
     member_account,
 )
 from armox_enterprise.domain.organisation import MemberRemainder, Membership, RolloverPolicy
@@ -71,14 +73,16 @@ class Sweep:
 
 
 def fit_to_pool(movement: Movement, pool_room: int) -> tuple[Movement, ...]:
-    """Return ``movement`` as the pool can take it.
+    """Return ``movement`` as its destination can take it.
 
-    A return to the pool of more than ``pool_room`` (what the pool's ``credits_posted`` can
-    still take, :attr:`~armox_enterprise.domain.ledger.Account.credit_room`) returns what fits
-    and expires the rest, so a remainder never makes a turnover or a late credit fail; any
-    other movement is unchanged.
+    A return to the pool (or to a team's budget) of more than ``pool_room`` (what the
+    destination's ``credits_posted`` can still take,
+    :attr:`~armox_enterprise.domain.ledger.Account.credit_room`) returns what fits and expires
+    the rest, so a remainder never makes a turnover or a late credit fail; any other movement
+    is unchanged.
     """
-    if movement.credit != POOL or movement.amount <= pool_room:
+    returns = movement.credit == POOL or account_kind(movement.credit) is AccountKind.TEAM
+    if not returns or movement.kind is TransferKind.EXPIRE or movement.amount <= pool_room:
         return (movement,)
     returned = max(pool_room, 0)
     lapsed = Movement(TransferKind.EXPIRE, movement.debit, EXPIRED, movement.amount - returned)
@@ -87,23 +91,53 @@ def fit_to_pool(movement: Movement, pool_room: int) -> tuple[Movement, ...]:
     return (attrs.evolve(movement, amount=returned), lapsed)
 
 
-def plan_sweep(policy: RolloverPolicy, pool: Account, members: Iterable[Account]) -> Sweep:
-    """Return what closing a period does to the pool and to ``members``' accounts.
-
-    The pool lapses first, above the carry-over cap, so remainders that members return reach
-    the next period whatever the cap.  Under the "keep" policy members' accounts are left alone.
-    Remainders the pool can no longer take (:func:`fit_to_pool`) expire.
-    """
+def _sweep_teams(teams: Iterable[Account], room: int) -> list[Movement]:
+    """Each team's unspent budget back to the pool, as far as the pool can take it (the
+    rest expires)."""
     movements: list[Movement] = []
-    carried = min(max(pool.available, 0), policy.pool_carry_over_cap)
-    lapsed = pool.available - carried
-    expired = 0
+    for team in teams:
+        amount = min(team.available, max(room, 0))
+        if amount > 0:
+            movements.append(Movement(TransferKind.DEFUND_TEAM, team.code, POOL, amount))
+            room -= amount
+        if team.available > amount:
+            lapsed = team.available - amount
+            movements.append(Movement(TransferKind.EXPIRE, team.code, EXPIRED, lapsed))
+    return movements
+
+
+def plan_sweep(
+    policy: RolloverPolicy,
+    pool: Account,
+    members: Iterable[Account],
+    *,
+    teams: Iterable[Account] = (),
+    homes: Mapping[str, Account] | None = None,
+) -> Sweep:
+    """Return what closing a period does to the pool, to ``teams``' budgets and to
+    ``members``' accounts.
+
+    Each team's unspent budget returns to the pool first, and is then the pool's like the
+    rest: the pool lapses above the carry-over cap, so remainders that members return reach
+    the next period whatever the cap.  Under the "keep" policy members' accounts are left
+    alone.  Under "return to pool" a member whose account ``homes`` maps to a team's account
+    (by the member's account code) returns it to that team's budget, which keeps it into the
+    next period.  Remainders the destination can no longer take (:func:`fit_to_pool`) expire.
+    """
+    movements = _sweep_teams(teams, pool.credit_room)
+    returned = sum(m.amount for m in movements if m.kind is TransferKind.DEFUND_TEAM)
+    available = pool.available + returned
+    room = pool.credit_room - returned
+    carried = min(max(available, 0), policy.pool_carry_over_cap)
+    lapsed = available - carried
+    expired = sum(m.amount for m in movements if m.kind is TransferKind.EXPIRE)
     if lapsed > 0:
         expired += lapsed
         movements.append(Movement(TransferKind.EXPIRE, POOL, EXPIRED, lapsed))
     if policy.member_remainder is MemberRemainder.KEEP:
         return Sweep(tuple(movements), expired, carried)
-    room = pool.credit_room
+    homes = homes or {}
+    rooms: dict[str, int] = {POOL: room}
     for account in members:
         amount = account.available
         if amount <= 0:
@@ -112,12 +146,17 @@ def plan_sweep(policy: RolloverPolicy, pool: Account, members: Iterable[Account]
             expired += amount
             movements.append(Movement(TransferKind.EXPIRE, account.code, EXPIRED, amount))
             continue
-        returning = Movement(TransferKind.RETURN, account.code, POOL, amount)
-        for movement in fit_to_pool(returning, room):
+        home = homes.get(account.code)
+        destination = POOL if home is None else home.code
+        if destination not in rooms:
+            rooms[destination] = home.credit_room if home is not None else 0
+        returning = Movement(TransferKind.RETURN, account.code, destination, amount)
+        for movement in fit_to_pool(returning, rooms[destination]):
             movements.append(movement)
             if movement.kind is TransferKind.RETURN:
-                carried += movement.amount
-                room -= movement.amount
+                if destination == POOL:
+                    carried += movement.amount
+                rooms[destination] -= movement.amount
             else:
                 expired += movement.amount
     return Sweep(tuple(movements), expired, carried)
@@ -216,16 +255,20 @@ def late_credit(
     period_index: int,
     current_period_index: int,
     member_active: bool,
+    home: str = POOL,
 ) -> Movement | None:
     """Return where credits coming back to a member go, as closing their period would have
     sent them: a released hold or a refund of a closed period follows ``policy`` (the one in
-    force now); a member who has left gives them to the pool.  ``None``: they stay.
+    force now), a return going to ``home`` (the member's team's budget, or the pool); a
+    member who has left gives them to the pool.  ``None``: they stay.
     """
     closed = period_index < current_period_index
     remainder = policy.member_remainder
     code = member_account(user_id)
     if closed and remainder is MemberRemainder.EXPIRE:
         return Movement(TransferKind.EXPIRE, code, EXPIRED, amount)
-    if not member_active or (closed and remainder is MemberRemainder.RETURN_TO_POOL):
+    if not member_active:
         return Movement(TransferKind.RETURN, code, POOL, amount)
+    if closed and remainder is MemberRemainder.RETURN_TO_POOL:
+        return Movement(TransferKind.RETURN, code, home, amount)
     return None

@@ -19,6 +19,7 @@ those before it in this list:
 * :mod:`armox_enterprise.ports.organisations`: organisations, memberships, domain claims,
   invitations and join requests.
 * :mod:`armox_enterprise.ports.credits`: the ledger, holds, credit requests and idempotency.
+* :mod:`armox_enterprise.ports.teams`: teams and members' assignments to them.
 * :mod:`armox_enterprise.ports.reads`: usage reports and the dashboard's member table.
 * :mod:`armox_enterprise.ports.events`: the outbox and audit log.
 * :mod:`armox_enterprise.ports.storage`: ``UnitOfWork`` and ``Store``.
@@ -53,6 +54,7 @@ from armox_enterprise.ports.records import (
     UsageRow,
 )
 from armox_enterprise.ports.storage import Store, UnitOfWork, spend_in_unit_of_work
+from armox_enterprise.ports.teams import TeamRepository
 
 __all__ = [
     "Clock",
@@ -74,6 +76,7 @@ __all__ = [
     "ReportRepository",
     "Store",
     "StoredEvent",
+    "TeamRepository",
     "UnitOfWork",
     "UsageGrouping",
     "UsageRow",

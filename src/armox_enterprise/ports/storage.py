@@ -32,6 +32,7 @@ from armox_enterprise.ports.organisations import (
     OrganisationRepository,
 )
 from armox_enterprise.ports.reads import ReportRepository, ViewRepository
+from armox_enterprise.ports.teams import TeamRepository
 
 __all__ = ["Store", "UnitOfWork", "spend_in_unit_of_work"]
 
@@ -88,6 +89,11 @@ class UnitOfWork(Protocol):
     @property
     def idempotency(self) -> IdempotencyRepository:
         """The unit of work's idempotency repository."""
+        ...
+
+    @property
+    def teams(self) -> TeamRepository:
+        """The unit of work's teams repository."""
         ...
 
     @property

@@ -27,6 +27,7 @@ from armox_enterprise.ports import (
     MembershipRepository,
     OrganisationRepository,
     ReportRepository,
+    TeamRepository,
     UnitOfWork,
     ViewRepository,
 )
@@ -100,6 +101,7 @@ class ComposedStore(Generic[U]):
         holds: a factory of the holds repository.
         requests: a factory of the credit-requests repository.
         idempotency: a factory of the idempotency repository.
+        teams: a factory of the teams repository.
         events: a factory of the events repository.
         reports: a factory of the reports repository.
         views: a factory of the views repository.
@@ -122,6 +124,7 @@ class ComposedStore(Generic[U]):
         holds: Callable[[ComposedUnitOfWork[U]], HoldRepository] | None = None,
         requests: Callable[[ComposedUnitOfWork[U]], CreditRequestRepository] | None = None,
         idempotency: Callable[[ComposedUnitOfWork[U]], IdempotencyRepository] | None = None,
+        teams: Callable[[ComposedUnitOfWork[U]], TeamRepository] | None = None,
         events: Callable[[ComposedUnitOfWork[U]], EventRepository] | None = None,
         reports: Callable[[ComposedUnitOfWork[U]], ReportRepository] | None = None,
         views: Callable[[ComposedUnitOfWork[U]], ViewRepository] | None = None,
@@ -138,6 +141,7 @@ class ComposedStore(Generic[U]):
             "holds": holds,
             "requests": requests,
             "idempotency": idempotency,
+            "teams": teams,
             "events": events,
             "reports": reports,
             "views": views,
@@ -310,6 +314,11 @@ class ComposedUnitOfWork(Generic[U]):
     def idempotency(self) -> IdempotencyRepository:
         """The replacement idempotency repository, or the base's."""
         return self._repository("idempotency", lambda base: base.idempotency)
+
+    @property
+    def teams(self) -> TeamRepository:
+        """The replacement teams repository, or the base's."""
+        return self._repository("teams", lambda base: base.teams)
 
     @property
     def events(self) -> EventRepository:

@@ -56,6 +56,8 @@ from armox_enterprise.testing.contracts import (
     ServiceContract,
     ServiceRaceContract,
     StoreContract,
+    TeamContract,
+    TeamServiceContract,
     TransactionContract,
     ViewContract,
 )
@@ -81,6 +83,8 @@ __all__ = [
     "ServiceContract",
     "ServiceRaceContract",
     "StoreContract",
+    "TeamContract",
+    "TeamServiceContract",
     "TransactionContract",
     "ViewContract",
 ]

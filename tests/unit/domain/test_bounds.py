@@ -29,6 +29,7 @@ from armox_enterprise.domain.ledger import (
     member_account,
     period_count,
     reconcile,
+    team_account,
 )
 from armox_enterprise.domain.organisation import (
     MemberRemainder,
@@ -59,6 +60,7 @@ MAX = MAX_CREDITS
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=timezone.utc)
 ORG = "org"
 ALICE, BOB = member_account("alice"), member_account("bob")
+DESIGN = team_account("design")
 K = TransferKind
 _ids = count()
 
@@ -77,6 +79,8 @@ TABLE: dict[TransferKind, tuple[int, int, int]] = {
     K.RELEASE: (0, -1, 0),
     K.REFUND: (1, 0, 1),
     K.EXPIRE: (1, 0, 1),
+    K.FUND_TEAM: (1, 0, 1),
+    K.DEFUND_TEAM: (1, 0, 1),
 }
 #: The accounts each kind moves credits between in the service's use of it.
 ROUTES: dict[TransferKind, tuple[str, str]] = {
@@ -93,10 +97,12 @@ ROUTES: dict[TransferKind, tuple[str, str]] = {
     K.RELEASE: (ALICE, USAGE),
     K.REFUND: (USAGE, ALICE),
     K.EXPIRE: (ALICE, EXPIRED),
+    K.FUND_TEAM: (POOL, DESIGN),
+    K.DEFUND_TEAM: (DESIGN, POOL),
 }
 STARTS_SPENDING = {K.SPEND, K.HOLD}
-FROM_POOL = {K.ALLOCATE, K.ALLOT, K.APPROVE}
-GUARDED = {POOL, ALICE, BOB}
+FROM_POOL = {K.ALLOCATE, K.ALLOT, K.APPROVE, K.FUND_TEAM}
+GUARDED = {POOL, ALICE, BOB, DESIGN}
 
 #: Values at and around the bounds, which generated values favour.
 EDGES = [0, 1, 2, MAX // 2, MAX // 2 + 1, MAX - 1, MAX]
@@ -280,7 +286,7 @@ def test_pending_debits_stay_within_range(kind: TransferKind) -> None:
         apply_transfer(alice, Account(ORG, USAGE), transfer(kind, ALICE, USAGE, MAX))
 
 
-LEDGER_CODES = (GRANT, POOL, ALICE, BOB, USAGE, EXPIRED)
+LEDGER_CODES = (GRANT, POOL, ALICE, BOB, USAGE, EXPIRED, DESIGN)
 #: Routes of a two-member ledger: every kind between the accounts the service uses it on.
 ALL_ROUTES = [
     (kind, debit.replace(ALICE, member), credit.replace(ALICE, member))

@@ -72,9 +72,14 @@ def test_account_codes_name_their_kind() -> None:
     assert member_of(POOL) is None
 
 
-def test_only_pool_and_member_accounts_are_guarded() -> None:
-    """The pool and members may never go below zero; the source and the sinks may."""
-    assert {k for k in AccountKind if k.guarded} == {AccountKind.POOL, AccountKind.MEMBER}
+def test_only_pool_member_and_team_accounts_are_guarded() -> None:
+    """The pool, members and teams' budgets may never go below zero; the source and the
+    sinks may."""
+    assert {k for k in AccountKind if k.guarded} == {
+        AccountKind.POOL,
+        AccountKind.MEMBER,
+        AccountKind.TEAM,
+    }
 
 
 def test_available_deducts_pending_debits_but_balance_does_not() -> None:

@@ -28,6 +28,7 @@ from armox_enterprise.domain.ledger import (
     apply_transfer,
     member_account,
     reconcile,
+    team_account,
 )
 from armox_enterprise.exceptions import (
     AccountClosed,
@@ -40,6 +41,7 @@ NOW = datetime(2026, 1, 15, 9, 0, tzinfo=timezone.utc)
 ORG = "org"
 ALICE = member_account("alice")
 BOB = member_account("bob")
+DESIGN = team_account("design")
 K = TransferKind
 _ids = count()
 
@@ -82,6 +84,8 @@ TABLE: dict[TransferKind, tuple[int, int, int, bool]] = {
     K.RELEASE: (0, -1, 0, False),
     K.REFUND: (1, 0, 1, False),
     K.EXPIRE: (1, 0, 1, False),
+    K.FUND_TEAM: (1, 0, 1, False),
+    K.DEFUND_TEAM: (1, 0, 1, False),
 }
 
 #: The accounts each kind moves credits between in the service's use of it.
@@ -99,10 +103,12 @@ ROUTES: dict[TransferKind, tuple[str, str]] = {
     K.RELEASE: (ALICE, USAGE),
     K.REFUND: (USAGE, ALICE),
     K.EXPIRE: (ALICE, EXPIRED),
+    K.FUND_TEAM: (POOL, DESIGN),
+    K.DEFUND_TEAM: (DESIGN, POOL),
 }
 
 DRAWING = [k for k in TransferKind if k not in (K.CAPTURE, K.RELEASE)]
-GUARDED = [POOL, ALICE]
+GUARDED = [POOL, ALICE, DESIGN]
 UNGUARDED = [GRANT, USAGE, EXPIRED]
 
 # ---------------------------------------------------------------------------- the table
@@ -280,16 +286,18 @@ def test_a_closed_account_refuses_the_spending_kinds(kind: TransferKind) -> None
         apply_transfer(debit, account(USAGE), transfer(kind, ALICE, USAGE, 10))
 
 
-FROM_POOL = {K.ALLOCATE, K.ALLOT, K.APPROVE}
+FROM_POOL = {K.ALLOCATE, K.ALLOT, K.APPROVE, K.FUND_TEAM}
 
 
 @pytest.mark.parametrize("kind", sorted(FROM_POOL))
 def test_a_closed_account_refuses_credits_from_the_pool(kind: TransferKind) -> None:
-    """A member who left gets no allocation, allotment or approval, however it got there."""
+    """A member who left gets no allocation, allotment or approval, and a deleted team no
+    funding, however it got there."""
     pool = account(POOL, credits_posted=100)
-    alice = attrs.evolve(account(ALICE), closed=True)
-    with pytest.raises(AccountClosed, match=ALICE):
-        apply_transfer(pool, alice, transfer(kind, POOL, ALICE, 10))
+    _, code = ROUTES[kind]
+    closed = attrs.evolve(account(code), closed=True)
+    with pytest.raises(AccountClosed, match=code):
+        apply_transfer(pool, closed, transfer(kind, POOL, code, 10))
 
 
 def test_only_credits_from_the_pool_are_refused_by_a_closed_credit_account() -> None:
@@ -358,7 +366,7 @@ def test_apply_transfer_returns_new_accounts_and_changes_neither_argument() -> N
 
 
 def _ledger() -> tuple[dict[str, Account], list[Transfer]]:
-    accounts = {c: account(c) for c in (GRANT, POOL, USAGE, EXPIRED, ALICE, BOB)}
+    accounts = {c: account(c) for c in (GRANT, POOL, USAGE, EXPIRED, ALICE, BOB, DESIGN)}
     history = [
         transfer(K.GRANT, GRANT, POOL, 1_000),
         transfer(K.TOP_UP, GRANT, POOL, 200),
@@ -374,6 +382,8 @@ def _ledger() -> tuple[dict[str, Account], list[Transfer]]:
         transfer(K.RETURN, BOB, POOL, 5),
         transfer(K.EXPIRE, POOL, EXPIRED, 100),
         transfer(K.HOLD, ALICE, USAGE, 15),
+        transfer(K.FUND_TEAM, POOL, DESIGN, 70),
+        transfer(K.DEFUND_TEAM, DESIGN, POOL, 30),
     ]
     for t in history:
         debit, credit = apply_transfer(accounts[t.debit_account], accounts[t.credit_account], t)

@@ -31,6 +31,7 @@ from armox_enterprise.domain.ledger import (
     in_lock_order,
     lock_rank,
     member_account,
+    team_account,
 )
 
 _AT = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -39,7 +40,8 @@ user_ids = st.text(
     st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12
 )
 members = user_ids.map(member_account)
-codes = st.one_of(members, st.sampled_from([EXPIRED, GRANT, POOL, USAGE]))
+teams = user_ids.map(team_account)
+codes = st.one_of(members, teams, st.sampled_from([EXPIRED, GRANT, POOL, USAGE]))
 
 
 def _transfer(kind: TransferKind, debit: str, credit: str) -> Transfer:
@@ -60,17 +62,19 @@ def _transfer(kind: TransferKind, debit: str, credit: str) -> Transfer:
 POSTED = {
     TransferKind.GRANT: [(GRANT, POOL)],
     TransferKind.TOP_UP: [(GRANT, POOL)],
-    TransferKind.ALLOCATE: [(POOL, "member:a")],
+    TransferKind.ALLOCATE: [(POOL, "member:a"), ("team:t", "member:a")],
     TransferKind.ALLOT: [(POOL, "member:a")],
-    TransferKind.APPROVE: [(POOL, "member:a")],
-    TransferKind.RECLAIM: [("member:a", POOL)],
-    TransferKind.RETURN: [("member:a", POOL)],
+    TransferKind.APPROVE: [(POOL, "member:a"), ("team:t", "member:a")],
+    TransferKind.RECLAIM: [("member:a", POOL), ("member:a", "team:t")],
+    TransferKind.RETURN: [("member:a", POOL), ("member:a", "team:t")],
     TransferKind.SPEND: [("member:a", USAGE), (POOL, USAGE)],
     TransferKind.HOLD: [("member:a", USAGE)],
     TransferKind.CAPTURE: [("member:a", USAGE)],
     TransferKind.RELEASE: [("member:a", USAGE)],
     TransferKind.REFUND: [(USAGE, "member:a"), (USAGE, POOL)],
-    TransferKind.EXPIRE: [("member:a", EXPIRED), (POOL, EXPIRED)],
+    TransferKind.EXPIRE: [("member:a", EXPIRED), (POOL, EXPIRED), ("team:t", EXPIRED)],
+    TransferKind.FUND_TEAM: [(POOL, "team:t")],
+    TransferKind.DEFUND_TEAM: [("team:t", POOL)],
 }
 
 
@@ -80,9 +84,12 @@ def test_every_kind_of_account_has_one_place() -> None:
 
 
 def test_the_order_of_the_kinds() -> None:
-    assert in_lock_order([USAGE, GRANT, POOL, EXPIRED, "member:b", "member:a"]) == [
+    listed = [USAGE, GRANT, POOL, EXPIRED, "team:b", "member:b", "team:a", "member:a"]
+    assert in_lock_order(listed) == [
         "member:a",
         "member:b",
+        "team:a",
+        "team:b",
         EXPIRED,
         POOL,
         GRANT,
@@ -145,3 +152,20 @@ def test_an_unknown_code_sorts_last() -> None:
 
 def test_a_transfer_within_one_account_locks_its_debit_first() -> None:
     assert not credit_locked_first(_transfer(TransferKind.SPEND, POOL, POOL))
+
+
+@given(teams, st.sampled_from([EXPIRED, POOL, GRANT, USAGE]))
+def test_a_team_comes_before_every_organisation_account(team: str, other: str) -> None:
+    """A team's budget gives back to the pool and expires: it is locked before both."""
+    assert in_lock_order([other, team]) == [team, other]
+
+
+@given(members, teams)
+def test_a_member_comes_before_every_team(member: str, team: str) -> None:
+    """An allocation from a team (team → member) and a reclaim to it (member → team) both lock
+    the member first, as the pool's do."""
+    assert in_lock_order([team, member]) == [member, team]
+    there = _transfer(TransferKind.ALLOCATE, team, member)
+    back = _transfer(TransferKind.RECLAIM, member, team)
+    assert credit_locked_first(there)
+    assert not credit_locked_first(back)

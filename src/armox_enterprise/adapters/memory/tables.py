@@ -27,6 +27,7 @@ from armox_enterprise.domain.organisation import (
     Organisation,
 )
 from armox_enterprise.domain.requests import CreditRequest
+from armox_enterprise.domain.teams import Team, TeamMember
 from armox_enterprise.ports import IdempotencyRecord, PeriodTotals
 
 __all__ = ["Journal", "MemoryRepository", "MemoryTables"]
@@ -60,6 +61,11 @@ class MemoryTables:
         self.holds: dict[tuple[str, str], Hold] = {}
         self.requests: dict[tuple[str, str], CreditRequest] = {}
         self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
+        self.teams: dict[tuple[str, str], Team] = {}
+        # (organisation, the name's key) -> team id: one team per name.
+        self.team_names: dict[tuple[str, str], str] = {}
+        # (organisation, user) -> assignment: one team per member.
+        self.team_members: dict[tuple[str, str], TeamMember] = {}
         self.outbox: list[Event] = []
         # Each organisation's committed events with the ids they are stored under, in commit
         # order; their stored form (a StoredEvent) is built when they are read.

@@ -25,6 +25,7 @@ from armox_enterprise.adapters.memory.organisations import MemoryMemberships, Me
 from armox_enterprise.adapters.memory.reads import MemoryReports, MemoryViews
 from armox_enterprise.adapters.memory.requests import MemoryCreditRequests
 from armox_enterprise.adapters.memory.tables import Journal, MemoryTables
+from armox_enterprise.adapters.memory.teams import MemoryTeams
 from armox_enterprise.domain.events import Event
 from armox_enterprise.domain.values import new_id
 
@@ -51,6 +52,7 @@ class MemoryUnitOfWork:
         self.holds = MemoryHolds(store, journal)
         self.requests = MemoryCreditRequests(store, journal)
         self.idempotency = MemoryIdempotency(store, journal)
+        self.teams = MemoryTeams(store, journal)
         self.reports = MemoryReports(store, journal)
         self.views = MemoryViews(store, journal)
 

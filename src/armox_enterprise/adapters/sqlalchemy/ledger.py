@@ -60,7 +60,7 @@ from armox_enterprise.domain.ledger import (
     credit_refusal,
     debit_refusal,
     member_account,
-    member_of,
+    team_account,
 )
 from armox_enterprise.domain.values import MAX_CREDITS
 from armox_enterprise.exceptions import (
@@ -146,7 +146,8 @@ class SqlLedger(Repository):
         """Lock the accounts ``codes`` (``None``: every account but the usage sink) until the
         unit of work ends, in the library's lock order.
 
-        The members' rows in one statement, in the primary key's order (PostgreSQL locks
+        The members' rows in one statement, in the primary key's order, then the teams' rows
+        likewise (PostgreSQL locks
         the rows as the ordered scan returns them, InnoDB as its range scan reaches them),
         then each other account by :data:`~armox_enterprise.domain.ledger.LOCK_ORDER`.
         """
@@ -155,14 +156,15 @@ class SqlLedger(Repository):
         wanted = set(codes) if codes is not None else None
         for kind in LOCK_ORDER:
             where = [t.c.organisation_id == organisation_id]
-            if kind is AccountKind.MEMBER:
+            if kind in (AccountKind.MEMBER, AccountKind.TEAM):
+                prefix = member_account("") if kind is AccountKind.MEMBER else team_account("")
                 if wanted is None:
-                    where.append(t.c.code.startswith(member_account(""), autoescape=True))
+                    where.append(t.c.code.startswith(prefix, autoescape=True))
                 else:
-                    members = [code for code in wanted if member_of(code) is not None]
-                    if not members:
+                    listed = [code for code in wanted if code.startswith(prefix)]
+                    if not listed:
                         continue
-                    where.append(t.c.code.in_(members))
+                    where.append(t.c.code.in_(listed))
             elif (kind is not AccountKind.USAGE) if wanted is None else (kind.value in wanted):
                 where.append(t.c.code == kind.value)
             else:

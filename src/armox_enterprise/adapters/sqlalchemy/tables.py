@@ -160,6 +160,8 @@ class Tables:
     relay_locks: Table
     active_members: Table
     domain_owners: Table
+    teams: Table
+    team_members: Table
 
 
 def make_tables(
@@ -504,6 +506,37 @@ def make_tables(
         schema=schema,
         **_MYSQL,
     )
+    # An organisation's teams; a team's budget is the account "team:<id>".
+    teams = Table(
+        f"{p}teams",
+        md,
+        Column("organisation_id", String(_ID), primary_key=True),
+        Column("id", String(_ID), primary_key=True),
+        Column("name", String(_NAME), nullable=False),
+        # The name case-folded (str.casefold): one team per name in an organisation.
+        Column("name_key", String(3 * _NAME), nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
+        UniqueConstraint("organisation_id", "name_key"),
+        fk(["organisation_id"], "organisations", ["id"]),
+        schema=schema,
+        **_MYSQL,
+    )
+    # A member's one assignment to a team (keyed by the member: at most one team each), and
+    # the delegated grant to manage that team.
+    team_members = Table(
+        f"{p}team_members",
+        md,
+        Column("organisation_id", String(_ID), primary_key=True),
+        Column("user_id", String(_USER), primary_key=True),
+        Column("team_id", String(_ID), nullable=False),
+        Column("manager", Boolean, nullable=False),
+        fk(["organisation_id"], "organisations", ["id"]),
+        fk(["organisation_id", "team_id"], "teams", ["organisation_id", "id"]),
+        fk(["organisation_id", "user_id"], "memberships", ["organisation_id", "user_id"]),
+        Index(None, "organisation_id", "team_id"),
+        schema=schema,
+        **_MYSQL,
+    )
     attach_triggers(
         {
             "accounts": accounts,
@@ -536,6 +569,8 @@ def make_tables(
         relay_locks,
         active_members,
         domain_owners,
+        teams,
+        team_members,
     )
 
 

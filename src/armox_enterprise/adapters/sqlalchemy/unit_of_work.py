@@ -36,6 +36,7 @@ from armox_enterprise.adapters.sqlalchemy.memberships import SqlMemberships
 from armox_enterprise.adapters.sqlalchemy.organisations import SqlOrganisations
 from armox_enterprise.adapters.sqlalchemy.reports import SqlReports
 from armox_enterprise.adapters.sqlalchemy.tables import Tables
+from armox_enterprise.adapters.sqlalchemy.teams import SqlTeams
 from armox_enterprise.adapters.sqlalchemy.views import SqlViews
 from armox_enterprise.domain.events import Event
 from armox_enterprise.exceptions import CommitOutcomeUnknown
@@ -313,6 +314,11 @@ class SqlAlchemyUnitOfWork:
     def idempotency(self) -> SqlIdempotency:
         """The idempotency records repository."""
         return SqlIdempotency(self._db())
+
+    @property
+    def teams(self) -> SqlTeams:
+        """The teams repository (teams and members' assignments)."""
+        return SqlTeams(self._db())
 
     @property
     def reports(self) -> SqlReports:

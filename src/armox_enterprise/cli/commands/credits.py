@@ -5,6 +5,7 @@ from __future__ import annotations
 from armox_enterprise.cli.context import Context
 from armox_enterprise.cli.errors import EXIT_OK
 from armox_enterprise.cli.rendering import credits, request_rows
+from armox_enterprise.domain.ledger import team_of
 from armox_enterprise.domain.requests import RequestStatus
 
 __all__ = [
@@ -15,6 +16,12 @@ __all__ = [
     "reject_request",
     "top_up",
 ]
+
+
+def _source(code: str) -> str:
+    """The pool or a team's budget, as a message names it."""
+    team = team_of(code)
+    return "the pool" if team is None else f"team {team}'s budget"
 
 
 def allocate(context: Context) -> int:
@@ -31,7 +38,8 @@ def allocate(context: Context) -> int:
     )
     context.emit_change(
         transfer,
-        f"Allocated {credits(transfer.amount)} from the pool to {args.user} ({transfer.id}).",
+        f"Allocated {credits(transfer.amount)} from {_source(transfer.debit_account)} to "
+        f"{args.user} ({transfer.id}).",
         replayed=replayed,
         key=args.key,
     )
@@ -52,7 +60,8 @@ def reclaim(context: Context) -> int:
     )
     context.emit_change(
         transfer,
-        f"Reclaimed {credits(transfer.amount)} from {args.user} to the pool ({transfer.id}).",
+        f"Reclaimed {credits(transfer.amount)} from {args.user} to "
+        f"{_source(transfer.credit_account)} ({transfer.id}).",
         replayed=replayed,
         key=args.key,
     )

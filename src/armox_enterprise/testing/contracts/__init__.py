@@ -20,6 +20,7 @@ The repositories each contract needs:
 * ``EventContract``: organisations, events
 * ``ReportContract``: organisations, ledger, reports
 * ``ViewContract``: organisations, memberships, ledger, views
+* ``TeamContract``: organisations, memberships, teams
 * ``TransactionContract``: every repository but reports and views
 * ``RepositoryRaceContract``: organisations and, in each case, the repository it races on
 * ``ServiceRaceContract``: every repository
@@ -28,6 +29,7 @@ The repositories each contract needs:
 * ``OrganisationSettingsContract``: every repository
 * ``DomainRecheckContract``: every repository (the domain re-check job through the service)
 * ``DirectoryContract``: every repository
+* ``TeamServiceContract``: every repository
 * ``StoreContract``: every repository (every contract above)
 
 The modules import ``pytest``; the library itself does not need it.
@@ -57,6 +59,7 @@ from armox_enterprise.testing.contracts.requests import CreditRequestContract
 from armox_enterprise.testing.contracts.service import ServiceContract
 from armox_enterprise.testing.contracts.settings import OrganisationSettingsContract
 from armox_enterprise.testing.contracts.store import StoreContract
+from armox_enterprise.testing.contracts.teams import TeamContract, TeamServiceContract
 from armox_enterprise.testing.contracts.transactions import TransactionContract
 from armox_enterprise.testing.contracts.views import ViewContract
 
@@ -81,6 +84,8 @@ __all__ = [
     "ServiceContract",
     "ServiceRaceContract",
     "StoreContract",
+    "TeamContract",
+    "TeamServiceContract",
     "TransactionContract",
     "ViewContract",
 ]

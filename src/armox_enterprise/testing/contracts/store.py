@@ -19,6 +19,7 @@ from armox_enterprise.testing.contracts.reports import ReportContract
 from armox_enterprise.testing.contracts.requests import CreditRequestContract
 from armox_enterprise.testing.contracts.service import ServiceContract
 from armox_enterprise.testing.contracts.settings import OrganisationSettingsContract
+from armox_enterprise.testing.contracts.teams import TeamContract, TeamServiceContract
 from armox_enterprise.testing.contracts.transactions import TransactionContract
 from armox_enterprise.testing.contracts.views import ViewContract
 
@@ -36,6 +37,7 @@ class StoreContract(
     HoldContract,
     CreditRequestContract,
     IdempotencyContract,
+    TeamContract,
     EventContract,
     ReportContract,
     ViewContract,
@@ -44,6 +46,7 @@ class StoreContract(
     ServiceContract,
     DomainRecheckContract,
     DirectoryContract,
+    TeamServiceContract,
 ):
     """The cases every store passes; subclass it as ``Test<YourStore>`` and implement
     :meth:`make_store`.
