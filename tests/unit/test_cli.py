@@ -52,10 +52,11 @@ def test_demo_tells_the_story_with_the_right_numbers(capsys: pytest.CaptureFixtu
     """The demo on the memory store shows every step of the brief with consistent figures."""
     out = demo_output(capsys, "--database-url", "memory://", "demo")
     steps = re.findall(r"^(\d+)\. ", out, flags=re.MULTILINE)
-    assert steps == [str(n) for n in range(1, 12)]
+    assert steps == [str(n) for n in range(1, 13)]
     facts = [
         # the organisation, its pool and its verified domain
-        "Period 0: 2026-01-31 09:00 UTC to 2026-02-28 09:00 UTC",
+        "Period 0: 2026-01-31 00:00 Asia/Kolkata to 2026-02-28 00:00 Asia/Kolkata",
+        "in UTC: 2026-01-30 18:30 UTC to 2026-02-27 18:30 UTC",
         "Pool: 10,000 credits unallocated.",
         "DNS TXT record to publish: armox-enterprise-verification=",
         "Claiming gmail.com is refused (DomainNotClaimable)",
@@ -84,14 +85,14 @@ def test_demo_tells_the_story_with_the_right_numbers(capsys: pytest.CaptureFixtu
         "granted 10,000 | allocated 4,500 | unallocated 5,500 | used 1,900 (19%)",
         "Pending: Bruno asks for 300",
         # the period turning over
-        "The clock moves to 2026-02-28 09:01 UTC",
+        "The clock moves to 2026-02-27 18:31 UTC (2026-02-28 00:01 Asia/Kolkata)",
         "Bruno's pending request: expired with its period.",
         "Period 0 closed: 8,100 credits expired (the pool's 5,500 unallocated",
         "members' 2,600 unspent",
         "Period 1 opened: 10,000 credits granted.",
         "the pool has 8,000 unallocated.",
         "allocated 2,000 | used 0 | remaining 2,000 | on hold 0",
-        "resets 2026-03-31 09:00 UTC",
+        "resets 2026-03-31 00:00 Asia/Kolkata (2026-03-30 18:30 UTC)",
         # the ledger
         "reconcile(): no problems.",
         "The memory store is discarded on exit.",
@@ -104,6 +105,49 @@ def test_demo_tells_the_story_with_the_right_numbers(capsys: pytest.CaptureFixtu
     free_mail = re.findall(r"-> not_enrolled \(free_mail_provider\)", out)
     assert len(free_mail) == 2
     assert "EnrolmentReason" not in out  # values, not the enum's reprs
+
+
+def test_demo_shows_the_zone_the_valid_through_date_and_a_team(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The demo's organisation counts periods from local midnight in Asia/Kolkata, the
+    profile gives the inclusive local last day, and a team's budget pays its members."""
+    out = demo_output(capsys, "--database-url", "memory://", "demo")
+    assert "Time zone Asia/Kolkata: periods start at local midnight on the 31st." in out
+    # Period 0 ends at local midnight on 28 February, so its last local day is the 27th.
+    assert "valid through 2026-02-27 (local)" in out
+    profile_lines = re.findall(r"^\s+valid through (\S+) \((\S+)\); resets (.+)$", out, re.M)
+    assert (
+        profile_lines
+        == [("2026-02-27", "Asia/Kolkata", "at local midnight, 2026-02-27 18:30 UTC")] * 2
+    )
+    assert "valid through 2026-03-30; resets 2026-03-31 00:00 Asia/Kolkata" in out
+    team_step = out.split("11. A team with a budget of its own", 1)[1].split("\n12. ", 1)[0]
+    for fact in (
+        "Ana creates the team 'Video', funds its budget with 1,500 credits",
+        "Ana allocates 600 credits to Carla: they come from the team's budget.",
+        "Ana delegates the team to Carla, who allocates 400 of its budget to Bruno.",
+        "Dashboard, team Video: 2 members | budget 1,500 | allocated 1,000 | used 250 | "
+        "remaining 500",
+        "Pool: 6,500 credits unallocated.",
+        "Carla's profile: team 'Video', 500 credits left in its budget;",
+        "Enterprise Credits: allocated 600 | used 250 | remaining 350 | on hold 0",
+    ):
+        assert fact in team_step
+    assert out.split("\n12. ", 1)[1].startswith("Reconciliation\n   reconcile(): no problems.")
+
+
+def test_demo_reconciles_with_the_team_on_the_store() -> None:
+    """After the demo, the store's ledger, the team's budget included, reconciles."""
+    store = MemoryStore()
+    assert cli.run_demo(store, io.StringIO(), run_id="tz") == 0
+    [org] = store.organisations.values()
+    assert org.time_zone == "Asia/Kolkata"
+    assert org.current_period_index == 1
+    service = EnterpriseService(store, clock=FrozenClock(datetime(2026, 3, 1, tzinfo=timezone.utc)))
+    assert service.reconcile(org.id) == []
+    [team] = service.dashboard("ana-tz", org.id).teams
+    assert (team.name, team.budget, team.remaining) == ("Video", 1_500, 500)
 
 
 def test_dashboard_table_lists_each_member_with_figures(

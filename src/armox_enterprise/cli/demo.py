@@ -1,7 +1,9 @@
 """The demo: the Enterprise-accounts story told step by step on a fresh organisation.
 
 It runs on its own clock and DNS records, not the system's: a fixed start makes every run print
-the same dates, and the TXT record it publishes is found without a name server.  So what it
+the same dates, and the TXT record it publishes is found without a name server.  Its
+organisation counts its periods in Asia/Kolkata, from local midnight, so the story shows the
+local boundaries beside the UTC instants the library stores.  So what it
 leaves in a database is a demo at a fixed date, and it says so: on the real clock, the other
 commands find its organisations many periods behind, and turn them over to the present.
 """
@@ -13,12 +15,14 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
 from armox_enterprise import EnterpriseService
 from armox_enterprise.cli.errors import EXIT_ERROR, EXIT_OK
 from armox_enterprise.cli.rendering import credits_line, member_summary, when
 from armox_enterprise.cli.store import MEMORY_URL, masked
 from armox_enterprise.domain.events import CreditRequestDecided, Event, PeriodClosed, PeriodOpened
+from armox_enterprise.domain.periods import valid_through
 from armox_enterprise.exceptions import DomainNotClaimable, InsufficientCredits
 from armox_enterprise.ports import Store
 from armox_enterprise.views import Dashboard
@@ -29,6 +33,15 @@ __all__ = ["run_demo"]
 # February's last day.
 _DEMO_START = datetime(2026, 1, 31, 9, 0, tzinfo=timezone.utc)
 _ALLOWANCE = 10_000
+# The organisation's zone, 5:30 ahead of UTC: its local midnight is 18:30 UTC the day before.
+# Its periods are anchored at local midnight on the clock's local day, the 31st.
+_ZONE = "Asia/Kolkata"
+_ANCHOR = datetime(2026, 1, 31, tzinfo=ZoneInfo(_ZONE))
+
+
+def _local(instant: datetime) -> str:
+    """Return ``instant`` to the minute in the demo organisation's zone."""
+    return f"{instant.astimezone(ZoneInfo(_ZONE)):%Y-%m-%d %H:%M} {_ZONE}"
 
 
 class _DemoClock:
@@ -108,6 +121,7 @@ def run_demo(
     demo.profiles()
     demo.dashboard()
     demo.turnover()
+    demo.team()
     if not demo.reconciliation():
         return EXIT_ERROR
     if database_url == MEMORY_URL:
@@ -160,14 +174,19 @@ class _Demo:
             admin_email=f"ana@{self.domain_name}",
             admin_display_name="Ana",
             monthly_allowance=_ALLOWANCE,
+            cycle_anchor=_ANCHOR,
+            time_zone=_ZONE,
         )
         self.org_id = org.id
         period = org.current_period
         self.say(f"Organisation {org.name!r} created; Ana ({self.ana}) is its admin.")
         self.say(f"Monthly allowance: {_ALLOWANCE:,} credits, granted to the pool each period.")
-        self.say(f"Period {period.index}: {when(period.start)} to {when(period.end)}")
+        self.say(f"Time zone {org.time_zone}: periods start at local midnight on the 31st.")
+        self.say(f"Period {period.index}: {_local(period.start)} to {_local(period.end)}")
+        self.say(f"  in UTC: {when(period.start)} to {when(period.end)}")
         self.say(
-            "(the cycle is anchored on the 31st; February has no 31st, so it ends on the 28th)"
+            f"  valid through {valid_through(period, org.time_zone).isoformat()} (local): "
+            "February has no 31st, so the next period starts on the 28th"
         )
         self.say(f"Pool: {self.board().pool.unallocated:,} credits unallocated.")
 
@@ -284,7 +303,11 @@ class _Demo:
             )
             self.say(f"{self.names[user]}: Enterprise badge {profile.badge!r}")
             self.say(f"  Enterprise Credits: {credits_line(section)}")
-            self.say(f"  resets {when(section.resets_at)}; request button {button}")
+            self.say(
+                f"  valid through {section.valid_through.isoformat()} ({section.time_zone}); "
+                f"resets at local midnight, {when(section.resets_at)}"
+            )
+            self.say(f"  request button {button}")
             self.say(f"  subscription management hidden: {profile.subscription_management_hidden}")
         outsider = self.service.profile(self.dani)
         self.say(
@@ -316,10 +339,10 @@ class _Demo:
         self.clock.set(before.pool.resets_at + timedelta(minutes=1))
         self.events.clear()
         turned = self.service.close_due_periods()
-        self.say(f"The clock moves to {when(self.clock.now())}, past the period's end,")
+        self.say(f"The clock moves to {when(self.clock.now())} ({_local(self.clock.now())}),")
+        self.say("past the period's end at local midnight, and the period job (close_due_periods)")
         self.say(
-            "and the period job (close_due_periods) turns the organisation over"
-            + ("." if self.org_id in turned else ": it already had.")
+            "turns the organisation over" + ("." if self.org_id in turned else ": it already had.")
         )
         for event in self.events:
             if event.organisation_id != self.org_id:
@@ -346,7 +369,41 @@ class _Demo:
         renewed = self.service.profile(self.bruno).credits
         if renewed is not None:
             self.say(f"Bruno's Enterprise Credits: {credits_line(renewed)}")
-            self.say(f"  resets {when(renewed.resets_at)} (the anchor day is the 31st again).")
+            self.say(
+                f"  valid through {renewed.valid_through.isoformat()}; resets "
+                f"{_local(renewed.resets_at)} ({when(renewed.resets_at)})."
+            )
+
+    def team(self) -> None:
+        self.story.step("A team with a budget of its own")
+        video = self.service.create_team(self.ana, self.org_id, "Video")
+        self.service.fund_team(self.ana, self.org_id, video.id, 1_500)
+        for user in (self.bruno, self.carla):
+            self.service.assign_team(self.ana, self.org_id, user, video.id)
+        self.say(f"Ana creates the team {video.name!r}, funds its budget with 1,500 credits from")
+        self.say("the pool and assigns Bruno and Carla to it.")
+        self.service.allocate_credits(self.ana, self.org_id, self.carla, 600)
+        self.say("Ana allocates 600 credits to Carla: they come from the team's budget.")
+        self.service.delegate_team(self.ana, self.org_id, self.carla)
+        self.service.allocate_credits(self.carla, self.org_id, self.bruno, 400)
+        self.say("Ana delegates the team to Carla, who allocates 400 of its budget to Bruno.")
+        self.service.spend(self.carla, self.org_id, 250, generation_id="gen-5", feature="video")
+        self.say("Carla's video gen-5 spends 250 credits.")
+        board = self.board()
+        for row in board.teams:
+            self.say(
+                f"Dashboard, team {row.name}: {row.members} members | budget {row.budget:,} | "
+                f"allocated {row.allocated:,} | used {row.used:,} | remaining {row.remaining:,}"
+            )
+        self.say(f"Pool: {board.pool.unallocated:,} credits unallocated.")
+        profile = self.service.profile(self.carla)
+        section = profile.credits
+        if section is not None:
+            self.say(
+                f"Carla's profile: team {profile.team!r}, {profile.team_remaining or 0:,} "
+                "credits left in its budget;"
+            )
+            self.say(f"  Enterprise Credits: {credits_line(section)}")
 
     def reconciliation(self) -> bool:
         self.story.step("Reconciliation")
