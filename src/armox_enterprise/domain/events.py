@@ -72,7 +72,8 @@ class OrganisationCreated(Event):
 
 @attrs.frozen(kw_only=True)
 class OrganisationSettingsChanged(Event):
-    """An admin changed the allowance, join mode, seat limit or rollover policy."""
+    """An admin changed a setting: the allowance, join mode, seat limit, rollover policy, alert
+    thresholds or another (``setting`` names it, ``value`` is its new value as text)."""
 
     setting: str
     value: str
