@@ -45,6 +45,10 @@ REFERENCE = {"armox_active_members", "armox_domain_owners"}
 #: MetaData has and a database at an earlier revision lacks.
 FIGURES = ("figures_period", "figures_allocated", "figures_used", "figures_at")
 AE0004 = {("add", name) for name in FIGURES}
+#: The column ae0009 adds to the organisations, the memberships and the accounts (the monthly
+#: caps), which ``compare_metadata`` names by the column alone.
+CAPS = "spend_cap"
+AE0009 = {("add", CAPS)}
 
 
 def head(engine: Engine) -> str:
@@ -237,6 +241,7 @@ def test_each_revision_upgrades_a_ledger_in_place_and_downgrades_to_the_one_befo
             ("add", "uq_armox_transfers_grant_period"),
             *AE0003,
             *AE0004,
+            *AE0009,
         }
         with engine.begin() as connection:
             add_ledger(connection, default_tables)
@@ -374,13 +379,17 @@ def add_records(connection: Connection, tables: Tables) -> None:
 
 def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the tables ae0002 has, as stored (generated columns and the columns ae0004
-    adds left out), sorted."""
+    and ae0009 add left out), sorted."""
     found: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as connection:
         for table in metadata.sorted_tables:
             if table.name in REFERENCE:
                 continue
-            columns = [c for c in table.columns if c.computed is None and c.name not in FIGURES]
+            columns = [
+                c
+                for c in table.columns
+                if c.computed is None and c.name not in FIGURES and c.name != CAPS
+            ]
             found[table.name] = sorted(
                 (tuple(r) for r in connection.execute(select(*columns))), key=repr
             )
@@ -504,7 +513,7 @@ def test_ae0003_upgrades_a_database_with_rows_and_keeps_its_guarantees_both_ways
     try:
         upgrade(engine, SECOND)
         at_second = guards(engine)
-        assert changes(engine) == AE0003 | AE0004
+        assert changes(engine) == AE0003 | AE0004 | AE0009
         with engine.begin() as connection:
             add_records(connection, t)
         before = rows(engine)
@@ -526,7 +535,7 @@ def test_ae0003_upgrades_a_database_with_rows_and_keeps_its_guarantees_both_ways
         assert rows(engine) == before
 
         downgrade(engine, SECOND)
-        assert changes(engine) == AE0003 | AE0004
+        assert changes(engine) == AE0003 | AE0004 | AE0009
         assert guards(engine) == at_second
         assert rows(engine) == before
         assert not REFERENCE & armox_tables(engine)
@@ -681,5 +690,45 @@ def test_ae0004_fills_each_members_figures_of_the_current_period_and_drops_them_
             found = {row[0]: tuple(row[1:]) for row in connection.execute(figures)}
         assert found["member:cy"] == (1, 15, 0, at[3])
         assert found["member:ann"] == (1, 320, 30, at[3])
+    finally:
+        _restore(engine)
+
+
+def test_ae0009_adds_the_caps_empty_and_drops_them_again(backend: Backend) -> None:
+    """Rows written at ``ae0004`` gain the three cap columns, all ``NULL`` (no cap), and keep
+    every other value; the store then keeps and enforces a cap; the downgrade drops the
+    columns and leaves every other value as it was."""
+    engine, t = backend.engine, default_tables
+    metadata.drop_all(engine)
+    try:
+        upgrade(engine, "ae0004")
+        assert changes(engine) == AE0009
+        with engine.begin() as connection:
+            add_records(connection, t)
+        before = rows(engine)
+
+        upgrade(engine)
+        assert differences(engine) == []
+        assert rows(engine) == before
+        with engine.connect() as connection:
+            for table in (t.organisations, t.memberships, t.accounts):
+                caps = connection.execute(select(table.c.spend_cap)).scalars().all()
+                assert caps and set(caps) == {None}, table.name
+        store = SqlAlchemyStore(engine)
+        with store.unit_of_work() as uow:
+            (account, *_) = uow.ledger.accounts("org-1")
+            uow.ledger.set_spend_cap("org-1", account.code, 7)
+            uow.commit()
+        with engine.connect() as connection:
+            kept = connection.execute(
+                select(t.accounts.c.spend_cap).where(t.accounts.c.code == account.code)
+            ).scalar_one()
+        assert kept == 7
+
+        downgrade(engine, "ae0004")
+        for table in ("armox_organisations", "armox_memberships", "armox_accounts"):
+            columns = {c["name"] for c in inspect(engine).get_columns(table)}
+            assert CAPS not in columns
+        assert rows(engine) == before
     finally:
         _restore(engine)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from armox_enterprise.application import arguments as args
+from armox_enterprise.application.caps import CapUseCases
 from armox_enterprise.application.credits import CreditUseCases
 from armox_enterprise.application.domains import DomainUseCases
 from armox_enterprise.application.enrolment import EnrolmentUseCases
@@ -45,6 +46,7 @@ class EnterpriseService(
     MemberUseCases,
     CreditUseCases,
     SpendingUseCases,
+    CapUseCases,
     RequestUseCases,
     JobUseCases,
     ReportingUseCases,

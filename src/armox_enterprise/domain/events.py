@@ -36,6 +36,7 @@ __all__ = [
     "PoolToppedUp",
     "RequestWaitingAlert",
     "RoleChanged",
+    "SpendCapSet",
 ]
 
 SYSTEM_ACTOR = "system"
@@ -123,6 +124,15 @@ class RoleChanged(Event):
 
     user_id: str
     role: str
+
+
+@attrs.frozen(kw_only=True)
+class SpendCapSet(Event):
+    """An admin set a monthly spending cap: the organisation's default (``user_id`` is
+    ``""``) or a member's own; ``cap`` is the number of credits, ``""`` for none."""
+
+    user_id: str
+    cap: str
 
 
 @attrs.frozen(kw_only=True)
@@ -264,6 +274,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         MemberInvited,
         JoinRequested,
         RoleChanged,
+        SpendCapSet,
         MemberRemoved,
         PoolToppedUp,
         CreditsAllocated,

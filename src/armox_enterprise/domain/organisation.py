@@ -107,6 +107,9 @@ class Organisation:
     max_open_requests: int = 1
     allow_pool_spend: bool = False
     hold_lifetime: timedelta = timedelta(hours=1)
+    #: The default monthly cap on each member's spending (see :mod:`~armox_enterprise.domain.
+    #: caps`); ``None``: no cap.
+    spend_cap: int | None = None
 
     @property
     def current_period(self) -> BillingPeriod:
@@ -130,6 +133,9 @@ class Membership:
     status: MemberStatus = MemberStatus.ACTIVE
     standing_allotment: int = 0
     removed_at: datetime | None = None
+    #: The member's own monthly cap, overriding the organisation's; ``None``: the
+    #: organisation's applies.
+    spend_cap: int | None = None
 
     @property
     def is_active(self) -> bool:

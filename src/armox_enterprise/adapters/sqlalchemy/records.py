@@ -80,6 +80,7 @@ def organisation_values(org: Organisation) -> dict[str, Any]:
         "max_open_requests": org.max_open_requests,
         "allow_pool_spend": org.allow_pool_spend,
         "hold_lifetime_us": org.hold_lifetime // _US,
+        "spend_cap": org.spend_cap,
     }
 
 
@@ -99,6 +100,7 @@ def organisation_from_row(row: Row[Any]) -> Organisation:
         max_open_requests=m["max_open_requests"],
         allow_pool_spend=bool(m["allow_pool_spend"]),
         hold_lifetime=m["hold_lifetime_us"] * _US,
+        spend_cap=m["spend_cap"],
     )
 
 
@@ -117,6 +119,7 @@ def membership_values(membership: Membership) -> dict[str, Any]:
         "joined_at": membership.joined_at,
         "removed_at": membership.removed_at,
         "standing_allotment": membership.standing_allotment,
+        "spend_cap": membership.spend_cap,
     }
 
 
@@ -133,6 +136,7 @@ def membership_from_row(row: Row[Any]) -> Membership:
         status=MemberStatus(m["status"]),
         standing_allotment=m["standing_allotment"],
         removed_at=m["removed_at"],
+        spend_cap=m["spend_cap"],
     )
 
 

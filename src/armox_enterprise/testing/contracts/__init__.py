@@ -25,6 +25,7 @@ The repositories each contract needs:
 * ``ServiceRaceContract``: every repository
 * ``ConcurrencyContract``: every repository (both race contracts)
 * ``ServiceContract``: every repository
+* ``CapContract``: every repository
 * ``StoreContract``: every repository (every contract above)
 
 The modules import ``pytest``; the library itself does not need it.
@@ -33,6 +34,7 @@ The modules import ``pytest``; the library itself does not need it.
 from __future__ import annotations
 
 from armox_enterprise.testing.contracts.base import ContractBase
+from armox_enterprise.testing.contracts.caps import CapContract
 from armox_enterprise.testing.contracts.concurrency import (
     ConcurrencyContract,
     RepositoryRaceContract,
@@ -55,6 +57,7 @@ from armox_enterprise.testing.contracts.transactions import TransactionContract
 from armox_enterprise.testing.contracts.views import ViewContract
 
 __all__ = [
+    "CapContract",
     "ConcurrencyContract",
     "ContractBase",
     "CreditRequestContract",
