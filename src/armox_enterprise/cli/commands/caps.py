@@ -45,17 +45,6 @@ def _lines(status: CapStatus) -> list[str]:
     return lines
 
 
-def _data(status: CapStatus) -> dict[str, object]:
-    return {
-        "user_id": status.user_id,
-        "organisation_cap": status.organisation_cap,
-        "member_cap": status.member_cap,
-        "cap": status.cap,
-        "counted": status.counted,
-        "room": status.room,
-    }
-
-
 def set_cap(context: Context) -> int:
     """``caps set``: set the organisation's default monthly cap, or a member's own."""
     service = context.service()
@@ -63,7 +52,7 @@ def set_cap(context: Context) -> int:
     args = context.args
     org = context.organisation(service, actor)
     status = service.set_spend_cap(actor, org, args.cap, user_id=args.user)
-    context.emit(_data(status), _lines(status))
+    context.emit(status, _lines(status))
     return EXIT_OK
 
 
@@ -75,5 +64,5 @@ def show_cap(context: Context) -> int:
     org = context.organisation(service, actor)
     user = "" if args.organisation_only else args.user
     status = service.spend_cap_status(actor, org, user_id=user)
-    context.emit(_data(status), _lines(status))
+    context.emit(status, _lines(status))
     return EXIT_OK
