@@ -713,7 +713,8 @@ def test_ae0009_adds_the_caps_empty_and_drops_them_again(backend: Backend) -> No
         with engine.connect() as connection:
             for table in (t.organisations, t.memberships, t.accounts):
                 caps = connection.execute(select(table.c.spend_cap)).scalars().all()
-                assert caps and set(caps) == {None}, table.name
+                assert caps, table.name
+                assert set(caps) == {None}, table.name
         store = SqlAlchemyStore(engine)
         with store.unit_of_work() as uow:
             (account, *_) = uow.ledger.accounts("org-1")

@@ -80,7 +80,9 @@ class CapUseCases(UseCases):
                     member_account(target),
                     effective_cap(member=value, organisation=org.spend_cap),
                 )
-            ctx.record(ev.SpendCapSet, user_id=target or "", cap="" if value is None else str(value))
+            ctx.record(
+                ev.SpendCapSet, user_id=target or "", cap="" if value is None else str(value)
+            )
             return cap_status(ctx, target)
 
         return self._runner.as_member(

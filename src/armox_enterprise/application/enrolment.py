@@ -14,6 +14,7 @@ from armox_enterprise.application.runner import Replay
 from armox_enterprise.application.turnover import bring_current
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.access import Permission
+from armox_enterprise.domain.caps import effective_cap
 from armox_enterprise.domain.claims import claim_candidates
 from armox_enterprise.domain.enrolment import (
     EnrolmentDecision,
@@ -21,7 +22,6 @@ from armox_enterprise.domain.enrolment import (
     EnrolmentReason,
     decide_enrolment,
 )
-from armox_enterprise.domain.caps import effective_cap
 from armox_enterprise.domain.ledger import Account, member_account
 from armox_enterprise.domain.organisation import (
     DomainClaim,

@@ -21,7 +21,14 @@ import attrs
 from armox_enterprise.domain.values import MAX_CREDITS
 from armox_enterprise.exceptions import AmountTypeError, CapReached, InvalidAmount, credit_amount
 
-__all__ = ["CapStatus", "cap_refusal", "cap_room", "counted_against_cap", "effective_cap", "spend_cap"]
+__all__ = [
+    "CapStatus",
+    "cap_refusal",
+    "cap_room",
+    "counted_against_cap",
+    "effective_cap",
+    "spend_cap",
+]
 
 
 def spend_cap(value: object, *, name: str = "spend_cap") -> int | None:

@@ -77,8 +77,7 @@ def test_cap_reached_is_a_limit_not_a_shortage() -> None:
     assert isinstance(refusal, LimitExceeded)
     assert (refusal.cap, refusal.spent, refusal.requested) == (100, 90, 20)
     assert str(refusal) == (
-        "the monthly cap of 100 credits is reached: 90 spent or held this period, "
-        "20 more asked for"
+        "the monthly cap of 100 credits is reached: 90 spent or held this period, 20 more asked for"
     )
 
 

@@ -276,7 +276,7 @@ class SqlLedger(Repository):
             raise StorageError(
                 f"transfer {transfer.id} belongs to closed period {transfer.period_index}"
             )
-        if caps_apply(transfer) and 0 < transfer.amount:
+        if caps_apply(transfer) and transfer.amount > 0:
             over = _cap_refusal(row, account, transfer)
             if over is not None:
                 raise over

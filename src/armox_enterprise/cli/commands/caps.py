@@ -25,7 +25,9 @@ def parse_cap(text: str) -> int | None:
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"a cap is whole credits or 'none', not {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"a cap is whole credits or 'none', not {text!r}"
+        ) from None
 
 
 def _cap_text(cap: int | None) -> str:
