@@ -704,7 +704,22 @@ def test_ae0009_adds_the_caps_empty_and_drops_them_again(backend: Backend) -> No
         upgrade(engine, "ae0004")
         assert changes(engine) == AE0009
         with engine.begin() as connection:
-            add_records(connection, t)
+            add_ledger(connection, t)
+            connection.execute(
+                insert(t.memberships).values(
+                    organisation_id="org-1",
+                    user_id="ann",
+                    active_user_id=None,
+                    email="ann@org-1.example",
+                    display_name="Ann",
+                    name_key="ann",
+                    role="member",
+                    status="removed",
+                    joined_at=NOW,
+                    removed_at=NOW,
+                    standing_allotment=0,
+                )
+            )
         before = rows(engine)
 
         upgrade(engine)
