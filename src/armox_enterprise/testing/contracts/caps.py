@@ -141,7 +141,7 @@ class CapContract(ContractBase):
         with pytest.raises(InvalidAmount):
             service.set_spend_cap("admin", org_id, 2**63)
         with pytest.raises(AmountTypeError):
-            service.set_spend_cap("admin", org_id, True)  # type: ignore[arg-type]
+            service.set_spend_cap("admin", org_id, True)
         with pytest.raises(PermissionDenied):
             service.set_spend_cap("member-1", org_id, 5)
         with pytest.raises(PermissionDenied):
