@@ -376,6 +376,9 @@ class AsyncEnterpriseService:
     release_hold = _twin(EnterpriseService.release_hold)
     release_expired_holds = _twin(EnterpriseService.release_expired_holds)
 
+    set_spend_cap = _twin(EnterpriseService.set_spend_cap)
+    spend_cap_status = _twin(EnterpriseService.spend_cap_status)
+
     request_credits = _twin(EnterpriseService.request_credits)
     approve_request = _twin(EnterpriseService.approve_request)
     reject_request = _twin(EnterpriseService.reject_request)

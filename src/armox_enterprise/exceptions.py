@@ -37,6 +37,7 @@ exception a Python user would expect (``ValueError`` or ``TypeError``).
     │   │   └── HoldAlreadyResolved
     │   ├── TooManyOpenRequests
     │   └── LimitExceeded
+    │       └── CapReached
     ├── InsufficientCredits
     │   ├── InsufficientPoolCredits
     │   └── InsufficientTeamCredits
@@ -69,6 +70,7 @@ __all__ = [
     "AlreadyMember",
     "AmountTypeError",
     "ArmoxError",
+    "CapReached",
     "CommitOutcomeUnknown",
     "Conflict",
     "CreditRequestNotFound",
@@ -280,7 +282,27 @@ class TooManyOpenRequests(Conflict):
 
 class LimitExceeded(Conflict):
     """The operation would take a balance, counter or total past what the store can hold
-    (a signed 64-bit integer); nothing was written."""
+    (a signed 64-bit integer), or past a limit the organisation set (:class:`CapReached`);
+    nothing was written."""
+
+
+class CapReached(LimitExceeded):
+    """A spend or hold would take the member's spending this period past their cap.
+
+    Not an :class:`InsufficientCredits`: the member may well have the credits, and a credit
+    request would not help; only an admin raising the cap (or the next period) does.
+
+    Attributes:
+        cap: the member's effective monthly cap.
+        spent: what counts against the cap this period (spent and held) before the call.
+        requested: what the call asked for.
+    """
+
+    def __init__(self, message: str, *, cap: int, spent: int, requested: int) -> None:
+        super().__init__(message)
+        self.cap = cap
+        self.spent = spent
+        self.requested = requested
 
 
 class InsufficientCredits(ArmoxError):

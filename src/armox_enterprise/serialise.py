@@ -31,6 +31,7 @@ from typing import Any
 
 import attrs
 
+from armox_enterprise.domain.caps import CapStatus
 from armox_enterprise.domain.enrolment import EnrolmentDecision
 from armox_enterprise.domain.events import Event
 from armox_enterprise.domain.organisation import DomainClaim, Organisation
@@ -57,6 +58,7 @@ DERIVED: Mapping[type, Mapping[str, Callable[[Any], object]]] = {
     },
     EnrolmentDecision: {"enrolled": lambda decision: decision.enrolled},
     UsageRow: {"net": lambda row: row.net},
+    CapStatus: {"room": lambda status: status.room},
 }
 
 

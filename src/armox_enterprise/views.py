@@ -12,6 +12,7 @@ from typing import get_args
 
 import attrs
 
+from armox_enterprise.domain.caps import cap_room, counted_against_cap, effective_cap
 from armox_enterprise.domain.ledger import (
     ALLOCATED_KINDS,
     EXPIRED,
@@ -84,6 +85,11 @@ class EnterpriseCredits:
         can_request: whether the "request credits" button is enabled.
         request_blocked_reason: why it is disabled, if it is.
         pending_request: the member's oldest pending request, if any.
+        spend_cap: the member's monthly cap (their own, else the organisation's default;
+            ``None``: no cap).
+        cap_counted: what counts against the cap this period: ``used`` plus ``on_hold``.
+        cap_room: how much more the member may spend or hold this period under the cap
+            (``None``: no cap).
     """
 
     allocated: int
@@ -98,6 +104,9 @@ class EnterpriseCredits:
     can_request: bool
     request_blocked_reason: str | None
     pending_request: CreditRequest | None
+    spend_cap: int | None = None
+    cap_counted: int = 0
+    cap_room: int | None = None
 
 
 @attrs.frozen
@@ -305,6 +314,9 @@ def build_profile(uow: UnitOfWork, org: Organisation, membership: Membership) ->
     pending = uow.requests.list(org.id, status=RequestStatus.PENDING, user_id=membership.user_id)
     allowed = can_request(len(pending), org.max_open_requests)
     period = org.current_period
+    used = _used(totals)
+    cap = effective_cap(member=membership.spend_cap, organisation=org.spend_cap)
+    counted = counted_against_cap(used=used, held=account.debits_pending)
     section = EnterpriseCredits(
         allocated=totals.credited(*ALLOCATED_KINDS),
         carried_in=(
@@ -312,7 +324,7 @@ def build_profile(uow: UnitOfWork, org: Organisation, membership: Membership) ->
             if org.rollover.member_remainder is MemberRemainder.KEEP
             else 0
         ),
-        used=_used(totals),
+        used=used,
         remaining=account.available,
         on_hold=account.debits_pending,
         period_start=period.start,
@@ -322,6 +334,9 @@ def build_profile(uow: UnitOfWork, org: Organisation, membership: Membership) ->
         can_request=allowed,
         request_blocked_reason=None if allowed else REQUEST_BLOCKED_REASON,
         pending_request=pending[0] if pending else None,
+        spend_cap=cap,
+        cap_counted=counted,
+        cap_room=cap_room(cap, counted),
     )
     assignment = uow.teams.assignment(org.id, membership.user_id)
     team = None if assignment is None else uow.teams.get(org.id, assignment.team_id)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 import pytest
 
 from armox_enterprise import (
+    CapReached,
     EnterpriseService,
     InsufficientCredits,
     InsufficientPoolCredits,
@@ -268,3 +269,67 @@ def test_racing_domain_rechecks_record_each_transition_once(
     )
     claims = service.list_domains(scenario.admin, scenario.org_id)
     assert [c.status.value for c in claims if c.domain.value in names] == ["lapsed"] * 4
+
+
+@pytest.mark.parametrize("isolation", ISOLATION)
+def test_concurrent_spends_never_pass_a_members_cap(
+    backend: Backend, isolation: str | None
+) -> None:
+    """8 threads spending 3 credits 60 times each from 1,000 under a cap of 200 (the short
+    path: the period is known): exactly 66 spends succeed, every other one raises CapReached,
+    and the row's period spend never passes the cap."""
+    scenario = enterprise(store=_store(backend, isolation), members=1, allocate=1_000)
+    service = _service(scenario)
+    member, org = scenario.members[0], scenario.org_id
+    service.set_spend_cap(scenario.admin, org, 200)
+    service.profile(member)  # the period is known: spends take the short path
+
+    def spender(thread: int) -> Counter[str]:
+        outcomes: Counter[str] = Counter()
+        for i in range(60):
+            try:
+                service.spend(member, org, 3, generation_id=f"cap-{thread}-{i}")
+            except CapReached as refused:
+                outcomes[f"capped at {refused.cap}"] += 1
+            else:
+                outcomes["spent"] += 1
+        return outcomes
+
+    total = sum(_in_threads(8, spender), Counter())
+    assert total == Counter({"spent": 66, "capped at 200": 8 * 60 - 66})
+    assert _balance(scenario, member_account(member)) == (1_000 - 198, 0)
+    assert service.spend_cap_status(member, org).counted == 198
+    assert service.reconcile(org) == []
+
+
+@pytest.mark.parametrize("isolation", ISOLATION)
+def test_concurrent_holds_and_spends_never_pass_a_members_cap(
+    backend: Backend, isolation: str | None
+) -> None:
+    """8 threads, half reserving and half spending 5 credits 30 times each under a cap of
+    100: spent plus held ends at exactly 100."""
+    scenario = enterprise(store=_store(backend, isolation), members=1, allocate=1_000)
+    service = _service(scenario)
+    member, org = scenario.members[0], scenario.org_id
+    service.set_spend_cap(scenario.admin, org, 100)
+    service.profile(member)
+
+    def worker(thread: int) -> int:
+        done = 0
+        for i in range(30):
+            key = f"mix-{thread}-{i}"
+            try:
+                if thread % 2:
+                    service.reserve(member, org, 5, generation_id=key)
+                else:
+                    service.spend(member, org, 5, generation_id=key)
+            except CapReached:
+                continue
+            done += 1
+        return done
+
+    assert sum(_in_threads(8, worker)) == 20
+    status = service.spend_cap_status(member, org)
+    assert status.counted == 100
+    assert status.room == 0
+    assert service.reconcile(org) == []

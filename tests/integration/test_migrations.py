@@ -60,6 +60,10 @@ AE0007 = {
     ("add", "armox_team_members"),
     ("add", "ix_armox_team_members_organisation_id_team_id"),
 }
+#: The column ae0008 adds to the organisations, the memberships and the accounts (the monthly
+#: caps), which ``compare_metadata`` names by the column alone.
+CAPS = "spend_cap"
+AE0008 = {("add", CAPS)}
 
 
 def head(engine: Engine) -> str:
@@ -255,6 +259,7 @@ def test_each_revision_upgrades_a_ledger_in_place_and_downgrades_to_the_one_befo
             *AE0005,
             *AE0006,
             *AE0007,
+            *AE0008,
         }
         with engine.begin() as connection:
             add_ledger(connection, default_tables)
@@ -392,7 +397,7 @@ def add_records(connection: Connection, tables: Tables) -> None:
 
 def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the tables ae0002 has, as stored (generated columns and the columns ae0004,
-    ae0005 and ae0006 add left out; the tables ae0003 and ae0007 add too), sorted."""
+    ae0005, ae0006 and ae0008 add left out; the tables ae0003 and ae0007 add too), sorted."""
     found: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as connection:
         for table in metadata.sorted_tables:
@@ -405,6 +410,7 @@ def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
                 and c.name not in FIGURES
                 and c.name not in SETTINGS
                 and c.name not in RECHECKS
+                and c.name != CAPS
             ]
             found[table.name] = sorted(
                 (tuple(r) for r in connection.execute(select(*columns))), key=repr
@@ -529,7 +535,7 @@ def test_ae0003_upgrades_a_database_with_rows_and_keeps_its_guarantees_both_ways
     try:
         upgrade(engine, SECOND)
         at_second = guards(engine)
-        assert changes(engine) == AE0003 | AE0004 | AE0005 | AE0006 | AE0007
+        assert changes(engine) == AE0003 | AE0004 | AE0005 | AE0006 | AE0007 | AE0008
         with engine.begin() as connection:
             add_records(connection, t)
         before = rows(engine)
@@ -551,7 +557,7 @@ def test_ae0003_upgrades_a_database_with_rows_and_keeps_its_guarantees_both_ways
         assert rows(engine) == before
 
         downgrade(engine, SECOND)
-        assert changes(engine) == AE0003 | AE0004 | AE0005 | AE0006 | AE0007
+        assert changes(engine) == AE0003 | AE0004 | AE0005 | AE0006 | AE0007 | AE0008
         assert guards(engine) == at_second
         assert rows(engine) == before
         assert not REFERENCE & armox_tables(engine)
@@ -871,6 +877,62 @@ def test_ae0007_adds_teams_with_their_keys_and_drops_them_again(backend: Backend
             )
         downgrade(engine, "ae0006")
         assert not armox_tables(engine) & TEAMS
+        assert rows(engine) == before
+    finally:
+        _restore(engine)
+
+
+def test_ae0008_adds_the_caps_empty_and_drops_them_again(backend: Backend) -> None:
+    """Rows written at ``ae0007`` gain the three cap columns, all ``NULL`` (no cap), and keep
+    every other value; the store then keeps and enforces a cap; the downgrade drops the
+    columns and leaves every other value as it was."""
+    engine, t = backend.engine, default_tables
+    metadata.drop_all(engine)
+    try:
+        upgrade(engine, "ae0007")
+        assert changes(engine) == AE0008
+        with engine.begin() as connection:
+            add_ledger(connection, t)
+            connection.execute(
+                insert(t.memberships).values(
+                    organisation_id="org-1",
+                    user_id="ann",
+                    active_user_id=None,
+                    email="ann@org-1.example",
+                    display_name="Ann",
+                    name_key="ann",
+                    role="member",
+                    status="removed",
+                    joined_at=NOW,
+                    removed_at=NOW,
+                    standing_allotment=0,
+                )
+            )
+        before = rows(engine)
+
+        upgrade(engine)
+        assert differences(engine) == []
+        assert rows(engine) == before
+        with engine.connect() as connection:
+            for table in (t.organisations, t.memberships, t.accounts):
+                caps = connection.execute(select(table.c.spend_cap)).scalars().all()
+                assert caps, table.name
+                assert set(caps) == {None}, table.name
+        store = SqlAlchemyStore(engine)
+        with store.unit_of_work() as uow:
+            (account, *_) = uow.ledger.accounts("org-1")
+            uow.ledger.set_spend_cap("org-1", account.code, 7)
+            uow.commit()
+        with engine.connect() as connection:
+            kept = connection.execute(
+                select(t.accounts.c.spend_cap).where(t.accounts.c.code == account.code)
+            ).scalar_one()
+        assert kept == 7
+
+        downgrade(engine, "ae0007")
+        for table in ("armox_organisations", "armox_memberships", "armox_accounts"):
+            columns = {c["name"] for c in inspect(engine).get_columns(table)}
+            assert CAPS not in columns
         assert rows(engine) == before
     finally:
         _restore(engine)

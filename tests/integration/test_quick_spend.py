@@ -5,7 +5,8 @@ the debit, the transfer and the event together, or answers ``False`` having writ
 and the service then gives the same answer on every backend as on the memory store (the
 precise refusal from the full path).  Every refusal the guards make is generated: too many
 credits, a closed account, a missing account, a generation id already used, a period already
-sealed, an amount past the bounds of the database's integers.
+sealed, an amount past the bounds of the database's integers, a member's monthly cap (with
+what they spent and hold this period).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from armox_enterprise import ArmoxError, EnterpriseService
+from armox_enterprise import ArmoxError, CapReached, EnterpriseService
 from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore
 from armox_enterprise.adapters.sqlalchemy import tables as default_tables
 from armox_enterprise.domain.events import CreditsSpent
@@ -77,6 +78,8 @@ def _spend(org_id: str, user: str, amount: int, key: str, period: int, at: Any) 
     who=st.sampled_from(["member-1", "nobody"]),
     period_shift=st.sampled_from([0, -1]),
     stamp=st.sampled_from(["alike", "later", "other actor"]),
+    cap=st.one_of(st.none(), st.integers(min_value=0, max_value=600)),
+    reserved=st.sampled_from([0, 7]),
 )
 def test_the_short_path_commits_all_or_answers_false_having_written_nothing(
     backend: Backend,
@@ -87,15 +90,23 @@ def test_the_short_path_commits_all_or_answers_false_having_written_nothing(
     who: str,
     period_shift: int,
     stamp: str,
+    cap: int | None,
+    reserved: int,
 ) -> None:
     backend.empty()  # each example starts from empty tables
     store = SqlAlchemyStore(backend.engine)
     s = enterprise(store=store, members=1, allowance=10_000, allocate=held)
     org, now = s.org_id, s.clock.now()
     period = s.organisation.current_period_index
+    counted = 0  # what counts against the cap this period: spent and held
     if reused:
         s.service.allocate_credits(s.admin, org, "member-1", 1)
         s.service.spend("member-1", org, 1, generation_id="used")
+        counted += 1
+    if reserved and held >= reserved:
+        s.service.reserve("member-1", org, reserved, generation_id="hold")
+        counted += reserved
+    s.service.set_spend_cap(s.admin, org, cap)
     if period_shift:
         # The row already counts a later period than the spend names (a lagging clock).
         s.clock.advance(timedelta(days=40))
@@ -120,7 +131,12 @@ def test_the_short_path_commits_all_or_answers_false_having_written_nothing(
         reference=key,
     )
     allowed = (
-        who == "member-1" and not closed and not reused and period_shift == 0 and asked <= available
+        who == "member-1"
+        and not closed
+        and not reused
+        and period_shift == 0
+        and asked <= available
+        and (cap is None or counted + asked <= cap)
     )
     assert store.post_spend(transfer, event) is allowed
     after = _counts(store, org)
@@ -151,22 +167,61 @@ def test_the_short_path_commits_all_or_answers_false_having_written_nothing(
     held=st.integers(min_value=0, max_value=300),
     asked=st.integers(min_value=1, max_value=400),
     closed=st.booleans(),
+    cap=st.one_of(st.none(), st.integers(min_value=0, max_value=400)),
+    member_cap=st.one_of(st.none(), st.integers(min_value=0, max_value=400)),
+    before=st.integers(min_value=0, max_value=100),
+    reserved=st.integers(min_value=0, max_value=100),
+    pool=st.booleans(),
 )
 def test_the_service_answers_as_the_memory_store_does(
-    backend: Backend, held: int, asked: int, closed: bool
+    backend: Backend,
+    held: int,
+    asked: int,
+    closed: bool,
+    cap: int | None,
+    member_cap: int | None,
+    before: int,
+    reserved: int,
+    pool: bool,
 ) -> None:
     """A spend refused on the short path gets the full path's precise answer, the same
-    (class, available, can_request) on the backend as on the memory store."""
+    (class, available, can_request, and for a cap the cap, the period's count and the
+    amount) on the backend as on the memory store, after spends and holds under the
+    organisation's default cap and a member's own."""
 
-    def outcome(service: EnterpriseService, org: str) -> tuple[str, Any]:
+    def outcome(service: EnterpriseService, org: str) -> tuple[Any, ...]:
         service.profile("member-1")  # the period is known: the spend takes the short path
+        if pool:
+            service.update_settings("admin", org, allow_pool_spend=True)
+        first = []
+        for key, amount, act in (
+            ("before", before, service.spend),
+            ("held", reserved, service.reserve),
+        ):
+            if amount:
+                try:
+                    act("member-1", org, amount, generation_id=key)
+                    first.append("ok")
+                except ArmoxError as error:
+                    first.append(type(error).__name__)
+        service.set_spend_cap("admin", org, cap)
+        service.set_spend_cap("admin", org, member_cap, user_id="member-1")
         if closed:
             service.remove_member("admin", org, "member-1")
         try:
             spent = service.spend("member-1", org, asked, generation_id="g")
         except ArmoxError as error:
-            return type(error).__name__, getattr(error, "available", None)
-        return "spent", spent.amount
+            return (
+                *first,
+                type(error).__name__,
+                getattr(error, "available", None),
+                getattr(error, "can_request", None),
+                getattr(error, "cap", None),
+                getattr(error, "spent", None),
+                getattr(error, "requested", None),
+                str(error) if isinstance(error, CapReached) else None,
+            )
+        return (*first, "spent", spent.amount)
 
     backend.empty()
     sql = enterprise(store=SqlAlchemyStore(backend.engine), members=1, allocate=held)

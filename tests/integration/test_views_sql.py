@@ -186,6 +186,7 @@ def test_the_profile_shows_the_hand_computed_section(story: Story) -> None:
             can_request=False,
             request_blocked_reason="a credit request is already pending",
             pending_request=story.ann_request,
+            cap_counted=500,
         ),
     )
     s.service.remove_member(s.admin, s.org_id, "cy")

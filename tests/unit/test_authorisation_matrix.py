@@ -500,6 +500,22 @@ _ROWS: dict[str, Case] = {
         needs(P.MANAGE_MEMBERS),
         lambda s, who, org, p: s.set_standing_allotment(who, org, BYSTANDER, 50),
     ),
+    # monthly caps
+    "set_spend_cap": Case(
+        needs(P.MANAGE_SETTINGS),
+        lambda s, who, org, p: s.set_spend_cap(who, org, 500, user_id=BYSTANDER),
+    ),
+    "spend_cap_status": Case(
+        needs(P.VIEW_ORGANISATION),
+        lambda s, who, org, p: s.spend_cap_status(who, org),
+        situation="one's own cap",
+    ),
+    "spend_cap_status_of_other": Case(
+        needs(P.VIEW_ORGANISATION, P.MANAGE_SETTINGS),
+        lambda s, who, org, p: s.spend_cap_status(who, org, user_id=BYSTANDER),
+        method="spend_cap_status",
+        situation="another member's cap",
+    ),
     # the pool's credits
     "top_up": Case(needs(P.MANAGE_POOL), lambda s, who, org, p: s.top_up(who, org, 100)),
     "allocate_credits": Case(

@@ -627,6 +627,7 @@ def test_members_list_json_is_the_list_of_memberships(acme: Scenario) -> None:
         "status": "active",
         "standing_allotment": 0,
         "removed_at": None,
+        "spend_cap": None,
     }
 
 
@@ -1219,6 +1220,8 @@ COMMANDS = {
     "holds reserve",
     "holds capture",
     "holds release",
+    "caps set",
+    "caps show",
     "requests list",
     "requests approve",
     "requests reject",
@@ -1510,3 +1513,37 @@ def test_domains_recheck_refuses_a_grace_that_is_not_positive(acme: Scenario) ->
     result = command(acme, "domains", "recheck", "--grace", "0")
     assert result.code == 2
     assert "must be more than 0" in result.err
+
+
+def test_caps_set_and_show_and_a_spend_the_cap_refuses(acme: Scenario) -> None:
+    """``caps set`` sets the default and a member's own cap, ``caps show`` prints where a
+    member stands, ``none`` clears a cap, and a spend past the cap exits with 1."""
+    out = ok(acme, "--as", "admin", "caps", "set", "1000").out
+    assert out == "Organisation default cap: 1,000 credits.\n"
+    ok(acme, "--as", "member-1", "spend", "250", "--generation-id", "g-1")
+    out = ok(acme, "--as", "admin", "caps", "set", "300", "--user", "member-1").out
+    assert out == (
+        "member-1's monthly cap: 300 credits (their own).\n"
+        "Spent or held this period: 250; 50 left under it.\n"
+    )
+    shown = ok(acme, "--json", "--as", "member-1", "caps", "show").json()
+    assert shown == {
+        "organisation_cap": 1_000,
+        "member_cap": 300,
+        "cap": 300,
+        "counted": 250,
+        "user_id": "member-1",
+        "room": 50,
+    }
+    result = command(acme, "--as", "member-1", "spend", "51", "--generation-id", "g-2")
+    assert (result.code, result.out) == (1, "")
+    assert result.err == (
+        "error: the monthly cap of 300 credits is reached: 250 spent or held this period, "
+        "51 more asked for\n"
+    )
+    out = ok(acme, "--as", "admin", "caps", "set", "none", "--user", "member-1").out
+    assert out.startswith("member-1's monthly cap: 1,000 credits (the organisation's default).")
+    out = ok(acme, "--as", "admin", "caps", "show", "--organisation").out
+    assert out == "Organisation default cap: 1,000 credits.\n"
+    assert command(acme, "--as", "admin", "caps", "set", "lots").code == 2
+    assert command(acme, "--as", "member-1", "caps", "set", "5").code == 1

@@ -57,6 +57,9 @@ def test_a_members_profile_shows_the_badge_and_enterprise_credits(acme: Scenario
             can_request=True,
             request_blocked_reason=None,
             pending_request=None,
+            spend_cap=None,
+            cap_counted=200,
+            cap_room=None,
         ),
     )
 
@@ -310,3 +313,18 @@ def test_the_dashboard_moves_to_the_new_period_by_itself(acme: Scenario) -> None
     acme.clock.set(START + timedelta(days=31))
     pool = acme.service.dashboard(acme.admin, acme.org_id).pool
     assert (pool.period_index, pool.period_start) == (1, datetime(2026, 2, 15, 9, 0, tzinfo=UTC))
+
+
+def test_a_members_profile_shows_their_cap_and_the_room_left(acme: Scenario) -> None:
+    """Under a cap, the profile shows the cap that applies (the member's own over the
+    default), what counts against it (used plus on hold) and the room left."""
+    acme.service.set_spend_cap("admin", acme.org_id, 500)
+    acme.service.spend("member-1", acme.org_id, 150, generation_id="g1")
+    acme.service.reserve("member-1", acme.org_id, 50, generation_id="g2")
+    credits = acme.service.profile("member-1").credits
+    assert credits is not None
+    assert (credits.spend_cap, credits.cap_counted, credits.cap_room) == (500, 200, 300)
+    acme.service.set_spend_cap("admin", acme.org_id, 180, user_id="member-1")
+    credits = acme.service.profile("member-1").credits
+    assert credits is not None
+    assert (credits.spend_cap, credits.cap_counted, credits.cap_room) == (180, 200, 0)

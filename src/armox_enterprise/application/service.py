@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from armox_enterprise.application import arguments as args
+from armox_enterprise.application.caps import CapUseCases
 from armox_enterprise.application.credits import CreditUseCases
 from armox_enterprise.application.directory import DirectoryUseCases
 from armox_enterprise.application.domains import DomainUseCases
@@ -49,6 +50,7 @@ class EnterpriseService(
     DirectoryUseCases,
     CreditUseCases,
     SpendingUseCases,
+    CapUseCases,
     RequestUseCases,
     TeamUseCases,
     JobUseCases,

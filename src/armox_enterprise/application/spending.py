@@ -28,6 +28,7 @@ from armox_enterprise.domain.values import credits, new_id
 from armox_enterprise.exceptions import (
     AccountClosed,
     ArmoxError,
+    CapReached,
     CommitOutcomeUnknown,
     HoldAlreadyResolved,
     HoldNotFound,
@@ -80,20 +81,30 @@ def _debit(ctx: Context, kind: TransferKind, amount: int, key: str, tags: _Tags)
     transfer = ctx.transfer(
         kind, account, USAGE, amount, key=key, reference=key, feature=tags[0], model=tags[1]
     )
+    capped = False
     try:
         return ctx.post(transfer)
     except InsufficientCredits:
         pass
-    # Holds past their lifetime still reserve credits until someone releases them; release
-    # them now rather than refuse a spend they would have allowed (one that its owner
-    # released meanwhile is skipped, and its credits are there all the same).
+    except CapReached:
+        capped = True
+    # Holds past their lifetime still reserve credits (and room under the member's cap)
+    # until someone releases them; release them now rather than refuse a spend they would
+    # have allowed (one that its owner released meanwhile is skipped, and its credits are
+    # there all the same).
     stale = uow.holds.pending(org.id, user_id=user, expiring_before=ctx.now)
     if stale:
         release_expired(ctx, stale)
         try:
             return ctx.post(transfer)
         except InsufficientCredits:
-            pass
+            capped = False
+        except CapReached:
+            capped = True
+    if capped:
+        # The cap is the answer, whatever the pool or a request could give: post again for
+        # the refusal with the figures as they stand (or the spend, if room came back).
+        return ctx.post(transfer)
     if draws_on_pool(kind, allow_pool_spend=org.allow_pool_spend):
         held = uow.ledger.get_account(org.id, account, for_update=True)
         shortfall = pool_shortfall(0 if held is None else held.available, amount)
@@ -146,6 +157,8 @@ class SpendingUseCases(UseCases):
         Raises:
             InsufficientCredits: the member has fewer credits available; the error carries
                 ``available`` and whether a request can be made (``can_request``).
+            CapReached: the spend would take the member past their monthly cap (see
+                :meth:`set_spend_cap`); the error carries ``cap``, ``spent`` and ``requested``.
             IdempotencyConflict: the generation id was used with other parameters.
             OrganisationNotFound: ``actor`` is not an active member.
         """
@@ -273,6 +286,8 @@ class SpendingUseCases(UseCases):
 
         Raises:
             InsufficientCredits: the member has fewer credits available.
+            CapReached: the hold would take the member past their monthly cap (a hold counts
+                against the cap while it is pending).
             IdempotencyConflict: the generation id was used with other parameters.
         """
         actor = args.user(actor, "actor")

@@ -15,6 +15,7 @@ from typing import TypeAlias
 
 from armox_enterprise import __version__
 from armox_enterprise.cli.commands import (
+    caps,
     credits,
     directory,
     jobs,
@@ -533,6 +534,33 @@ def _add_spending_commands(commands: _Commands) -> None:
     release.add_argument("--key", help=_KEY_HELP)
 
 
+def _add_cap_commands(commands: _Commands) -> None:
+    group = commands.group("caps", "set and show members' monthly spending caps")
+    setting = commands.leaf(
+        "set",
+        "set the organisation's default monthly cap, or a member's own",
+        caps.set_cap,
+        within=group,
+    )
+    setting.add_argument(
+        "cap",
+        type=caps.parse_cap,
+        metavar="CREDITS|none",
+        help="whole credits (0 stops spending), or none: no default cap / the default applies",
+    )
+    setting.add_argument("--user", help="the member whose own cap this is (default: everyone's)")
+    showing = commands.leaf(
+        "show", "show where a member stands against their monthly cap", caps.show_cap, within=group
+    )
+    showing.add_argument("--user", help="the member (default: the acting user)")
+    showing.add_argument(
+        "--organisation",
+        dest="organisation_only",
+        action="store_true",
+        help="the organisation's default cap alone",
+    )
+
+
 def _add_generation_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--generation-id", "--key", dest="generation_id", required=True, help=_GENERATION_HELP
@@ -672,6 +700,7 @@ _SECTIONS: tuple[Callable[[_Commands], None], ...] = (
     _add_credit_commands,
     _add_team_commands,
     _add_spending_commands,
+    _add_cap_commands,
     _add_request_commands,
     _add_view_commands,
     _add_export_commands,

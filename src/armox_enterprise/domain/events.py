@@ -43,6 +43,7 @@ __all__ = [
     "TeamAssigned",
     "TeamBudgetMoved",
     "TeamChanged",
+    "SpendCapSet",
 ]
 
 SYSTEM_ACTOR = "system"
@@ -169,6 +170,15 @@ class MemberDetailsChanged(Event):
     """The directory changed an active member's email address or display name."""
 
     user_id: str
+
+
+@attrs.frozen(kw_only=True)
+class SpendCapSet(Event):
+    """An admin set a monthly spending cap: the organisation's default (``user_id`` is
+    ``""``) or a member's own; ``cap`` is the number of credits, ``""`` for none."""
+
+    user_id: str
+    cap: str
 
 
 @attrs.frozen(kw_only=True)
@@ -344,6 +354,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         JoinRequested,
         RoleChanged,
         MemberDetailsChanged,
+        SpendCapSet,
         MemberRemoved,
         PoolToppedUp,
         CreditsAllocated,

@@ -121,6 +121,9 @@ class Organisation:
     hold_lifetime: timedelta = timedelta(hours=1)
     time_zone: str = DEFAULT_TIME_ZONE
     alert_thresholds: AlertThresholds = DEFAULT_THRESHOLDS
+    #: The default monthly cap on each member's spending (see :mod:`~armox_enterprise.domain.
+    #: caps`); ``None``: no cap.
+    spend_cap: int | None = None
 
     @property
     def current_period(self) -> BillingPeriod:
@@ -152,6 +155,9 @@ class Membership:
     status: MemberStatus = MemberStatus.ACTIVE
     standing_allotment: int = 0
     removed_at: datetime | None = None
+    #: The member's own monthly cap, overriding the organisation's; ``None``: the
+    #: organisation's applies.
+    spend_cap: int | None = None
 
     @property
     def is_active(self) -> bool:

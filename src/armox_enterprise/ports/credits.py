@@ -63,6 +63,21 @@ class Ledger(Protocol):
         """Close an account to new spends and holds (its owner left), or reopen it."""
         ...
 
+    def set_spend_cap(self, organisation_id: str, code: str, cap: int | None) -> None:
+        """Keep ``cap``, the member's effective monthly cap
+        (:func:`~armox_enterprise.domain.caps.effective_cap`), where :meth:`post` checks it.
+
+        From then on a spend or hold debiting the member account ``code`` is refused with
+        :class:`~armox_enterprise.exceptions.CapReached` when what the member used and holds in
+        the spend's period, plus its amount, would pass ``cap``; the check is part of the
+        posting's own atomic write (so a cap changed concurrently applies either before or
+        after a given spend, never halfway).  A new account has no cap until this is called.
+
+        Raises:
+            NotFound: the account does not exist.
+        """
+        ...
+
     def post(self, transfer: Transfer) -> None:
         """Record ``transfer`` and update both accounts' totals, atomically.
 
@@ -80,6 +95,9 @@ class Ledger(Protocol):
                 than the debit account has pending; nothing is written.
             LimitExceeded: a total of either account would pass ``MAX_CREDITS`` (the usage
                 sink's credits excepted: they are a sum); nothing is written.
+            CapReached: a spend or hold would take the member past the cap kept by
+                :meth:`set_spend_cap` (checked after ``AccountClosed``, before
+                ``InsufficientCredits``); nothing is written.
             DuplicateIdempotencyKey: the transfer's idempotency key is already used in the
                 organisation (the unit of work may then be unusable: the service retries).
             NotFound: either account does not exist.

@@ -36,6 +36,7 @@ clean-up around each case.  To run one port's cases only, subclass that port's c
 from __future__ import annotations
 
 from armox_enterprise.testing.contracts import (
+    CapContract,
     ConcurrencyContract,
     ContractBase,
     CreditRequestContract,
@@ -63,6 +64,7 @@ from armox_enterprise.testing.contracts import (
 )
 
 __all__ = [
+    "CapContract",
     "ConcurrencyContract",
     "ContractBase",
     "CreditRequestContract",

@@ -18,7 +18,10 @@ from collections.abc import Iterable, Sequence
 import attrs
 
 from armox_enterprise.adapters.memory.tables import MemoryRepository, MemoryTables
+from armox_enterprise.domain.caps import cap_refusal, counted_against_cap
 from armox_enterprise.domain.ledger import (
+    REFUND_KINDS,
+    SPENT_KINDS,
     Account,
     Transfer,
     TransferKind,
@@ -82,6 +85,15 @@ class MemoryLedger(MemoryRepository):
             raise NotFound(f"account {code} does not exist in organisation {organisation_id}")
         self._j.set(self._s.accounts, (organisation_id, code), attrs.evolve(account, closed=closed))
 
+    def set_spend_cap(self, organisation_id: str, code: str, cap: int | None) -> None:
+        key = (organisation_id, code)
+        if key not in self._s.accounts:
+            raise NotFound(f"account {code} does not exist in organisation {organisation_id}")
+        if cap is None:
+            self._j.delete(self._s.spend_caps, key)
+        else:
+            self._j.set(self._s.spend_caps, key, cap)
+
     def seal_period(self, organisation_id: str, period_index: int) -> None:
         """Nothing to settle: the memory store keeps every period's totals the same way."""
 
@@ -123,6 +135,7 @@ def plan_posting(tables: MemoryTables, transfer: Transfer) -> Posting:
         NotFound: either account does not exist.
         StorageError: a transfer with this id exists.
         DuplicateIdempotencyKey: the transfer's idempotency key is already used.
+        CapReached: a spend or hold would take the member past their cap.
         ArmoxError: what :func:`~armox_enterprise.domain.ledger.apply_transfer` refuses.
     """
     org = transfer.organisation_id
@@ -137,6 +150,9 @@ def plan_posting(tables: MemoryTables, transfer: Transfer) -> Posting:
     if key is not None and (org, key) in tables.transfers_by_key:
         raise DuplicateIdempotencyKey(f"generation id {key!r} was already used")
     kind = transfer.kind
+    cap = tables.spend_caps.get((org, debit.code))
+    if cap is not None and kind.effect.starts_spending:
+        _check_cap(tables, transfer, debit, cap)
     # A spend (the common posting) by the domain's short form; anything else, and the reason
     # for any refusal, by apply_transfer.
     applied = apply_spend(debit, credit, transfer) if kind is TransferKind.SPEND else None
@@ -164,3 +180,19 @@ def plan_posting(tables: MemoryTables, transfer: Transfer) -> Posting:
         credits[kind] = period_count(kind, credits.get(kind, 0), amount)
         counted = (*counted, (credit_key, PeriodTotals(credits, totals.debits, at)))
     return new_debit, new_credit, counted
+
+
+def _check_cap(tables: MemoryTables, transfer: Transfer, debit: Account, cap: int) -> None:
+    """Refuse a spend or hold that would take the member past ``cap`` in the transfer's period
+    (:func:`~armox_enterprise.domain.caps.cap_refusal`); a closed account's refusal comes
+    first, as on the SQL store."""
+    if debit.closed or transfer.amount <= 0:
+        return  # apply_transfer's refusal is the answer
+    totals = tables.totals.get((transfer.organisation_id, debit.code, transfer.period_index))
+    used = 0
+    if totals is not None:
+        used = totals.debited(*SPENT_KINDS) - totals.credited(*REFUND_KINDS)
+    counted = counted_against_cap(used=used, held=debit.debits_pending)
+    refusal = cap_refusal(cap, counted, transfer.amount)
+    if refusal is not None:
+        raise refusal

@@ -54,6 +54,8 @@ class MemoryTables:
         self.invitations: dict[tuple[str, str], Invitation] = {}
         self.join_requests: dict[tuple[str, str], JoinRequest] = {}
         self.accounts: dict[tuple[str, str], Account] = {}
+        # Each member account's effective monthly cap (Ledger.set_spend_cap); absent: none.
+        self.spend_caps: dict[tuple[str, str], int] = {}
         self.transfers: dict[str, list[Transfer]] = defaultdict(list)
         self.transfers_by_id: dict[tuple[str, str], Transfer] = {}
         self.transfers_by_key: dict[tuple[str, str], Transfer] = {}

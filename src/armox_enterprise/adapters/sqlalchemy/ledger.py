@@ -35,6 +35,7 @@ from armox_enterprise.adapters.sqlalchemy.errors import (
 )
 from armox_enterprise.adapters.sqlalchemy.period_totals import SqlPeriodTotals
 from armox_enterprise.adapters.sqlalchemy.postings import (
+    caps_apply,
     credit_undo,
     credit_update,
     debit_undo,
@@ -47,6 +48,7 @@ from armox_enterprise.adapters.sqlalchemy.records import (
     transfer_values,
 )
 from armox_enterprise.adapters.sqlalchemy.sums import ExactSum
+from armox_enterprise.domain.caps import cap_refusal, counted_against_cap
 from armox_enterprise.domain.ledger import (
     LOCK_ORDER,
     USAGE,
@@ -65,6 +67,7 @@ from armox_enterprise.domain.ledger import (
 from armox_enterprise.domain.values import MAX_CREDITS
 from armox_enterprise.exceptions import (
     AccountClosed,
+    CapReached,
     DuplicateIdempotencyKey,
     InsufficientCredits,
     NotFound,
@@ -183,6 +186,19 @@ class SqlLedger(Repository):
         if not count:
             raise NotFound(f"account {code} does not exist in organisation {organisation_id}")
 
+    def set_spend_cap(self, organisation_id: str, code: str, cap: int | None) -> None:
+        """Keep the member's effective cap on their account row, where the spend's and the
+        hold's conditional ``UPDATE`` compares it (an ``UPDATE`` of the row: it waits for a
+        spend that holds the row, and a spend after it sees the new cap)."""
+        t = self._t.accounts
+        count = self._db.write(
+            update(t)
+            .where(t.c.organisation_id == organisation_id, t.c.code == code)
+            .values(spend_cap=cap)
+        )
+        if not count:
+            raise NotFound(f"account {code} does not exist in organisation {organisation_id}")
+
     # -- posting ----------------------------------------------------------------------
 
     def post(self, transfer: Transfer) -> None:
@@ -262,6 +278,10 @@ class SqlLedger(Repository):
             raise StorageError(
                 f"transfer {transfer.id} belongs to closed period {transfer.period_index}"
             )
+        if caps_apply(transfer) and transfer.amount > 0:
+            over = _cap_refusal(row, account, transfer)
+            if over is not None:
+                raise over
         if refusal is not None:
             raise refusal
         # The row changed since the statement refused it (a concurrent commit, read at a
@@ -370,3 +390,16 @@ class SqlLedger(Repository):
             query = query.where(t.c.reference == reference)
         query = query.order_by(t.c.created_at, t.c.id)
         return [transfer_from_row(row) for row in self._db.rows(query)]
+
+
+def _cap_refusal(row: Row[Any], account: Account, transfer: Transfer) -> CapReached | None:
+    """Why the member's cap refuses ``transfer``, read from the refused row: what
+    :func:`~armox_enterprise.adapters.sqlalchemy.postings.cap_guard` compared, by the
+    domain's rule."""
+    m = row._mapping
+    cap = m["spend_cap"]
+    period = transfer.period_index
+    spends = m["spend_total"] if m["spend_period"] == period else 0
+    others = m["figures_used"] if m["figures_period"] == period else 0
+    counted = counted_against_cap(used=spends + others, held=account.debits_pending)
+    return cap_refusal(None if cap is None else int(cap), counted, transfer.amount)

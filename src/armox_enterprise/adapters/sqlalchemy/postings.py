@@ -19,6 +19,9 @@ statements here are built from it rather than re-coded per kind:
   a credit to the usage sink, whose credits are a sum
   (:attr:`~armox_enterprise.domain.ledger.AccountKind.bounded_credits`), is counted on the
   debit row instead (``spent``), so it needs no statement of its own;
+* a member's spend or hold also carries the member's cap (:func:`cap_guard`, the domain's
+  :func:`~armox_enterprise.domain.caps.cap_refusal` as a condition on the row, whose
+  ``spend_cap`` keeps the effective cap);
 * a member's spend to the usage sink (the hot path) is the same debit, built once per set of
   tables with bound parameters, that also counts the usage account's credit on the member's
   row (``spent``) and this period's spend total, so that spends of different members never
@@ -50,6 +53,7 @@ from sqlalchemy import (
     false,
     insert,
     literal,
+    or_,
     update,
 )
 
@@ -66,6 +70,8 @@ from armox_enterprise.domain.values import MAX_CREDITS
 
 __all__ = [
     "SpendStatements",
+    "cap_guard",
+    "caps_apply",
     "counted_on_senders",
     "credit_guards",
     "credit_update",
@@ -160,18 +166,53 @@ def debit_guards(
     return conditions
 
 
+def cap_guard(
+    accounts: Table, amount: _Amount, period: int | BindParameter[int]
+) -> ColumnElement[bool]:
+    """The member row's cap guard (:func:`~armox_enterprise.domain.caps.cap_refusal`): no cap
+    kept (``spend_cap IS NULL``), or what the member used in ``period`` and holds now, plus
+    ``amount``, stays within it.
+
+    Used in ``period`` is the row's spends of it (``spend_total`` while ``spend_period`` is
+    ``period``, else nothing: a new period starts from zero) plus its other spent kinds less
+    refunds (``figures_used`` while ``figures_period`` is ``period``), counted as zero below
+    zero (:func:`~armox_enterprise.domain.caps.counted_against_cap`); held is
+    ``debits_pending``.  Written ``counted <= spend_cap - amount``: neither side can overflow
+    (a guarded row's debits and pending stay within its credits).
+    """
+    c = accounts.c
+    spends = case((c.spend_period == period, c.spend_total), else_=0)
+    others = case((c.figures_period == period, c.figures_used), else_=0)
+    used = spends + others
+    counted = case((used < 0, 0), else_=used) + c.debits_pending
+    return or_(c.spend_cap.is_(None), counted <= c.spend_cap - amount)
+
+
+def caps_apply(transfer: Transfer) -> bool:
+    """Whether ``transfer``'s debit is checked against the member's cap: a spend or hold
+    (:attr:`~armox_enterprise.domain.ledger.Effect.starts_spending`) from a member's account."""
+    return (
+        EFFECTS[transfer.kind].starts_spending
+        and account_kind(transfer.debit_account) is AccountKind.MEMBER
+    )
+
+
 def debit_update(accounts: Table, transfer: Transfer) -> Update:
     """The conditional ``UPDATE`` of ``transfer``'s debit account: it matches one row, or none
-    when the account is missing or a guard refuses the transfer."""
+    when the account is missing or a guard refuses the transfer (a member's cap among them,
+    for a spend or hold: :func:`cap_guard`)."""
     effect = EFFECTS[transfer.kind]
     guarded = account_kind(transfer.debit_account).guarded
     values = _debit_values(accounts, effect, transfer.amount, counts_usage=_counts_usage(transfer))
+    guards = debit_guards(accounts, effect, transfer.amount, guarded=guarded)
+    if caps_apply(transfer):
+        guards.append(cap_guard(accounts, transfer.amount, transfer.period_index))
     return (
         update(accounts)
         .where(
             accounts.c.organisation_id == transfer.organisation_id,
             accounts.c.code == transfer.debit_account,
-            *debit_guards(accounts, effect, transfer.amount, guarded=guarded),
+            *guards,
         )
         .ordered_values(*values)
     )
@@ -252,8 +293,8 @@ class SpendStatements:
             sqlalchemy.records.transfer_values`).
         debit: the member row's conditional ``UPDATE``, executed with the parameters ``o``
             (organisation), ``c`` (account code), ``a`` (amount), ``p`` (period index) and
-            ``t`` (instant); it matches no row when a guard refuses the spend or the row
-            already counts a later period.
+            ``t`` (instant); it matches no row when a guard refuses the spend (the member's
+            cap among them: :func:`cap_guard`) or the row already counts a later period.
     """
 
     insert: Insert
@@ -292,6 +333,7 @@ def spend_statements(tables: Tables, dialect: str) -> SpendStatements:
             *debit_guards(accounts, effect, amount, guarded=AccountKind.MEMBER.guarded),
             # Refuses a spend stamped with a period already sealed (a process whose clock lags).
             accounts.c.spend_period <= period,
+            cap_guard(accounts, amount, period),
         )
         .ordered_values(*values)
     )

@@ -86,6 +86,7 @@ def organisation_values(org: Organisation) -> dict[str, Any]:
         "time_zone": org.time_zone,
         "member_alert_thresholds": thresholds_text(org.alert_thresholds.member),
         "pool_alert_thresholds": thresholds_text(org.alert_thresholds.pool),
+        "spend_cap": org.spend_cap,
     }
 
 
@@ -110,6 +111,7 @@ def organisation_from_row(row: Row[Any]) -> Organisation:
             parse_thresholds(m["member_alert_thresholds"]),
             parse_thresholds(m["pool_alert_thresholds"]),
         ),
+        spend_cap=m["spend_cap"],
     )
 
 
@@ -128,6 +130,7 @@ def membership_values(membership: Membership) -> dict[str, Any]:
         "joined_at": membership.joined_at,
         "removed_at": membership.removed_at,
         "standing_allotment": membership.standing_allotment,
+        "spend_cap": membership.spend_cap,
     }
 
 
@@ -144,6 +147,7 @@ def membership_from_row(row: Row[Any]) -> Membership:
         status=MemberStatus(m["status"]),
         standing_allotment=m["standing_allotment"],
         removed_at=m["removed_at"],
+        spend_cap=m["spend_cap"],
     )
 
 

@@ -207,6 +207,8 @@ def make_tables(
             server_default="80,100",
         ),
         Column("pool_alert_thresholds", String(_THRESHOLDS), nullable=False, server_default="90"),
+        # The default monthly cap on each member's spending; NULL: no cap.
+        Column("spend_cap", BigInteger, nullable=True),
         CheckConstraint("monthly_allowance >= 0", name="allowance_not_negative"),
         Index(None, "current_period_end"),
         schema=schema,
@@ -252,6 +254,8 @@ def make_tables(
         Column("joined_at", UtcDateTime, nullable=False),
         Column("removed_at", UtcDateTime, nullable=True),
         Column("standing_allotment", BigInteger, nullable=False),
+        # The member's own monthly cap, overriding the organisation's; NULL: the default.
+        Column("spend_cap", BigInteger, nullable=True),
         CheckConstraint(
             "active_user_id IS NULL OR active_user_id = user_id", name="active_user_is_user"
         ),
@@ -344,6 +348,9 @@ def make_tables(
         Column("figures_allocated", BigInteger, nullable=False, server_default=text("0")),
         Column("figures_used", BigInteger, nullable=False, server_default=text("0")),
         Column("figures_at", UtcDateTime, nullable=True),
+        # The member's effective monthly cap (domain.caps.effective_cap), kept on the row the
+        # spend's conditional UPDATE matches, so that its guard needs no other row; NULL: none.
+        Column("spend_cap", BigInteger, nullable=True),
         CheckConstraint(
             "NOT guarded OR credits_posted - debits_posted - debits_pending >= 0",
             name="available_not_negative",

@@ -30,6 +30,7 @@ The repositories each contract needs:
 * ``DomainRecheckContract``: every repository (the domain re-check job through the service)
 * ``DirectoryContract``: every repository
 * ``TeamServiceContract``: every repository
+* ``CapContract``: every repository
 * ``StoreContract``: every repository (every contract above)
 
 The modules import ``pytest``; the library itself does not need it.
@@ -38,6 +39,7 @@ The modules import ``pytest``; the library itself does not need it.
 from __future__ import annotations
 
 from armox_enterprise.testing.contracts.base import ContractBase
+from armox_enterprise.testing.contracts.caps import CapContract
 from armox_enterprise.testing.contracts.concurrency import (
     ConcurrencyContract,
     RepositoryRaceContract,
@@ -64,6 +66,7 @@ from armox_enterprise.testing.contracts.transactions import TransactionContract
 from armox_enterprise.testing.contracts.views import ViewContract
 
 __all__ = [
+    "CapContract",
     "ConcurrencyContract",
     "ContractBase",
     "CreditRequestContract",

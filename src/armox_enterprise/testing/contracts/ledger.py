@@ -18,6 +18,7 @@ from armox_enterprise.domain.ledger import (
 from armox_enterprise.domain.values import new_id
 from armox_enterprise.exceptions import (
     AccountClosed,
+    CapReached,
     DuplicateIdempotencyKey,
     InsufficientCredits,
     NotFound,
@@ -193,6 +194,54 @@ class LedgerContract(ContractBase):
             assert uow.ledger.transfer_by_key(other_id, "g2") is None
         assert self._accounts(store, org_id) == before
         assert len(self._transfers(store, org_id)) == 4
+
+    def test_spend_cap_refuses_spends_and_holds_past_it_in_the_posting(self) -> None:
+        """With a cap kept by set_spend_cap, a spend or hold that would take what the member
+        used and holds in the period past it raises CapReached (the cap, the period's count,
+        the amount) and writes nothing; a release gives room back, a new period starts from
+        what is held, no cap refuses nothing, a closed account is refused as closed first."""
+        store, org_id = self._seeded("ann", members=False)
+        ann = member_account("ann")
+        with store.unit_of_work() as uow:
+            uow.ledger.post(a_transfer(org_id, TransferKind.GRANT, GRANT, POOL, 1000))
+            uow.ledger.post(a_transfer(org_id, TransferKind.ALLOCATE, POOL, ann, 500, minutes=1))
+            uow.ledger.set_spend_cap(org_id, ann, 50)
+            uow.ledger.post(a_transfer(org_id, TransferKind.SPEND, ann, USAGE, 30, minutes=2))
+            uow.ledger.post(a_transfer(org_id, TransferKind.HOLD, ann, USAGE, 20, minutes=2))
+            uow.commit()
+        before = self._accounts(store, org_id)
+        for kind in (TransferKind.SPEND, TransferKind.HOLD):
+            with store.unit_of_work() as uow, pytest.raises(CapReached) as refused:
+                uow.ledger.post(a_transfer(org_id, kind, ann, USAGE, 1, minutes=3))
+            assert (refused.value.cap, refused.value.spent, refused.value.requested) == (50, 50, 1)
+        assert self._accounts(store, org_id) == before
+        with store.unit_of_work() as uow:
+            uow.ledger.post(a_transfer(org_id, TransferKind.RELEASE, ann, USAGE, 20, minutes=4))
+            uow.ledger.post(a_transfer(org_id, TransferKind.SPEND, ann, USAGE, 20, minutes=5))
+            with pytest.raises(CapReached):
+                uow.ledger.post(a_transfer(org_id, TransferKind.SPEND, ann, USAGE, 1, minutes=5))
+            # The refusal wrote nothing: the unit of work goes on.
+            uow.ledger.post(
+                a_transfer(org_id, TransferKind.SPEND, ann, USAGE, 50, minutes=6, period=1)
+            )
+            uow.commit()
+        assert self._account(store, org_id, ann).debits_posted == 100
+        with store.unit_of_work() as uow:
+            uow.ledger.set_spend_cap(org_id, ann, None)
+            uow.ledger.post(
+                a_transfer(org_id, TransferKind.SPEND, ann, USAGE, 60, minutes=7, period=1)
+            )
+            uow.ledger.set_spend_cap(org_id, ann, 0)
+            uow.ledger.set_closed(org_id, ann, True)
+            with pytest.raises(AccountClosed):
+                uow.ledger.post(
+                    a_transfer(org_id, TransferKind.SPEND, ann, USAGE, 1, minutes=8, period=1)
+                )
+            with pytest.raises(NotFound):
+                uow.ledger.set_spend_cap(org_id, member_account("nobody"), 5)
+            uow.commit()
+        assert self._account(store, org_id, ann).debits_posted == 160
+        assert self._account(store, org_id, USAGE).balance == 160
 
     def test_closed_account_refuses_new_spending_only(self) -> None:
         """A closed member account refuses spends and holds (AccountClosed) and still takes

@@ -3,6 +3,7 @@ and the service's."""
 
 from __future__ import annotations
 
+from armox_enterprise.testing.contracts.caps import CapContract
 from armox_enterprise.testing.contracts.concurrency import ConcurrencyContract
 from armox_enterprise.testing.contracts.directory import DirectoryContract
 from armox_enterprise.testing.contracts.domains import DomainClaimContract
@@ -47,6 +48,7 @@ class StoreContract(
     DomainRecheckContract,
     DirectoryContract,
     TeamServiceContract,
+    CapContract,
 ):
     """The cases every store passes; subclass it as ``Test<YourStore>`` and implement
     :meth:`make_store`.
