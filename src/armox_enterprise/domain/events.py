@@ -40,10 +40,10 @@ __all__ = [
     "PoolToppedUp",
     "RequestWaitingAlert",
     "RoleChanged",
+    "SpendCapSet",
     "TeamAssigned",
     "TeamBudgetMoved",
     "TeamChanged",
-    "SpendCapSet",
 ]
 
 SYSTEM_ACTOR = "system"
