@@ -14,6 +14,7 @@ from armox_enterprise.adapters.memory import MemoryStore
 from armox_enterprise.aio import AsyncEnterpriseService
 from armox_enterprise.application.runner import ReplayWatch, watch_replays
 from armox_enterprise.domain.alerts import AlertThresholds
+from armox_enterprise.domain.caps import CapStatus
 from armox_enterprise.domain.claims import RECHECK_GRACE, RecheckReport
 from armox_enterprise.domain.directory import DirectoryResult
 from armox_enterprise.domain.enrolment import (
@@ -112,6 +113,7 @@ __all__ = [
     "AsyncEnterpriseService",
     "BillingPeriod",
     "CapReached",
+    "CapStatus",
     "CommitOutcomeUnknown",
     "Conflict",
     "CreditRequest",

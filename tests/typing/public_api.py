@@ -18,6 +18,7 @@ from armox_enterprise import (
     AlertThresholds,
     ArmoxError,
     BillingPeriod,
+    CapStatus,
     CreditRequest,
     Dashboard,
     DirectoryResult,
@@ -51,6 +52,9 @@ from armox_enterprise import (
     RequestStatus,
     Role,
     RolloverPolicy,
+    Team,
+    TeamMember,
+    TeamRow,
     Transfer,
     TransferKind,
 )
@@ -237,3 +241,23 @@ def events_and_values() -> None:
     value_error: ValueError = armox_enterprise.InvalidAmount("bad")
     type_error: TypeError = armox_enterprise.AmountTypeError("bad")
     del error, value_error, type_error
+
+
+def team_and_cap_calls(service: EnterpriseService, org_id: str) -> None:
+    """Teams with budgets, their delegated manager, and monthly caps."""
+    team = service.create_team("admin", org_id, "Design")
+    assert_type(team, Team)
+    assert_type(service.rename_team("admin", org_id, team.id, "Brand"), Team)
+    assert_type(service.list_teams("admin", org_id), list[Team])
+    assert_type(service.fund_team("admin", org_id, team.id, 100, idempotency_key="f1"), Transfer)
+    assert_type(service.reclaim_team_budget("admin", org_id, team.id, 10), Transfer)
+    assert_type(service.assign_team("admin", org_id, "jane", team.id), "TeamMember | None")
+    assert_type(service.delegate_team("admin", org_id, "jane"), TeamMember)
+    assert_type(service.team_members("admin", org_id, team.id), list[TeamMember])
+    assert_type(service.dashboard("admin", org_id).teams, list[TeamRow])
+    assert_type(service.delete_team("admin", org_id, team.id), Team)
+    status = service.set_spend_cap("admin", org_id, 500, user_id="jane")
+    assert_type(status, CapStatus)
+    assert_type(status.room, "int | None")
+    assert_type(service.spend_cap_status("jane", org_id), CapStatus)
+    assert_type(service.recheck_domains(grace=timedelta(hours=24)), RecheckReport)
