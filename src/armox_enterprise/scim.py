@@ -429,7 +429,7 @@ class ScimUsers:
     cases (:meth:`~armox_enterprise.EnterpriseService.provision_member` and its kin) as the
     system.
 
-    Args:
+    Attributes:
         service: the service of the store the organisation lives in.
         organisation_id: the organisation this base URL provisions.
         resolve_user: called on ``POST /Users`` as ``resolve_user(userName, externalId,
