@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Protocol, TextIO, TypeVar
 
 from armox_enterprise import EnterpriseService, watch_replays
-from armox_enterprise.cli.errors import UsageError
+from armox_enterprise.cli.errors import EXIT_OK, UsageError
 from armox_enterprise.cli.rendering import Progress, isatty
 from armox_enterprise.exceptions import OrganisationNotFound
 from armox_enterprise.ports import Clock, DnsResolver, Store
@@ -104,6 +104,28 @@ class Context:
         with watch_replays() as watch:
             result = call()
         return result, watch.replayed
+
+    def change(
+        self,
+        call: Callable[[EnterpriseService, str, str], _T],
+        done: Callable[[_T, str], str],
+        *,
+        key: str | None,
+        key_name: str = "idempotency key",
+    ) -> int:
+        """Run a call that writes, as the acting member in their organisation, and say what
+        it did: ``call(service, actor, organisation_id)`` makes the call, ``done(result,
+        actor)`` the sentence :meth:`emit_change` prints (a replay of ``key`` says so).
+
+        Returns:
+            The exit code of a command that succeeded.
+        """
+        service = self.service()
+        actor = self.actor()
+        org = self.organisation(service, actor)
+        result, replayed = self.watched(service, lambda: call(service, actor, org))
+        self.emit_change(result, done(result, actor), replayed=replayed, key=key, key_name=key_name)
+        return EXIT_OK
 
     def emit_change(
         self,

@@ -26,64 +26,44 @@ def _source(code: str) -> str:
 
 def allocate(context: Context) -> int:
     """``allocate``: move credits from the pool to a member."""
-    service = context.service()
-    actor = context.actor()
     args = context.args
-    org = context.organisation(service, actor)
-    transfer, replayed = context.watched(
-        service,
-        lambda: service.allocate_credits(
+    return context.change(
+        lambda service, actor, org: service.allocate_credits(
             actor, org, args.user, args.amount, idempotency_key=args.key
         ),
-    )
-    context.emit_change(
-        transfer,
-        f"Allocated {credits(transfer.amount)} from {_source(transfer.debit_account)} to "
-        f"{args.user} ({transfer.id}).",
-        replayed=replayed,
+        lambda transfer, _: (
+            f"Allocated {credits(transfer.amount)} from {_source(transfer.debit_account)} to "
+            f"{args.user} ({transfer.id})."
+        ),
         key=args.key,
     )
-    return EXIT_OK
 
 
 def reclaim(context: Context) -> int:
     """``reclaim``: move credits from a member back to the pool."""
-    service = context.service()
-    actor = context.actor()
     args = context.args
-    org = context.organisation(service, actor)
-    transfer, replayed = context.watched(
-        service,
-        lambda: service.reclaim_credits(
+    return context.change(
+        lambda service, actor, org: service.reclaim_credits(
             actor, org, args.user, args.amount, idempotency_key=args.key
         ),
-    )
-    context.emit_change(
-        transfer,
-        f"Reclaimed {credits(transfer.amount)} from {args.user} to "
-        f"{_source(transfer.credit_account)} ({transfer.id}).",
-        replayed=replayed,
+        lambda transfer, _: (
+            f"Reclaimed {credits(transfer.amount)} from {args.user} to "
+            f"{_source(transfer.credit_account)} ({transfer.id})."
+        ),
         key=args.key,
     )
-    return EXIT_OK
 
 
 def top_up(context: Context) -> int:
     """``top-up``: add credits to the pool outside the monthly grant."""
-    service = context.service()
-    actor = context.actor()
     args = context.args
-    org = context.organisation(service, actor)
-    transfer, replayed = context.watched(
-        service, lambda: service.top_up(actor, org, args.amount, idempotency_key=args.key)
-    )
-    context.emit_change(
-        transfer,
-        f"Added {credits(transfer.amount)} to the pool ({transfer.id}).",
-        replayed=replayed,
+    return context.change(
+        lambda service, actor, org: service.top_up(
+            actor, org, args.amount, idempotency_key=args.key
+        ),
+        lambda transfer, _: f"Added {credits(transfer.amount)} to the pool ({transfer.id}).",
         key=args.key,
     )
-    return EXIT_OK
 
 
 def list_requests(context: Context) -> int:
@@ -103,13 +83,9 @@ def list_requests(context: Context) -> int:
 
 def approve_request(context: Context) -> int:
     """``requests approve``: grant a pending request, in full or for another amount."""
-    service = context.service()
-    actor = context.actor()
     args = context.args
-    org = context.organisation(service, actor)
-    request, replayed = context.watched(
-        service,
-        lambda: service.approve_request(
+    return context.change(
+        lambda service, actor, org: service.approve_request(
             actor,
             org,
             args.request_id,
@@ -117,34 +93,23 @@ def approve_request(context: Context) -> int:
             note=args.note,
             idempotency_key=args.key,
         ),
-    )
-    approved = request.approved_amount or 0
-    context.emit_change(
-        request,
-        f"Approved request {request.id}: {approved:,} of the {credits(request.amount)} "
-        f"{request.user_id} asked for moved from the pool to them.",
-        replayed=replayed,
+        lambda request, _: (
+            f"Approved request {request.id}: {request.approved_amount or 0:,} of the "
+            f"{credits(request.amount)} {request.user_id} asked for moved from the pool to them."
+        ),
         key=args.key,
     )
-    return EXIT_OK
 
 
 def reject_request(context: Context) -> int:
     """``requests reject``: turn a pending request down."""
-    service = context.service()
-    actor = context.actor()
     args = context.args
-    org = context.organisation(service, actor)
-    request, replayed = context.watched(
-        service,
-        lambda: service.reject_request(
+    return context.change(
+        lambda service, actor, org: service.reject_request(
             actor, org, args.request_id, note=args.note, idempotency_key=args.key
         ),
-    )
-    context.emit_change(
-        request,
-        f"Rejected request {request.id}: {request.user_id} asked for {credits(request.amount)}.",
-        replayed=replayed,
+        lambda request, _: (
+            f"Rejected request {request.id}: {request.user_id} asked for {credits(request.amount)}."
+        ),
         key=args.key,
     )
-    return EXIT_OK

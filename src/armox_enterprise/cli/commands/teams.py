@@ -58,43 +58,32 @@ def list_teams(context: Context) -> int:
 
 def fund_team(context: Context) -> int:
     """``teams fund``: move credits from the pool to a team's budget."""
-    service = context.service()
-    actor = context.actor()
     args = context.args
-    org = context.organisation(service, actor)
-    transfer, replayed = context.watched(
-        service,
-        lambda: service.fund_team(actor, org, args.team_id, args.amount, idempotency_key=args.key),
-    )
-    context.emit_change(
-        transfer,
-        f"Moved {credits(transfer.amount)} from the pool to team {args.team_id} ({transfer.id}).",
-        replayed=replayed,
+    return context.change(
+        lambda service, actor, org: service.fund_team(
+            actor, org, args.team_id, args.amount, idempotency_key=args.key
+        ),
+        lambda transfer, _: (
+            f"Moved {credits(transfer.amount)} from the pool to team {args.team_id} "
+            f"({transfer.id})."
+        ),
         key=args.key,
     )
-    return EXIT_OK
 
 
 def reclaim_team(context: Context) -> int:
     """``teams reclaim``: move credits from a team's budget back to the pool."""
-    service = context.service()
-    actor = context.actor()
     args = context.args
-    org = context.organisation(service, actor)
-    transfer, replayed = context.watched(
-        service,
-        lambda: service.reclaim_team_budget(
+    return context.change(
+        lambda service, actor, org: service.reclaim_team_budget(
             actor, org, args.team_id, args.amount, idempotency_key=args.key
         ),
-    )
-    context.emit_change(
-        transfer,
-        f"Moved {credits(transfer.amount)} from team {args.team_id} back to the pool "
-        f"({transfer.id}).",
-        replayed=replayed,
+        lambda transfer, _: (
+            f"Moved {credits(transfer.amount)} from team {args.team_id} back to the pool "
+            f"({transfer.id})."
+        ),
         key=args.key,
     )
-    return EXIT_OK
 
 
 def assign_team(context: Context) -> int:
