@@ -24,6 +24,7 @@ from armox_enterprise.domain.enrolment import (
     FreeMailList,
 )
 from armox_enterprise.domain.events import Event
+from armox_enterprise.domain.grace import SoftLimit
 from armox_enterprise.domain.ledger import Account, Hold, HoldStatus, Transfer, TransferKind
 from armox_enterprise.domain.organisation import (
     DomainClaim,
@@ -176,6 +177,7 @@ __all__ = [
     "RequestStatus",
     "Role",
     "RolloverPolicy",
+    "SoftLimit",
     "StorageError",
     "SystemClock",
     "Team",

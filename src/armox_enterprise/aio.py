@@ -377,6 +377,7 @@ class AsyncEnterpriseService:
     release_expired_holds = _twin(EnterpriseService.release_expired_holds)
 
     set_spend_cap = _twin(EnterpriseService.set_spend_cap)
+    set_soft_limit = _twin(EnterpriseService.set_soft_limit)
     spend_cap_status = _twin(EnterpriseService.spend_cap_status)
 
     request_credits = _twin(EnterpriseService.request_credits)

@@ -13,6 +13,7 @@ from typing import get_args
 import attrs
 
 from armox_enterprise.domain.caps import cap_room, counted_against_cap, effective_cap
+from armox_enterprise.domain.grace import grace_allowance
 from armox_enterprise.domain.ledger import (
     ALLOCATED_KINDS,
     EXPIRED,
@@ -90,6 +91,10 @@ class EnterpriseCredits:
         cap_counted: what counts against the cap this period: ``used`` plus ``on_hold``.
         cap_room: how much more the member may spend or hold this period under the cap
             (``None``: no cap).
+        grace_allowance: what the member may spend on grace this period once their credits
+            run out, under the organisation's soft limit (``0``: no soft limit).
+        grace_drawn: what they spent on grace this period (lent by their team's budget or
+            the pool; it counts in ``used`` too).
     """
 
     allocated: int
@@ -107,6 +112,8 @@ class EnterpriseCredits:
     spend_cap: int | None = None
     cap_counted: int = 0
     cap_room: int | None = None
+    grace_allowance: int = 0
+    grace_drawn: int = 0
 
 
 @attrs.frozen
@@ -317,8 +324,9 @@ def build_profile(uow: UnitOfWork, org: Organisation, membership: Membership) ->
     used = _used(totals)
     cap = effective_cap(member=membership.spend_cap, organisation=org.spend_cap)
     counted = counted_against_cap(used=used, held=account.debits_pending)
+    allocated = totals.credited(*ALLOCATED_KINDS)
     section = EnterpriseCredits(
-        allocated=totals.credited(*ALLOCATED_KINDS),
+        allocated=allocated,
         carried_in=(
             max(0, _carried_in(account, totals))
             if org.rollover.member_remainder is MemberRemainder.KEEP
@@ -337,6 +345,8 @@ def build_profile(uow: UnitOfWork, org: Organisation, membership: Membership) ->
         spend_cap=cap,
         cap_counted=counted,
         cap_room=cap_room(cap, counted),
+        grace_allowance=grace_allowance(org.soft_limit, given=allocated),
+        grace_drawn=totals.credited(TransferKind.GRACE),
     )
     assignment = uow.teams.assignment(org.id, membership.user_id)
     team = None if assignment is None else uow.teams.get(org.id, assignment.team_id)

@@ -35,6 +35,7 @@ from armox_enterprise import (
     JoinMode,
     MemoryStore,
     Role,
+    SoftLimit,
 )
 from armox_enterprise.domain.access import ROLE_PERMISSIONS, Permission
 from armox_enterprise.domain.events import SYSTEM_ACTOR
@@ -504,6 +505,10 @@ _ROWS: dict[str, Case] = {
     "set_spend_cap": Case(
         needs(P.MANAGE_SETTINGS),
         lambda s, who, org, p: s.set_spend_cap(who, org, 500, user_id=BYSTANDER),
+    ),
+    "set_soft_limit": Case(
+        needs(P.MANAGE_SETTINGS),
+        lambda s, who, org, p: s.set_soft_limit(who, org, SoftLimit(credits=50)),
     ),
     "spend_cap_status": Case(
         needs(P.VIEW_ORGANISATION),

@@ -48,6 +48,7 @@ from armox_enterprise import (
     RequestStatus,
     Role,
     RolloverPolicy,
+    SoftLimit,
     Transfer,
     TransferKind,
     UsageRow,
@@ -130,6 +131,7 @@ ORGANISATION = Organisation(
     max_open_requests=2,
     allow_pool_spend=True,
     hold_lifetime=timedelta(hours=2),
+    soft_limit=SoftLimit(percent=10),
 )
 MEMBERSHIP = Membership(
     organisation_id=ORG,
@@ -274,6 +276,7 @@ REQUEST_FORM = {
     "decided_by": "ana",
     "decided_at": S1,
     "decision_note": "500 for now",
+    "automatic": False,
 }
 POOL_FORM = {
     "period_index": 3,
@@ -365,6 +368,7 @@ GOLDEN: list[tuple[str, object, dict[str, Any]]] = [
             "time_zone": "UTC",
             "alert_thresholds": {"member": [80, 100], "pool": [90]},
             "spend_cap": None,
+            "soft_limit": {"credits": None, "percent": 10},
             "current_period": {"index": 0, "start": S0, "end": S2},
         },
     ),
@@ -466,6 +470,8 @@ GOLDEN: list[tuple[str, object, dict[str, Any]]] = [
                 "spend_cap": None,
                 "cap_counted": 0,
                 "cap_room": None,
+                "grace_allowance": 0,
+                "grace_drawn": 0,
             },
             "team": None,
             "team_remaining": None,

@@ -64,6 +64,7 @@ from armox_enterprise import (
     TransferKind,
 )
 from armox_enterprise.domain.events import SYSTEM_ACTOR
+from armox_enterprise.domain.grace import SoftLimit, files_automatic_request
 from armox_enterprise.domain.ledger import (
     EXPIRED,
     GRANT,
@@ -174,6 +175,20 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def _pending_requests(self, user: str) -> int:
         return sum(1 for r in self._requests() if r.user_id == user and r.is_pending)
+
+    def _grace_left(self, user: str) -> int:
+        """What the member may still draw on grace this period (0 with no soft limit)."""
+        org = self._org_now()
+        if org.soft_limit is None:
+            return 0
+        drawn = sum(
+            t.amount
+            for t in self._transfers()
+            if t.kind is TransferKind.GRACE
+            and t.credit_account == member_account(user)
+            and t.period_index == org.current_period_index
+        )
+        return int(org.soft_limit.credits) - drawn
 
     def _stale(self, user: str) -> int:
         now = self.clock.now()
@@ -365,6 +380,8 @@ class LedgerMachine(RuleBasedStateMachine):
         # With pool spending on, the pool allocates the shortfall to the member first.
         shortfall = amount - available
         from_pool = self._org_now().allow_pool_spend and shortfall <= self._available(POOL)
+        # Under a soft limit, what is left of the member's grace lends the shortfall.
+        on_grace = not from_pool and shortfall <= min(self._grace_left(user), self._available(POOL))
         if self._due() or (stale and amount > available):
             result = self._attempt(call, InsufficientCredits)
         elif amount <= available:
@@ -375,6 +392,18 @@ class LedgerMachine(RuleBasedStateMachine):
             before = self._accounts()
             result = call()
             self._moved(before, {code: -available, POOL: -shortfall, USAGE: amount})
+        elif on_grace:
+            before, asked = self._accounts(), self._requests()
+            files = files_automatic_request(
+                sorted((r for r in asked if r.user_id == user), key=lambda r: r.id),
+                period_index=self._org_now().current_period_index,
+            )
+            result = call()
+            self._moved(before, {code: -available, POOL: -shortfall, USAGE: amount})
+            filed = [r for r in self._requests() if r not in asked]
+            assert [(r.user_id, r.automatic, r.is_pending) for r in filed] == (
+                [(user, True, True)] if files else []
+            )
         else:
             error = self._fails(InsufficientCredits, call)
             assert isinstance(error, InsufficientCredits)
@@ -772,6 +801,11 @@ class LedgerMachine(RuleBasedStateMachine):
         else:
             assert call().standing_allotment == amount
 
+    @rule(grace=st.one_of(st.none(), st.sampled_from([1, 40, 500])))
+    def set_soft_limit(self, grace: int | None) -> None:
+        limit = None if grace is None else SoftLimit(credits=grace)
+        assert self.service.set_soft_limit("admin", self.org_id, limit).soft_limit == limit
+
     @rule(allow=st.booleans())
     def allow_pool_spend(self, allow: bool) -> None:
         changed = self.service.update_settings("admin", self.org_id, allow_pool_spend=allow)
@@ -973,6 +1007,8 @@ def test_the_rules_reach_every_kind_of_transfer() -> None:
     machine.move_team_budget(10, back=True)
     machine.advance_months(2)
     machine.spend("member-2", 5)
+    machine.set_soft_limit(40)
+    machine.spend("member-2", machine._available(member_account("member-2")) + 10)
     machine.enrol("member-1")
     machine.close_due_periods()
     for check in (

@@ -12,7 +12,9 @@ from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.access import Permission, can
 from armox_enterprise.domain.caps import CapStatus, counted_against_cap, effective_cap
 from armox_enterprise.domain.caps import spend_cap as valid_cap
+from armox_enterprise.domain.grace import SoftLimit, soft_limit
 from armox_enterprise.domain.ledger import REFUND_KINDS, SPENT_KINDS, member_account
+from armox_enterprise.domain.organisation import Organisation
 from armox_enterprise.exceptions import PermissionDenied
 
 __all__ = ["CapUseCases", "cap_status"]
@@ -94,6 +96,45 @@ class CapUseCases(UseCases):
             lock=True,
         )
 
+    def set_soft_limit(
+        self, actor: str, organisation_id: str, limit: SoftLimit | None
+    ) -> Organisation:
+        """Set the organisation's soft limit: what a member who ran out may still spend.
+
+        With a :class:`~armox_enterprise.domain.grace.SoftLimit`, a member whose credits do not
+        cover a spend spends the difference on grace, out of their team's budget or the pool,
+        up to the limit in each period, and their first spend on grace files a credit request
+        for them (one per run-out; see :mod:`~armox_enterprise.domain.grace`).  ``None`` turns
+        it off: spends beyond a member's credits are refused again.  A member's cap still
+        bounds every spend.
+
+        Raises:
+            PermissionDenied: ``actor`` is not an admin.
+            InvalidInput: ``limit`` is neither a ``SoftLimit`` nor ``None``.
+        """
+        actor = args.user(actor, "actor")
+        value = soft_limit(limit)
+
+        def work(ctx: Context) -> Organisation:
+            changed = attrs.evolve(ctx.org, soft_limit=value)
+            ctx.uow.organisations.update(changed)
+            ctx.org = changed
+            ctx.record(
+                ev.SoftLimitSet,
+                credits=_text(None if value is None else value.credits),
+                percent=_text(None if value is None else value.percent),
+            )
+            return changed
+
+        return self._runner.as_member(
+            actor,
+            organisation_id,
+            Permission.MANAGE_SETTINGS,
+            work,
+            replay=Replay("set_soft_limit"),
+            lock=True,
+        )
+
     def spend_cap_status(
         self, actor: str, organisation_id: str, *, user_id: str | None = None
     ) -> CapStatus:
@@ -117,3 +158,7 @@ class CapUseCases(UseCases):
             return cap_status(ctx, target)
 
         return self._runner.as_member(actor, organisation_id, Permission.VIEW_ORGANISATION, work)
+
+
+def _text(value: int | None) -> str:
+    return "" if value is None else str(value)

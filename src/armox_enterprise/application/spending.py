@@ -9,12 +9,19 @@ from armox_enterprise.application.base import UseCases, load_hold, record_id
 from armox_enterprise.application.context import Context
 from armox_enterprise.application.holds import release_expired, release_stale, resolve_hold
 from armox_enterprise.application.runner import GenerationReplay, Replay
+from armox_enterprise.application.teams import team_id_of
 from armox_enterprise.application.turnover import bring_current
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.access import Permission, can
+from armox_enterprise.domain.grace import (
+    AUTOMATIC_REQUEST_NOTE,
+    files_automatic_request,
+    grace_allowance,
+    grace_draw,
+)
 from armox_enterprise.domain.idempotency import check_generation_replay
 from armox_enterprise.domain.ledger import (
-    POOL,
+    ALLOCATED_KINDS,
     USAGE,
     Hold,
     HoldStatus,
@@ -22,8 +29,9 @@ from armox_enterprise.domain.ledger import (
     TransferKind,
     member_account,
 )
-from armox_enterprise.domain.requests import RequestStatus, can_request
+from armox_enterprise.domain.requests import CreditRequest, RequestStatus, can_request
 from armox_enterprise.domain.spending import draws_on_pool, hold_expiry, pool_shortfall
+from armox_enterprise.domain.teams import funding_account
 from armox_enterprise.domain.values import credits, new_id
 from armox_enterprise.exceptions import (
     AccountClosed,
@@ -44,6 +52,12 @@ __all__ = ["SpendingUseCases"]
 _Tags = tuple[str | None, str | None]
 
 
+class _LockFirst(Exception):
+    """A spend on grace files an automatic credit request: it must hold the organisation's
+    row, as every request does (the open-request limit holds under races), so the spend is
+    made again from the start with it locked first."""
+
+
 def _replayed(
     ctx: Context, key: str, kind: TransferKind, amount: int, tags: _Tags
 ) -> Transfer | None:
@@ -60,22 +74,28 @@ def _replayed(
     return first
 
 
-def _debit_member(ctx: Context, kind: TransferKind, amount: int, key: str, tags: _Tags) -> Transfer:
+def _debit_member(
+    ctx: Context, kind: TransferKind, amount: int, key: str, tags: _Tags, *, locked: bool = False
+) -> Transfer:
     """Debit the acting member for a spend or hold, or refuse with the precise reason.
+
+    ``locked`` says the organisation's row is locked (a spend on grace may file a request).
 
     Raises:
         InsufficientCredits: the member cannot cover ``amount``, even after releasing their
-            stale holds and (where allowed) drawing on the pool.
+            stale holds and (where allowed) drawing on the pool, or on grace.
         OrganisationNotFound: the member was removed meanwhile (their account is closed).
     """
     try:
-        return _debit(ctx, kind, amount, key, tags)
+        return _debit(ctx, kind, amount, key, tags, locked=locked)
     except AccountClosed:
         # Answered as the member's next call will be: they are no longer in the organisation.
         raise OrganisationNotFound.for_user(ctx.org.id, ctx.actor) from None
 
 
-def _debit(ctx: Context, kind: TransferKind, amount: int, key: str, tags: _Tags) -> Transfer:
+def _debit(
+    ctx: Context, kind: TransferKind, amount: int, key: str, tags: _Tags, *, locked: bool
+) -> Transfer:
     uow, org, user = ctx.uow, ctx.org, ctx.actor
     account = member_account(user)
     transfer = ctx.transfer(
@@ -105,23 +125,9 @@ def _debit(ctx: Context, kind: TransferKind, amount: int, key: str, tags: _Tags)
         # The cap is the answer, whatever the pool or a request could give: post again for
         # the refusal with the figures as they stand (or the spend, if room came back).
         return ctx.post(transfer)
-    if draws_on_pool(kind, allow_pool_spend=org.allow_pool_spend):
-        held = uow.ledger.get_account(org.id, account, for_update=True)
-        shortfall = pool_shortfall(0 if held is None else held.available, amount)
-        if shortfall == 0:
-            # Credits reached the member since the refusal (an allocation committed in
-            # between): the balance, now locked, covers the spend.
-            return ctx.post(transfer)
-        system = ctx.as_system()
-        try:
-            system.post(
-                system.transfer(TransferKind.ALLOCATE, POOL, account, shortfall, reference=key)
-            )
-        except InsufficientCredits:
-            pass
-        else:
-            system.record(ev.CreditsAllocated, user_id=user, amount=shortfall, kind="pool_spend")
-            return ctx.post(transfer)
+    covered = _cover_shortfall(ctx, transfer, locked=locked)
+    if covered is not None:
+        return covered
     current = uow.ledger.get_account(org.id, account, for_update=True)
     available = 0 if current is None else current.available
     if available >= amount:
@@ -135,6 +141,120 @@ def _debit(ctx: Context, kind: TransferKind, amount: int, key: str, tags: _Tags)
         requested=amount,
         can_request=can_request(pending, org.max_open_requests),
     ) from None
+
+
+def _cover_shortfall(ctx: Context, transfer: Transfer, *, locked: bool) -> Transfer | None:
+    """Post ``transfer`` with what the member lacks covered, where the organisation allows:
+    out of the pool (``allow_pool_spend``), else on grace (a spend under a soft limit);
+    ``None`` when neither covers it (nothing is written)."""
+    org = ctx.org
+    if draws_on_pool(transfer.kind, allow_pool_spend=org.allow_pool_spend):
+        covered = _spend_from_pool(ctx, transfer)
+        if covered is not None:
+            return covered
+    if transfer.kind is TransferKind.SPEND and org.soft_limit is not None:
+        return _spend_on_grace(ctx, transfer, locked=locked)
+    return None
+
+
+def _spend_from_pool(ctx: Context, transfer: Transfer) -> Transfer | None:
+    """Cover what the member lacks for ``transfer`` out of the pool (``allow_pool_spend``),
+    or out of their team's budget, and post it; ``None`` when it cannot (nothing is
+    written)."""
+    uow, org, user = ctx.uow, ctx.org, ctx.actor
+    account, amount, key = transfer.debit_account, transfer.amount, transfer.reference
+    held = uow.ledger.get_account(org.id, account, for_update=True)
+    shortfall = pool_shortfall(0 if held is None else held.available, amount)
+    if shortfall == 0:
+        # Credits reached the member since the refusal (an allocation committed in
+        # between): the balance, now locked, covers the spend.
+        return ctx.post(transfer)
+    # A team's member is covered by the team's budget, as every credit reaches them.
+    source = funding_account(team_id_of(ctx, user))
+    system = ctx.as_system()
+    try:
+        system.post(
+            system.transfer(TransferKind.ALLOCATE, source, account, shortfall, reference=key)
+        )
+    except InsufficientCredits:
+        pass
+    else:
+        system.record(ev.CreditsAllocated, user_id=user, amount=shortfall, kind="pool_spend")
+        return ctx.post(transfer)
+    return None
+
+
+def _spend_on_grace(ctx: Context, transfer: Transfer, *, locked: bool) -> Transfer | None:
+    """Make a spend the member's credits do not cover on grace, under the organisation's soft
+    limit (:mod:`~armox_enterprise.domain.grace`): the shortfall lent from their team's
+    budget or the pool, the spend, and the run-out's automatic credit request.
+
+    Returns:
+        The spend, or ``None`` when the grace left, or the lender's credits, do not cover it
+        (nothing is written).
+
+    Raises:
+        _LockFirst: the spend files a request and the organisation's row is not locked.
+    """
+    uow, org, user = ctx.uow, ctx.org, ctx.actor
+    account = transfer.debit_account
+    held = uow.ledger.get_account(org.id, account, for_update=True)
+    totals = uow.ledger.period_totals(org.id, account, org.current_period_index)
+    allowance = grace_allowance(org.soft_limit, given=totals.credited(*ALLOCATED_KINDS))
+    drawn = totals.credited(TransferKind.GRACE)
+    lent = grace_draw(
+        allowance,
+        drawn=drawn,
+        available=0 if held is None else held.available,
+        amount=transfer.amount,
+    )
+    if lent is None:
+        return None
+    if lent == 0:
+        # Credits reached the member since the refusal: the balance, now locked, covers it.
+        return ctx.post(transfer)
+    mine = uow.requests.list(org.id, user_id=user)
+    files = files_automatic_request(mine, period_index=org.current_period_index)
+    if files and not locked:
+        raise _LockFirst
+    source = funding_account(team_id_of(ctx, user))
+    system = ctx.as_system()
+    try:
+        system.post(
+            system.transfer(TransferKind.GRACE, source, account, lent, reference=transfer.reference)
+        )
+    except InsufficientCredits:
+        return None  # the pool, or the team's budget, cannot lend it either
+    system.record(
+        ev.GraceDrawn,
+        user_id=user,
+        amount=lent,
+        source=source,
+        reference=transfer.reference or "",
+        drawn=drawn + lent,
+        allowance=allowance,
+    )
+    spent = ctx.post(transfer)
+    if files:
+        request = CreditRequest(
+            id=new_id(ctx.now),
+            organisation_id=org.id,
+            user_id=user,
+            amount=max(1, allowance),
+            note=AUTOMATIC_REQUEST_NOTE,
+            period_index=org.current_period_index,
+            created_at=ctx.now,
+            automatic=True,
+        )
+        uow.requests.add(request)
+        system.record(
+            ev.CreditRequestSubmitted,
+            request_id=request.id,
+            user_id=user,
+            amount=request.amount,
+            automatic=True,
+        )
+    return spent
 
 
 class SpendingUseCases(UseCases):
@@ -171,8 +291,10 @@ class SpendingUseCases(UseCases):
         if fast is not None:
             return fast
 
+        locked = False
+
         def work(ctx: Context) -> Transfer:
-            transfer = _debit_member(ctx, TransferKind.SPEND, value, key, tags)
+            transfer = _debit_member(ctx, TransferKind.SPEND, value, key, tags, locked=locked)
             ctx.record(ev.CreditsSpent, user_id=actor, amount=value, reference=key)
             return transfer
 
@@ -180,7 +302,14 @@ class SpendingUseCases(UseCases):
             return _replayed(ctx, key, TransferKind.SPEND, value, tags)
 
         replay = GenerationReplay("spend", key, reference=record_id, find=first)
-        return self._runner.as_member(actor, organisation_id, Permission.SPEND, work, replay=replay)
+        runner = self._runner
+        try:
+            return runner.as_member(actor, organisation_id, Permission.SPEND, work, replay=replay)
+        except _LockFirst:
+            locked = True
+        return runner.as_member(
+            actor, organisation_id, Permission.SPEND, work, replay=replay, lock=True
+        )
 
     def _fast_spend(
         self, organisation_id: str, actor: str, amount: int, key: str, tags: _Tags

@@ -25,6 +25,7 @@ __all__ = [
     "DomainRemoved",
     "DomainVerified",
     "Event",
+    "GraceDrawn",
     "GrantShortfall",
     "JoinRequested",
     "MemberDetailsChanged",
@@ -40,6 +41,7 @@ __all__ = [
     "PoolToppedUp",
     "RequestWaitingAlert",
     "RoleChanged",
+    "SoftLimitSet",
     "SpendCapSet",
     "TeamAssigned",
     "TeamBudgetMoved",
@@ -182,6 +184,29 @@ class SpendCapSet(Event):
 
 
 @attrs.frozen(kw_only=True)
+class SoftLimitSet(Event):
+    """An admin set the organisation's soft limit: ``credits`` or ``percent`` (``""`` for the
+    one not set; both ``""``: no soft limit)."""
+
+    credits: str
+    percent: str
+
+
+@attrs.frozen(kw_only=True)
+class GraceDrawn(Event):
+    """A member who ran out spent on grace: ``amount`` credits were lent them from ``source``
+    (the pool or their team's budget) for the spend ``reference``; ``drawn`` is what they
+    drew in the period so far, of ``allowance``."""
+
+    user_id: str
+    amount: int
+    source: str
+    reference: str
+    drawn: int
+    allowance: int
+
+
+@attrs.frozen(kw_only=True)
 class MemberRemoved(Event):
     """A member was removed; ``returned`` credits went back to the pool."""
 
@@ -224,11 +249,13 @@ class CreditsSpent(Event):
 
 @attrs.frozen(kw_only=True)
 class CreditRequestSubmitted(Event):
-    """A member asked for more credits."""
+    """A member asked for more credits, or (``automatic``) the library asked for them when
+    they ran out and spent on grace."""
 
     request_id: str
     user_id: str
     amount: int
+    automatic: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -355,6 +382,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RoleChanged,
         MemberDetailsChanged,
         SpendCapSet,
+        SoftLimitSet,
+        GraceDrawn,
         MemberRemoved,
         PoolToppedUp,
         CreditsAllocated,

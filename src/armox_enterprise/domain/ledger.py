@@ -188,7 +188,9 @@ class TransferKind(str, enum.Enum):
     (an admin's reclaim, a period's close, a team's deletion); a team's budget reaches its
     members by the member kinds (``ALLOCATE``, ``APPROVE`` debit the team's account,
     ``RECLAIM`` and ``RETURN`` credit it), so a member's figures count the same whatever
-    funds them.
+    funds them.  ``GRACE`` lends a member who ran out the shortfall of one spend, out of the
+    pool or their team's budget, under the organisation's soft limit
+    (:mod:`~armox_enterprise.domain.grace`); it is not "allocated".
     """
 
     GRANT = "grant"
@@ -206,6 +208,7 @@ class TransferKind(str, enum.Enum):
     EXPIRE = "expire"
     FUND_TEAM = "fund_team"
     DEFUND_TEAM = "defund_team"
+    GRACE = "grace"
 
     @property
     def effect(self) -> Effect:
@@ -315,6 +318,7 @@ EFFECTS: Mapping[TransferKind, Effect] = MappingProxyType(
         TransferKind.EXPIRE: _POSTED,
         TransferKind.FUND_TEAM: _FROM_POOL,
         TransferKind.DEFUND_TEAM: _POSTED,
+        TransferKind.GRACE: _FROM_POOL,
     }
 )
 

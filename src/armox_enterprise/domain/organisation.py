@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import attrs
 
 from armox_enterprise.domain.alerts import DEFAULT_THRESHOLDS, AlertThresholds
+from armox_enterprise.domain.grace import SoftLimit
 from armox_enterprise.domain.periods import BillingPeriod, period_at, period_by_index
 from armox_enterprise.domain.values import (
     DEFAULT_TIME_ZONE,
@@ -124,6 +125,9 @@ class Organisation:
     #: The default monthly cap on each member's spending (see :mod:`~armox_enterprise.domain.
     #: caps`); ``None``: no cap.
     spend_cap: int | None = None
+    #: What a member who ran out may still spend in a period, and the automatic request it
+    #: files (see :mod:`~armox_enterprise.domain.grace`); ``None``: no grace.
+    soft_limit: SoftLimit | None = None
 
     @property
     def current_period(self) -> BillingPeriod:

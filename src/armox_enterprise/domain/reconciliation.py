@@ -145,6 +145,7 @@ _TEAM_MOVES: dict[TransferKind, tuple[AccountKind, bool]] = {
     TransferKind.RECLAIM: (AccountKind.MEMBER, False),
     TransferKind.RETURN: (AccountKind.MEMBER, False),
     TransferKind.EXPIRE: (AccountKind.EXPIRED, True),
+    TransferKind.GRACE: (AccountKind.MEMBER, True),
 }
 
 

@@ -44,7 +44,11 @@ class RequestStatus(str, enum.Enum):
 
 @attrs.frozen
 class CreditRequest:
-    """A member's request for more credits, decided by an admin."""
+    """A member's request for more credits, decided by an admin.
+
+    ``automatic`` marks a request the library filed for the member when they ran out and
+    spent on grace (:mod:`~armox_enterprise.domain.grace`); it is decided like any other.
+    """
 
     id: str
     organisation_id: str
@@ -58,6 +62,7 @@ class CreditRequest:
     decided_by: str | None = None
     decided_at: datetime | None = None
     decision_note: str = ""
+    automatic: bool = False
 
     @property
     def is_pending(self) -> bool:

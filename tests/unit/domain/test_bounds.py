@@ -81,6 +81,7 @@ TABLE: dict[TransferKind, tuple[int, int, int]] = {
     K.EXPIRE: (1, 0, 1),
     K.FUND_TEAM: (1, 0, 1),
     K.DEFUND_TEAM: (1, 0, 1),
+    K.GRACE: (1, 0, 1),
 }
 #: The accounts each kind moves credits between in the service's use of it.
 ROUTES: dict[TransferKind, tuple[str, str]] = {
@@ -99,9 +100,10 @@ ROUTES: dict[TransferKind, tuple[str, str]] = {
     K.EXPIRE: (ALICE, EXPIRED),
     K.FUND_TEAM: (POOL, DESIGN),
     K.DEFUND_TEAM: (DESIGN, POOL),
+    K.GRACE: (POOL, ALICE),
 }
 STARTS_SPENDING = {K.SPEND, K.HOLD}
-FROM_POOL = {K.ALLOCATE, K.ALLOT, K.APPROVE, K.FUND_TEAM}
+FROM_POOL = {K.ALLOCATE, K.ALLOT, K.APPROVE, K.FUND_TEAM, K.GRACE}
 GUARDED = {POOL, ALICE, BOB, DESIGN}
 
 #: Values at and around the bounds, which generated values favour.

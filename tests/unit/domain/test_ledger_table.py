@@ -86,6 +86,7 @@ TABLE: dict[TransferKind, tuple[int, int, int, bool]] = {
     K.EXPIRE: (1, 0, 1, False),
     K.FUND_TEAM: (1, 0, 1, False),
     K.DEFUND_TEAM: (1, 0, 1, False),
+    K.GRACE: (1, 0, 1, False),
 }
 
 #: The accounts each kind moves credits between in the service's use of it.
@@ -105,6 +106,7 @@ ROUTES: dict[TransferKind, tuple[str, str]] = {
     K.EXPIRE: (ALICE, EXPIRED),
     K.FUND_TEAM: (POOL, DESIGN),
     K.DEFUND_TEAM: (DESIGN, POOL),
+    K.GRACE: (POOL, ALICE),
 }
 
 DRAWING = [k for k in TransferKind if k not in (K.CAPTURE, K.RELEASE)]
@@ -286,7 +288,7 @@ def test_a_closed_account_refuses_the_spending_kinds(kind: TransferKind) -> None
         apply_transfer(debit, account(USAGE), transfer(kind, ALICE, USAGE, 10))
 
 
-FROM_POOL = {K.ALLOCATE, K.ALLOT, K.APPROVE, K.FUND_TEAM}
+FROM_POOL = {K.ALLOCATE, K.ALLOT, K.APPROVE, K.FUND_TEAM, K.GRACE}
 
 
 @pytest.mark.parametrize("kind", sorted(FROM_POOL))
@@ -384,6 +386,7 @@ def _ledger() -> tuple[dict[str, Account], list[Transfer]]:
         transfer(K.HOLD, ALICE, USAGE, 15),
         transfer(K.FUND_TEAM, POOL, DESIGN, 70),
         transfer(K.DEFUND_TEAM, DESIGN, POOL, 30),
+        transfer(K.GRACE, POOL, BOB, 5),
     ]
     for t in history:
         debit, credit = apply_transfer(accounts[t.debit_account], accounts[t.credit_account], t)

@@ -75,6 +75,7 @@ POSTED = {
     TransferKind.EXPIRE: [("member:a", EXPIRED), (POOL, EXPIRED), ("team:t", EXPIRED)],
     TransferKind.FUND_TEAM: [(POOL, "team:t")],
     TransferKind.DEFUND_TEAM: [("team:t", POOL)],
+    TransferKind.GRACE: [(POOL, "member:a"), ("team:t", "member:a")],
 }
 
 

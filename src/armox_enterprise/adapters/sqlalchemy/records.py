@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Row
 
 from armox_enterprise.domain.alerts import AlertThresholds, parse_thresholds, thresholds_text
+from armox_enterprise.domain.grace import SoftLimit
 from armox_enterprise.domain.ledger import Account, Hold, HoldStatus, Transfer, TransferKind
 from armox_enterprise.domain.organisation import (
     DomainClaim,
@@ -87,6 +88,8 @@ def organisation_values(org: Organisation) -> dict[str, Any]:
         "member_alert_thresholds": thresholds_text(org.alert_thresholds.member),
         "pool_alert_thresholds": thresholds_text(org.alert_thresholds.pool),
         "spend_cap": org.spend_cap,
+        "soft_limit_credits": None if org.soft_limit is None else org.soft_limit.credits,
+        "soft_limit_percent": None if org.soft_limit is None else org.soft_limit.percent,
     }
 
 
@@ -112,7 +115,14 @@ def organisation_from_row(row: Row[Any]) -> Organisation:
             parse_thresholds(m["pool_alert_thresholds"]),
         ),
         spend_cap=m["spend_cap"],
+        soft_limit=_soft_limit(m["soft_limit_credits"], m["soft_limit_percent"]),
     )
+
+
+def _soft_limit(credits: int | None, percent: int | None) -> SoftLimit | None:
+    if credits is None and percent is None:
+        return None
+    return SoftLimit(credits=credits, percent=percent)
 
 
 def membership_values(membership: Membership) -> dict[str, Any]:
@@ -378,6 +388,7 @@ def credit_request_values(request: CreditRequest) -> dict[str, Any]:
         "decided_by": request.decided_by,
         "decided_at": request.decided_at,
         "decision_note": request.decision_note,
+        "automatic": request.automatic,
     }
 
 
@@ -397,6 +408,7 @@ def credit_request_from_row(row: Row[Any]) -> CreditRequest:
         decided_by=m["decided_by"],
         decided_at=m["decided_at"],
         decision_note=m["decision_note"],
+        automatic=bool(m["automatic"]),
     )
 
 

@@ -43,6 +43,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.dialects import mysql
@@ -209,6 +210,10 @@ def make_tables(
         Column("pool_alert_thresholds", String(_THRESHOLDS), nullable=False, server_default="90"),
         # The default monthly cap on each member's spending; NULL: no cap.
         Column("spend_cap", BigInteger, nullable=True),
+        # The soft limit: a grace of so many credits, or of a percentage of what was given
+        # (at most one is set; both NULL: no soft limit).
+        Column("soft_limit_credits", BigInteger, nullable=True),
+        Column("soft_limit_percent", Integer, nullable=True),
         CheckConstraint("monthly_allowance >= 0", name="allowance_not_negative"),
         Index(None, "current_period_end"),
         schema=schema,
@@ -465,6 +470,8 @@ def make_tables(
         Column("decided_by", String(_USER), nullable=True),
         Column("decided_at", UtcDateTime, nullable=True),
         Column("decision_note", Text, nullable=False),
+        # Filed by the library when the member ran out and spent on grace.
+        Column("automatic", Boolean, nullable=False, server_default=false()),
         CheckConstraint("amount > 0", name="amount_positive"),
         PrimaryKeyConstraint("organisation_id", "id"),
         fk(["organisation_id"], "organisations", ["id"]),
