@@ -23,10 +23,13 @@ from armox_enterprise import (
     InsufficientPoolCredits,
     InsufficientTeamCredits,
     InvalidTransition,
+    RequestStatus,
+    SoftLimit,
+    TooManyOpenRequests,
     TransferKind,
 )
 from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore
-from armox_enterprise.domain.ledger import POOL, member_account, team_account
+from armox_enterprise.domain.ledger import POOL, member_account, member_of, team_account
 from armox_enterprise.testing import Scenario, enterprise
 
 if TYPE_CHECKING:
@@ -332,4 +335,100 @@ def test_concurrent_holds_and_spends_never_pass_a_members_cap(
     status = service.spend_cap_status(member, org)
     assert status.counted == 100
     assert status.room == 0
+    assert service.reconcile(org) == []
+
+
+@pytest.mark.parametrize("isolation", ISOLATION)
+def test_concurrent_spends_on_grace_file_one_request_per_run_out(
+    backend: Backend, isolation: str | None
+) -> None:
+    """8 threads spending 4 credits 25 times each for a member with none left, under a grace
+    of 300: exactly 75 spends are lent (300 credits, from the pool), every other one raises
+    InsufficientCredits, and the run-out files exactly one automatic request."""
+    scenario = enterprise(store=_store(backend, isolation), members=1, allocate=0)
+    service = _service(scenario)
+    member, org = scenario.members[0], scenario.org_id
+    service.set_soft_limit(scenario.admin, org, SoftLimit(credits=300))
+    pool = _balance(scenario, POOL)[0]
+    service.profile(member)  # the period is known: each spend tries the short path first
+
+    def spender(thread: int) -> Counter[str]:
+        outcomes: Counter[str] = Counter()
+        for i in range(25):
+            try:
+                service.spend(member, org, 4, generation_id=f"grace-{thread}-{i}")
+            except InsufficientCredits:
+                outcomes["refused"] += 1
+            else:
+                outcomes["spent"] += 1
+        return outcomes
+
+    total = sum(_in_threads(8, spender), Counter())
+    assert total == Counter({"spent": 75, "refused": 8 * 25 - 75})
+    assert _balance(scenario, POOL)[0] == pool - 300
+    assert _balance(scenario, member_account(member)) == (0, 0)
+    requests = service.list_requests(scenario.admin, org, status=None)
+    assert [(r.user_id, r.automatic, r.status) for r in requests] == [
+        (member, True, RequestStatus.PENDING)
+    ]
+    credits = service.profile(member).credits
+    assert credits is not None
+    assert (credits.grace_drawn, credits.used) == (300, 300)
+    assert service.reconcile(org) == []
+
+
+@pytest.mark.parametrize("isolation", ISOLATION)
+def test_run_outs_racing_approvals_and_own_requests_keep_one_open_request(
+    backend: Backend, isolation: str | None
+) -> None:
+    """Members on grace spend while an admin approves whatever is pending and the members
+    ask for credits themselves: no member ever has two pending requests (the organisation's
+    limit is one), every automatic request comes from a run-out, and the ledger reconciles."""
+    scenario = enterprise(store=_store(backend, isolation), members=4, allocate=0)
+    service = _service(scenario)
+    org, members = scenario.org_id, scenario.members
+    service.set_soft_limit(scenario.admin, org, SoftLimit(credits=1_000))
+    service.profile(members[0])
+    stop = threading.Event()
+
+    finished: list[int] = []
+
+    def worker(thread: int) -> int:
+        if thread == 0:
+            approved = 0
+            while not stop.is_set():
+                for request in service.list_requests(scenario.admin, org):
+                    try:
+                        service.approve_request(scenario.admin, org, request.id, amount=3)
+                    except InvalidTransition:
+                        continue  # decided meanwhile
+                    approved += 1
+            return approved
+        member = members[(thread - 1) % len(members)]
+        try:
+            for i in range(20):
+                try:
+                    if i % 7 == 3:
+                        service.request_credits(member, org, 5)
+                    else:
+                        service.spend(member, org, 2, generation_id=f"mix-{thread}-{i}")
+                except (TooManyOpenRequests, InsufficientCredits):
+                    continue
+        finally:
+            finished.append(thread)
+            if len(finished) == 7:
+                stop.set()
+        return 0
+
+    _in_threads(8, worker)
+    requests = service.list_requests(scenario.admin, org, status=None)
+    with scenario.store.unit_of_work() as uow:
+        grace = uow.ledger.transfers(org, kinds=[TransferKind.GRACE])
+    lent_at = {(member_of(t.credit_account), t.created_at) for t in grace}
+    for member in members:
+        mine = [r for r in requests if r.user_id == member]
+        assert sum(r.is_pending for r in mine) <= 1
+        # Each automatic request was filed by a spend on grace, in its unit of work.
+        assert all((member, r.created_at) in lent_at for r in mine if r.automatic)
+    assert any(r.automatic for r in requests)
     assert service.reconcile(org) == []

@@ -31,6 +31,7 @@ The repositories each contract needs:
 * ``DirectoryContract``: every repository
 * ``TeamServiceContract``: every repository
 * ``CapContract``: every repository
+* ``SoftLimitContract``: every repository
 * ``StoreContract``: every repository (every contract above)
 
 The modules import ``pytest``; the library itself does not need it.
@@ -48,6 +49,7 @@ from armox_enterprise.testing.contracts.concurrency import (
 from armox_enterprise.testing.contracts.directory import DirectoryContract
 from armox_enterprise.testing.contracts.domains import DomainClaimContract
 from armox_enterprise.testing.contracts.events import EventContract
+from armox_enterprise.testing.contracts.grace import SoftLimitContract
 from armox_enterprise.testing.contracts.holds import HoldContract
 from armox_enterprise.testing.contracts.idempotency import IdempotencyContract
 from armox_enterprise.testing.contracts.invitations import InvitationContract
@@ -86,6 +88,7 @@ __all__ = [
     "RepositoryRaceContract",
     "ServiceContract",
     "ServiceRaceContract",
+    "SoftLimitContract",
     "StoreContract",
     "TeamContract",
     "TeamServiceContract",

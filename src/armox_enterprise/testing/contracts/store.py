@@ -8,6 +8,7 @@ from armox_enterprise.testing.contracts.concurrency import ConcurrencyContract
 from armox_enterprise.testing.contracts.directory import DirectoryContract
 from armox_enterprise.testing.contracts.domains import DomainClaimContract
 from armox_enterprise.testing.contracts.events import EventContract
+from armox_enterprise.testing.contracts.grace import SoftLimitContract
 from armox_enterprise.testing.contracts.holds import HoldContract
 from armox_enterprise.testing.contracts.idempotency import IdempotencyContract
 from armox_enterprise.testing.contracts.invitations import InvitationContract
@@ -49,6 +50,7 @@ class StoreContract(
     DirectoryContract,
     TeamServiceContract,
     CapContract,
+    SoftLimitContract,
 ):
     """The cases every store passes; subclass it as ``Test<YourStore>`` and implement
     :meth:`make_store`.
