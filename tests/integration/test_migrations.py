@@ -18,6 +18,7 @@ from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore, Tables, make_t
 from armox_enterprise.adapters.sqlalchemy import tables as default_tables
 from armox_enterprise.adapters.sqlalchemy.migrations import alembic_config, downgrade, upgrade
 from armox_enterprise.domain.alerts import DEFAULT_THRESHOLDS, AlertThresholds
+from armox_enterprise.domain.grace import SoftLimit
 from armox_enterprise.domain.ledger import Transfer, TransferKind
 from armox_enterprise.domain.organisation import Membership, Role
 from armox_enterprise.domain.values import DomainName, EmailAddress
@@ -64,6 +65,9 @@ AE0007 = {
 #: caps), which ``compare_metadata`` names by the column alone.
 CAPS = "spend_cap"
 AE0008 = {("add", CAPS)}
+#: The columns ae0011 adds: the organisations' soft limit, the requests' automatic mark.
+SOFT = ("soft_limit_credits", "soft_limit_percent", "automatic")
+AE0011 = {("add", name) for name in SOFT}
 
 
 def head(engine: Engine) -> str:
@@ -260,6 +264,7 @@ def test_each_revision_upgrades_a_ledger_in_place_and_downgrades_to_the_one_befo
             *AE0006,
             *AE0007,
             *AE0008,
+            *AE0011,
         }
         with engine.begin() as connection:
             add_ledger(connection, default_tables)
@@ -397,7 +402,8 @@ def add_records(connection: Connection, tables: Tables) -> None:
 
 def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the tables ae0002 has, as stored (generated columns and the columns ae0004,
-    ae0005, ae0006 and ae0008 add left out; the tables ae0003 and ae0007 add too), sorted."""
+    ae0005, ae0006, ae0008 and ae0011 add left out; the tables ae0003 and ae0007 add too),
+    sorted."""
     found: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as connection:
         for table in metadata.sorted_tables:
@@ -411,6 +417,7 @@ def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
                 and c.name not in SETTINGS
                 and c.name not in RECHECKS
                 and c.name != CAPS
+                and c.name not in SOFT
             ]
             found[table.name] = sorted(
                 (tuple(r) for r in connection.execute(select(*columns))), key=repr
@@ -535,7 +542,7 @@ def test_ae0003_upgrades_a_database_with_rows_and_keeps_its_guarantees_both_ways
     try:
         upgrade(engine, SECOND)
         at_second = guards(engine)
-        assert changes(engine) == AE0003 | AE0004 | AE0005 | AE0006 | AE0007 | AE0008
+        assert changes(engine) == AE0003 | AE0004 | AE0005 | AE0006 | AE0007 | AE0008 | AE0011
         with engine.begin() as connection:
             add_records(connection, t)
         before = rows(engine)
@@ -557,7 +564,7 @@ def test_ae0003_upgrades_a_database_with_rows_and_keeps_its_guarantees_both_ways
         assert rows(engine) == before
 
         downgrade(engine, SECOND)
-        assert changes(engine) == AE0003 | AE0004 | AE0005 | AE0006 | AE0007 | AE0008
+        assert changes(engine) == AE0003 | AE0004 | AE0005 | AE0006 | AE0007 | AE0008 | AE0011
         assert guards(engine) == at_second
         assert rows(engine) == before
         assert not REFERENCE & armox_tables(engine)
@@ -777,7 +784,7 @@ def test_ae0006_marks_verified_claims_checked_once_and_drops_the_columns_again(
     metadata.drop_all(engine)
     try:
         upgrade(engine, "ae0005")
-        assert changes(engine) == AE0006 | AE0007 | AE0008
+        assert changes(engine) == AE0006 | AE0007 | AE0008 | AE0011
         with engine.begin() as connection:
             add_ledger(connection, t)
             for domain, verified in (("acme.example", NOW), ("new.example", None)):
@@ -822,7 +829,7 @@ def test_ae0006_marks_verified_claims_checked_once_and_drops_the_columns_again(
         columns = {col["name"] for col in inspect(engine).get_columns("armox_domain_claims")}
         assert not columns & set(RECHECKS)
         assert rows(engine) == before
-        assert changes(engine) == AE0006 | AE0007 | AE0008
+        assert changes(engine) == AE0006 | AE0007 | AE0008 | AE0011
     finally:
         _restore(engine)
 
@@ -835,7 +842,7 @@ def test_ae0007_adds_teams_with_their_keys_and_drops_them_again(backend: Backend
     metadata.drop_all(engine)
     try:
         upgrade(engine, "ae0006")
-        assert changes(engine) == AE0007 | AE0008
+        assert changes(engine) == AE0007 | AE0008 | AE0011
         with engine.begin() as connection:
             add_ledger(connection, t)
             connection.execute(
@@ -890,7 +897,7 @@ def test_ae0008_adds_the_caps_empty_and_drops_them_again(backend: Backend) -> No
     metadata.drop_all(engine)
     try:
         upgrade(engine, "ae0007")
-        assert changes(engine) == AE0008
+        assert changes(engine) == AE0008 | AE0011
         with engine.begin() as connection:
             add_ledger(connection, t)
             connection.execute(
@@ -934,5 +941,81 @@ def test_ae0008_adds_the_caps_empty_and_drops_them_again(backend: Backend) -> No
             columns = {c["name"] for c in inspect(engine).get_columns(table)}
             assert CAPS not in columns
         assert rows(engine) == before
+    finally:
+        _restore(engine)
+
+
+def test_ae0011_adds_the_soft_limit_empty_and_refuses_to_drop_grace(backend: Backend) -> None:
+    """Rows written at ``ae0008`` gain no soft limit and requests that are not automatic; the
+    store then keeps a soft limit and lends on grace; the downgrade refuses while a grace
+    transfer is stored, and once it is gone drops the columns, every other value as it was."""
+    engine, t = backend.engine, default_tables
+    metadata.drop_all(engine)
+    try:
+        upgrade(engine, "ae0008")
+        assert changes(engine) == AE0011
+        with engine.begin() as connection:
+            add_ledger(connection, t)
+            # A join mode the store reads (add_ledger's is only a value for the database).
+            connection.execute(t.organisations.update().values(join_mode="invite_only"))
+            connection.execute(
+                insert(t.credit_requests).values(
+                    id="r-1",
+                    organisation_id="org-1",
+                    user_id="ann",
+                    amount=40,
+                    note="more please",
+                    period_index=0,
+                    created_at=NOW,
+                    status="pending",
+                    approved_amount=None,
+                    decided_by=None,
+                    decided_at=None,
+                    decision_note="",
+                )
+            )
+        before = rows(engine)
+
+        upgrade(engine)
+        assert differences(engine) == []
+        assert rows(engine) == before
+        with engine.connect() as connection:
+            limits = connection.execute(
+                select(t.organisations.c.soft_limit_credits, t.organisations.c.soft_limit_percent)
+            ).all()
+            marks = connection.execute(select(t.credit_requests.c.automatic)).scalars().all()
+        assert limits
+        assert set(limits) == {(None, None)}
+        assert marks
+        assert set(marks) == {False}
+        store = SqlAlchemyStore(engine)
+        with store.unit_of_work() as uow:
+            org = uow.organisations.get("org-1")
+            assert org is not None
+            assert org.soft_limit is None
+            uow.organisations.update(attrs.evolve(org, soft_limit=SoftLimit(percent=15)))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            kept = uow.organisations.get("org-1")
+            assert kept is not None
+            assert kept.soft_limit == SoftLimit(percent=15)
+            assert {r.automatic for r in uow.requests.list("org-1")} == {False}
+        downgrade(engine, "ae0008")
+        for table, names in (
+            ("armox_organisations", SOFT[:2]),
+            ("armox_credit_requests", SOFT[2:]),
+        ):
+            columns = {c["name"] for c in inspect(engine).get_columns(table)}
+            assert not columns & set(names)
+        assert rows(engine) == before
+
+        # With a grace transfer stored (transfers are append-only), the downgrade refuses
+        # before it drops anything.
+        upgrade(engine)
+        with engine.begin() as connection:
+            add_transfer(connection, t, "grace-1", "grace", 1)
+        with pytest.raises(RuntimeError, match="grace transfers"):
+            downgrade(engine, "ae0008")
+        assert differences(engine) == []
     finally:
         _restore(engine)
