@@ -1222,6 +1222,8 @@ COMMANDS = {
     "holds release",
     "caps set",
     "caps show",
+    "grace set",
+    "grace show",
     "requests list",
     "requests approve",
     "requests reject",
@@ -1513,6 +1515,33 @@ def test_domains_recheck_refuses_a_grace_that_is_not_positive(acme: Scenario) ->
     result = command(acme, "domains", "recheck", "--grace", "0")
     assert result.code == 2
     assert "must be more than 0" in result.err
+
+
+def test_grace_set_and_show_and_a_spend_on_grace(acme: Scenario) -> None:
+    """``grace set`` sets the soft limit in credits or as a percentage, ``grace show`` prints
+    it with what the acting member has left, a spend past the member's credits is lent and
+    files the automatic request, and bad values exit with 2."""
+    out = ok(acme, "--as", "admin", "grace", "set", "50").out
+    assert out == (
+        "Soft limit: a grace of 50 credits per member and period; "
+        "the first spend on grace asks the admins for credits.\n"
+    )
+    profile = ok(acme, "--json", "--as", "member-1", "profile", "member-1").json()
+    remaining = profile["credits"]["remaining"]
+    ok(acme, "--as", "member-1", "spend", str(remaining + 10), "--generation-id", "g-1")
+    out = ok(acme, "--as", "member-1", "grace", "show").out
+    assert out.splitlines()[1] == "member-1 spent 10 on grace this period; 40 of 50 left."
+    listed = ok(acme, "--json", "--as", "admin", "requests", "list").json()
+    assert [(r["user_id"], r["automatic"], r["amount"]) for r in listed] == [("member-1", True, 50)]
+    shown = ok(acme, "--json", "--as", "admin", "grace", "set", "10%").json()
+    assert shown == {"credits": None, "percent": 10}
+    out = ok(acme, "--as", "admin", "grace", "set", "none").out
+    assert out == "Soft limit: none (a spend beyond a member's credits is refused).\n"
+    for bad in ("lots", "0", "101%", "-5"):
+        result = command(acme, "--as", "admin", "grace", "set", bad)
+        assert result.code == 2, bad
+        assert "error" in result.err
+    assert command(acme, "--as", "member-1", "grace", "set", "5").code == 1
 
 
 def test_caps_set_and_show_and_a_spend_the_cap_refuses(acme: Scenario) -> None:

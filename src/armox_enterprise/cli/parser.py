@@ -18,6 +18,7 @@ from armox_enterprise.cli.commands import (
     caps,
     credits,
     directory,
+    grace,
     jobs,
     organisations,
     reports,
@@ -561,6 +562,28 @@ def _add_cap_commands(commands: _Commands) -> None:
     )
 
 
+def _add_grace_commands(commands: _Commands) -> None:
+    group = commands.group("grace", "set and show the soft limit: spending on grace")
+    setting = commands.leaf(
+        "set",
+        "set the soft limit: what a member who ran out may still spend in a period",
+        grace.set_grace,
+        within=group,
+    )
+    setting.add_argument(
+        "limit",
+        type=grace.parse_soft_limit,
+        metavar="CREDITS|PERCENT%|none",
+        help="whole credits, a percentage of what each member was given (10%%), or none",
+    )
+    commands.leaf(
+        "show",
+        "show the soft limit and what the acting member may still spend on grace",
+        grace.show_grace,
+        within=group,
+    )
+
+
 def _add_generation_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--generation-id", "--key", dest="generation_id", required=True, help=_GENERATION_HELP
@@ -701,6 +724,7 @@ _SECTIONS: tuple[Callable[[_Commands], None], ...] = (
     _add_team_commands,
     _add_spending_commands,
     _add_cap_commands,
+    _add_grace_commands,
     _add_request_commands,
     _add_view_commands,
     _add_export_commands,

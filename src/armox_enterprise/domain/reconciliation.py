@@ -38,6 +38,7 @@ from armox_enterprise.domain.ledger import (
 from armox_enterprise.domain.requests import CreditRequest, RequestStatus
 
 __all__ = [
+    "grace_problems",
     "grant_problems",
     "hold_problems",
     "reconcile_records",
@@ -171,6 +172,42 @@ def team_problems(transfers: Iterable[Transfer]) -> list[str]:
     return problems
 
 
+def grace_problems(transfers: Iterable[Transfer]) -> list[str]:
+    """List the grace loans that are not what a spend on grace posts: one ``grace`` transfer
+    to a member out of the pool or a team's budget, for the spend whose generation id is its
+    reference, made by that member, in the same period and for no more than the spend."""
+    listed = list(transfers)
+    spends = {
+        t.reference: t for t in listed if t.kind is TransferKind.SPEND and t.reference is not None
+    }
+    problems: list[str] = []
+    for t in listed:
+        if t.kind is not TransferKind.GRACE:
+            continue
+        lender = _kind(t.debit_account)
+        if lender not in (AccountKind.POOL, AccountKind.TEAM) or (
+            _kind(t.credit_account) is not AccountKind.MEMBER
+        ):
+            problems.append(
+                f"grace transfer {t.id} moves credits from {t.debit_account} to "
+                f"{t.credit_account}, not from the pool or a team's budget to a member"
+            )
+            continue
+        spend = spends.get(t.reference or "")
+        if (
+            spend is None
+            or spend.debit_account != t.credit_account
+            or spend.period_index != t.period_index
+            or spend.amount < t.amount
+        ):
+            problems.append(
+                f"grace transfer {t.id} lends {t.amount} to {t.credit_account} for "
+                f"{t.reference!r}, which is no spend of theirs of at least that much in "
+                f"period {t.period_index}"
+            )
+    return problems
+
+
 def hold_problems(pending: Iterable[Hold], transfers: Iterable[Transfer]) -> list[str]:
     """List the holds whose transfers do not match their state.
 
@@ -247,4 +284,5 @@ def reconcile_records(
         + request_problems(requests, listed)
         + hold_problems(pending_holds, listed)
         + team_problems(listed)
+        + grace_problems(listed)
     )

@@ -16,6 +16,15 @@ from armox_enterprise.domain.grace import (
     grace_draw,
     soft_limit,
 )
+from armox_enterprise.domain.ledger import (
+    POOL,
+    USAGE,
+    Transfer,
+    TransferKind,
+    member_account,
+    team_account,
+)
+from armox_enterprise.domain.reconciliation import grace_problems
 from armox_enterprise.domain.requests import CreditRequest, RequestStatus
 from armox_enterprise.domain.values import MAX_CREDITS
 from armox_enterprise.exceptions import AmountTypeError, InvalidAmount, InvalidInput
@@ -177,3 +186,67 @@ def test_a_members_own_pending_request_files_none() -> None:
     own = _request(0, RequestStatus.PENDING, automatic=False)
     assert not files_automatic_request([own], period_index=0)
     assert files_automatic_request([], period_index=0)
+
+
+def _t(
+    kind: TransferKind, debit: str, credit: str, amount: int, ref: str, period: int = 0
+) -> Transfer:
+    return Transfer(
+        f"t-{kind.value}-{ref}-{debit}",
+        "org",
+        kind,
+        debit,
+        credit,
+        amount,
+        period,
+        "ann",
+        NOW,
+        reference=ref,
+    )
+
+
+ANN = member_account("ann")
+
+
+@given(
+    lent=st.integers(1, 1_000),
+    own=st.integers(0, 1_000),
+    lender=st.sampled_from([POOL, team_account("design")]),
+)
+def test_a_loan_for_a_spend_reconciles(lent: int, own: int, lender: str) -> None:
+    posted = [
+        _t(TransferKind.GRACE, lender, ANN, lent, "gen-1"),
+        _t(TransferKind.SPEND, ANN, USAGE, lent + own, "gen-1"),
+    ]
+    assert grace_problems(posted) == []
+
+
+@pytest.mark.parametrize(
+    "posted",
+    [
+        [_t(TransferKind.GRACE, POOL, ANN, 5, "gen-1")],  # no spend
+        [
+            _t(TransferKind.GRACE, POOL, ANN, 5, "gen-1"),
+            _t(TransferKind.SPEND, ANN, USAGE, 4, "gen-1"),  # less than the loan
+        ],
+        [
+            _t(TransferKind.GRACE, POOL, ANN, 5, "gen-1"),
+            _t(TransferKind.SPEND, member_account("bob"), USAGE, 5, "gen-1"),  # another's
+        ],
+        [
+            _t(TransferKind.GRACE, POOL, ANN, 5, "gen-1"),
+            _t(TransferKind.SPEND, ANN, USAGE, 5, "gen-1", period=1),  # another period
+        ],
+        [
+            _t(TransferKind.GRACE, member_account("bob"), ANN, 5, "gen-1"),  # not a lender
+            _t(TransferKind.SPEND, ANN, USAGE, 5, "gen-1"),
+        ],
+        [
+            _t(TransferKind.GRACE, POOL, USAGE, 5, "gen-1"),  # not to a member
+            _t(TransferKind.SPEND, ANN, USAGE, 5, "gen-1"),
+        ],
+    ],
+)
+def test_a_loan_that_no_spend_explains_is_reported(posted: list[Transfer]) -> None:
+    (problem,) = grace_problems(posted)
+    assert "grace transfer" in problem
