@@ -14,7 +14,14 @@ from armox_enterprise.application.context import Context
 from armox_enterprise.application.holds import release_stale
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.idempotency import internal_key
-from armox_enterprise.domain.ledger import GRANT, POOL, Account, TransferKind, member_account
+from armox_enterprise.domain.ledger import (
+    GRANT,
+    POOL,
+    Account,
+    TransferKind,
+    member_account,
+    team_account,
+)
 from armox_enterprise.domain.organisation import MemberRemainder
 from armox_enterprise.domain.requests import RequestStatus, expiring
 from armox_enterprise.domain.rollover import (
@@ -110,7 +117,8 @@ def _close_and_open(ctx: Context) -> None:
 
 
 def open_period(ctx: Context) -> None:
-    """Open the organisation's current period: grant the allowance once, issue allotments.
+    """Open the organisation's current period: grant the allowance once, issue allotments
+    (each from the member's team's budget, or the pool for a member with no team).
 
     The idempotency record makes "one grant per organisation and period" a unique key the
     store enforces, whatever the allowance.  The grant is what the organisation's totals can
@@ -144,10 +152,21 @@ def open_period(ctx: Context) -> None:
     assert pool is not None
     memberships = uow.memberships.list(org.id)
     rooms: dict[str, int] = {}
+    teams: dict[str, str] = {}
     for member in allotment_order(memberships):
         account = uow.ledger.get_account(org.id, member_account(member.user_id))
         rooms[member.user_id] = 0 if account is None or account.closed else account.credit_room
-    for step in plan_allotments(pool.available, memberships, rooms=rooms):
+        assignment = uow.teams.assignment(org.id, member.user_id)
+        if assignment is not None:
+            teams[member.user_id] = assignment.team_id
+    # A team member's allotment comes from their team's budget.  The turnover locked every
+    # account (the budgets too) before the sweep; a new organisation has no teams.
+    budgets: dict[str, int] = {}
+    for team_id in sorted(set(teams.values())):
+        budget = uow.ledger.get_account(org.id, team_account(team_id))
+        budgets[team_id] = 0 if budget is None or budget.closed else budget.available
+    steps = plan_allotments(pool.available, memberships, rooms=rooms, teams=teams, budgets=budgets)
+    for step in steps:
         if isinstance(step, Shortfall):
             system.record(
                 ev.AllotmentShortfall,

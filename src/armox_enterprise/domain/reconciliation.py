@@ -141,6 +141,7 @@ _TEAM_MOVES: dict[TransferKind, tuple[AccountKind, bool]] = {
     TransferKind.FUND_TEAM: (AccountKind.POOL, False),
     TransferKind.DEFUND_TEAM: (AccountKind.POOL, True),
     TransferKind.ALLOCATE: (AccountKind.MEMBER, True),
+    TransferKind.ALLOT: (AccountKind.MEMBER, True),
     TransferKind.APPROVE: (AccountKind.MEMBER, True),
     TransferKind.RECLAIM: (AccountKind.MEMBER, False),
     TransferKind.RETURN: (AccountKind.MEMBER, False),
@@ -150,8 +151,8 @@ _TEAM_MOVES: dict[TransferKind, tuple[AccountKind, bool]] = {
 
 def team_problems(transfers: Iterable[Transfer]) -> list[str]:
     """List the transfers that move a team's budget other than the rules allow: only with
-    the pool (funding, reclaiming), its members (allocations, approvals, reclaims, returns)
-    and the expired account; and the team kinds that name no team."""
+    the pool (funding, reclaiming), its members (allocations, standing allotments, approvals,
+    reclaims, returns) and the expired account; and the team kinds that name no team."""
     problems: list[str] = []
     for t in transfers:
         debit, credit = _kind(t.debit_account), _kind(t.credit_account)

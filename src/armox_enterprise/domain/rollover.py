@@ -1,11 +1,13 @@
 """What turning a billing period over does, as plans of transfers the service applies.
 
 Closing a period sweeps unspent credits by the organisation's :class:`RolloverPolicy`
-(:func:`plan_sweep`); opening the next one re-issues standing allotments from the pool in a
-stable order, reporting every shortfall rather than skipping it or overdrawing
-(:func:`plan_allotments`); credits that come back to a member after their period closed (a
-released hold, a refund) follow the same policy (:func:`late_credit`).  Everything here is
-pure: the plans name movements, the application layer posts them.
+(:func:`plan_sweep`); opening the next one re-issues standing allotments in a stable order,
+each from the account that funds the member (their team's budget, else the pool:
+:func:`~armox_enterprise.domain.teams.funding_account`), reporting every shortfall rather
+than skipping it or overdrawing (:func:`plan_allotments`); credits that come back to a member
+after their period closed (a released hold, a refund) follow the same policy
+(:func:`late_credit`).  Everything here is pure: the plans name movements, the application
+layer posts them.
 
 No plan asks for a movement the ledger would refuse for its size (every cached total stays
 within ``MAX_CREDITS``, see :mod:`~armox_enterprise.domain.ledger`), so a period always turns
@@ -30,6 +32,7 @@ from armox_enterprise.domain.ledger import (
     member_account,
 )
 from armox_enterprise.domain.organisation import MemberRemainder, Membership, RolloverPolicy
+from armox_enterprise.domain.teams import funding_account
 
 __all__ = [
     "Allotment",
@@ -195,7 +198,7 @@ def plan_grant(allowance: int, source: Account, pool: Account) -> GrantPlan:
 
 @attrs.frozen
 class Allotment:
-    """A standing allotment the pool can cover: post ``movement``."""
+    """A standing allotment its funding account can cover: post ``movement``."""
 
     user_id: str
     movement: Movement
@@ -203,11 +206,13 @@ class Allotment:
 
 @attrs.frozen
 class Shortfall:
-    """A standing allotment the pool cannot cover: report it, post nothing."""
+    """A standing allotment its funding account (``source``: the pool, or the member's team's
+    budget) cannot cover: report it, post nothing."""
 
     user_id: str
     wanted: int
     available: int
+    source: str = POOL
 
 
 def allotment_order(members: Iterable[Membership]) -> list[Membership]:
@@ -224,26 +229,39 @@ def plan_allotments(
     members: Sequence[Membership],
     *,
     rooms: Mapping[str, int] | None = None,
+    teams: Mapping[str, str] | None = None,
+    budgets: Mapping[str, int] | None = None,
 ) -> tuple[Allotment | Shortfall, ...]:
-    """Return, member by member, whether the pool covers each standing allotment.
+    """Return, member by member, whether the account that funds them covers each standing
+    allotment.
 
-    ``pool_available`` is what the pool holds once the period's grant is in.  A member whose
-    allotment no longer fits gets a :class:`Shortfall` (with what was left at their turn);
-    later, smaller allotments may still fit.  ``rooms`` gives, by user id, what a member's
-    account can still take (:attr:`~armox_enterprise.domain.ledger.Account.credit_room`): an
-    allotment past it is a shortfall too, its ``available`` the smaller of the two.
+    A member's allotment comes from :func:`~armox_enterprise.domain.teams.funding_account`:
+    their team's budget when ``teams`` maps their user id to a team's id, else the pool.
+    ``pool_available`` is what the pool holds once the period's grant is in, ``budgets`` what
+    each team's budget holds, by team id (a team it does not name holds nothing).  Each
+    account is drawn on alone and alike: a member whose allotment no longer fits in what is
+    left of it gets a :class:`Shortfall` (with what was left at their turn, never a part of
+    it); later, smaller allotments from that account may still fit.  ``rooms`` gives, by user
+    id, what a member's account can still take
+    (:attr:`~armox_enterprise.domain.ledger.Account.credit_room`): an allotment past it is a
+    shortfall too, its ``available`` the smaller of the two.
     """
+    teams = teams or {}
+    left: dict[str, int] = {POOL: pool_available}
+    for team_id, available in (budgets or {}).items():
+        left[funding_account(team_id)] = available
     steps: list[Allotment | Shortfall] = []
-    available = pool_available
     for member in allotment_order(members):
+        source = funding_account(teams.get(member.user_id))
+        available = left.get(source, 0)
         wanted = member.standing_allotment
         room = available if rooms is None else min(available, rooms.get(member.user_id, available))
         if room < wanted:
-            steps.append(Shortfall(member.user_id, wanted, room))
+            steps.append(Shortfall(member.user_id, wanted, room, source))
             continue
         code = member_account(member.user_id)
-        steps.append(Allotment(member.user_id, Movement(TransferKind.ALLOT, POOL, code, wanted)))
-        available -= wanted
+        steps.append(Allotment(member.user_id, Movement(TransferKind.ALLOT, source, code, wanted)))
+        left[source] = available - wanted
     return tuple(steps)
 
 

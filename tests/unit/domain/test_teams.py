@@ -4,8 +4,9 @@ pool → team → member moves that keeps every guarded balance at zero or more 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,9 +15,11 @@ from armox_enterprise.domain.access import (
     ROLE_PERMISSIONS,
     SCOPED_PERMISSIONS,
     Permission,
+    RequestReach,
     TeamScope,
     authorise,
     can,
+    request_reach,
 )
 from armox_enterprise.domain.ledger import (
     EFFECTS,
@@ -45,7 +48,14 @@ from armox_enterprise.domain.organisation import (
     RolloverPolicy,
 )
 from armox_enterprise.domain.reconciliation import team_problems
-from armox_enterprise.domain.rollover import late_credit, plan_sweep
+from armox_enterprise.domain.rollover import (
+    Allotment,
+    Movement,
+    Shortfall,
+    late_credit,
+    plan_allotments,
+    plan_sweep,
+)
 from armox_enterprise.domain.teams import (
     Team,
     TeamMember,
@@ -366,9 +376,110 @@ def test_team_problems_finds_a_team_moving_credits_it_may_not() -> None:
     assert "t2" in problems[1]
     fine = [
         _transfer(TransferKind.FUND_TEAM, POOL, DESIGN, 5, n=5),
+        _transfer(TransferKind.ALLOT, DESIGN, member_account("a"), 2, n=10),
         _transfer(TransferKind.ALLOCATE, DESIGN, member_account("a"), 3, n=6),
         _transfer(TransferKind.RECLAIM, member_account("a"), DESIGN, 1, n=7),
         _transfer(TransferKind.DEFUND_TEAM, DESIGN, POOL, 3, n=8),
         _transfer(TransferKind.EXPIRE, DESIGN, EXPIRED, 0 + 1, n=9),
     ]
     assert team_problems(fine) == []
+
+
+# ---------------------------------------------------------------------------- requests
+
+#: Who is in which team (``None``: no team), for the reach's cases.
+REQUESTERS = {"ann": "design", "bob": "design", "cy": "sales", "dee": None}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    actor=st.sampled_from(sorted(REQUESTERS)),
+    role=st.sampled_from(list(Role)),
+    active=st.booleans(),
+    team=st.sampled_from([None, "design", "sales"]),
+    manager=st.booleans(),
+    requester=st.sampled_from(sorted(REQUESTERS)),
+)
+def test_a_request_is_reached_by_an_admin_its_teams_manager_and_its_requester(
+    actor: str, role: Role, active: bool, team: str | None, manager: bool, requester: str
+) -> None:
+    """Whoever the actor and the requester: an admin decides every request; a member
+    delegated a team decides exactly the requests of that team's members; a member sees
+    (and withdraws) only their own beyond that; a removed member reaches nothing; and the
+    reach agrees with the scoped permission's check."""
+    membership = _member(actor, role)
+    if not active:
+        membership = attrs.evolve(membership, status=MemberStatus.REMOVED, removed_at=T0)
+    grant = None if team is None else TeamMember(ORG, actor, team, manager=manager)
+    reach = request_reach(membership, grant)
+    requester_team = REQUESTERS[requester]
+    admin = active and role is Role.ADMIN
+    manages = active and grant is not None and grant.manager
+    decides = admin or (manages and requester_team == team)
+    assert reach.may_decide(requester, requester_team) is decides
+    assert reach.may_decide(requester, requester_team) is (
+        can(membership, Permission.DECIDE_REQUESTS)
+        or can(membership, Permission.MANAGE_TEAM, TeamScope(requester_team, grant))
+    )
+    own = active and requester == actor
+    assert reach.may_see(requester, requester_team) is (decides or own)
+    assert reach.may_withdraw(requester) is own
+    assert reach.decides_any is (admin or manages)
+
+
+def test_an_outsider_reaches_no_request() -> None:
+    """No membership: not even a request under an empty user id."""
+    reach = request_reach(None, None)
+    assert reach == RequestReach(None)
+    assert not reach.may_see("", None)
+    assert not reach.may_decide("ann", "design")
+
+
+# ---------------------------------------------------------------------------- allotments
+
+
+def _allotted(user: str, allotment: int, joined: int) -> Membership:
+    return attrs.evolve(
+        _member(user), standing_allotment=allotment, joined_at=T0 + timedelta(minutes=joined)
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    wants=st.lists(
+        st.tuples(st.integers(0, 80), st.sampled_from([None, "design", "sales"])),
+        min_size=1,
+        max_size=8,
+    ),
+    pool=st.integers(0, 150),
+    design=st.integers(0, 150),
+    sales=st.one_of(st.none(), st.integers(0, 150)),
+)
+def test_each_standing_allotment_draws_on_the_account_that_funds_its_member(
+    wants: list[tuple[int, str | None]], pool: int, design: int, sales: int | None
+) -> None:
+    """In join order, every allotment comes from the member's funding account (their team's
+    budget, else the pool) while what is left of that account covers it, in full; otherwise
+    it is a shortfall naming that account and what it had left, and nothing is drawn: each
+    account is drawn on as the pool alone always was, and none is ever overdrawn."""
+    members = [_allotted(f"u{n}", want, n) for n, (want, _) in enumerate(wants)]
+    teams = {f"u{n}": team for n, (_, team) in enumerate(wants) if team is not None}
+    budgets = {"design": design} if sales is None else {"design": design, "sales": sales}
+    steps = plan_allotments(pool, members, teams=teams, budgets=budgets)
+    left = {POOL: pool, DESIGN: design, team_account("sales"): sales or 0}
+    expected: list[Allotment | Shortfall] = []
+    for n, (want, team) in enumerate(wants):
+        if want == 0:
+            continue
+        user, source = f"u{n}", funding_account(team)
+        if left[source] < want:
+            expected.append(Shortfall(user, want, left[source], source))
+        else:
+            movement = Movement(TransferKind.ALLOT, source, member_account(user), want)
+            expected.append(Allotment(user, movement))
+            left[source] -= want
+    assert list(steps) == expected
+    assert all(value >= 0 for value in left.values())
+    # A plan with no teams is the pool's alone, as it always was.
+    pool_only = plan_allotments(pool, members)
+    assert all(s.movement.debit == POOL for s in pool_only if isinstance(s, Allotment))
