@@ -243,7 +243,8 @@ class CreditRequestDecided(Event):
 
 @attrs.frozen(kw_only=True)
 class AllotmentShortfall(Event):
-    """A standing allotment could not be issued at period opening: the pool was short."""
+    """A standing allotment could not be issued at period opening: the account that funds the
+    member (the pool, or their team's budget) was short (``available``: what it had left)."""
 
     user_id: str
     wanted: int
