@@ -256,7 +256,7 @@ def team_row(
 ) -> TeamRow:
     """Return ``team``'s dashboard row from its budget's account and period totals and its
     members' period totals."""
-    given = totals.debited(TransferKind.ALLOCATE, TransferKind.APPROVE)
+    given = totals.debited(*ALLOCATED_KINDS)
     back = totals.credited(TransferKind.RECLAIM, TransferKind.RETURN)
     return TeamRow(
         team_id=team.id,

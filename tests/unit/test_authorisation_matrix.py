@@ -163,6 +163,29 @@ class ForTeam:
 
 
 @attrs.frozen
+class BeyondTeam:
+    """A record of a member of no team (or of another team): an active member whose role
+    holds ``permission``; a team's manager is told it does not exist (``hidden``), any other
+    member is refused."""
+
+    permission: Permission
+    hidden: type[Exception]
+    actors: tuple[str, ...] = tuple(ACTORS)
+
+    def answer(self, standing: Standing) -> Answer:
+        """What ``standing`` is answered."""
+        if standing.role is None:
+            return OrganisationNotFound
+        if self.permission in _permissions(standing.role):
+            return None
+        return self.hidden if standing.manages else PermissionDenied
+
+    def describe(self) -> str:
+        """The rule as the access page states it."""
+        return f"`{self.permission.name}`; for a team's manager: `{self.hidden.__name__}`"
+
+
+@attrs.frozen
 class AnyHold:
     """Resolving another member's hold: ``RESOLVE_ANY_HOLD``; an active member without it is
     told the hold does not exist."""
@@ -421,6 +444,11 @@ def _own_request(world: World, who: str) -> str:
     return world.request_id
 
 
+def _no_teams_request(world: World, who: str) -> str:
+    """A pending request of member-1, who is in no team."""
+    return world.service.request_credits("member-1", world.org_id, 15).id
+
+
 def _team(world: World, who: str) -> str:
     """The team the bystander and the team manager are in."""
     return world.team_id
@@ -621,7 +649,7 @@ _ROWS: dict[str, Case] = {
     "list_requests": Case(
         needs(P.REQUEST_CREDITS),
         lambda s, who, org, p: s.list_requests(who, org),
-        situation="all with `DECIDE_REQUESTS`, else one's own",
+        situation="all with `DECIDE_REQUESTS`, their team's for its manager, else one's own",
     ),
     "cancel_request": Case(
         needs(P.REQUEST_CREDITS),
@@ -647,6 +675,20 @@ _ROWS: dict[str, Case] = {
         lambda s, who, org, p: s.reject_request(who, org, p),
         _bystanders("request_id"),
         situation="a member of a team's request",
+    ),
+    "approve_beyond_team": Case(
+        BeyondTeam(P.DECIDE_REQUESTS, CreditRequestNotFound),
+        lambda s, who, org, p: s.approve_request(who, org, p),
+        _no_teams_request,
+        method="approve_request",
+        situation="a member of no team's request",
+    ),
+    "reject_beyond_team": Case(
+        BeyondTeam(P.DECIDE_REQUESTS, CreditRequestNotFound),
+        lambda s, who, org, p: s.reject_request(who, org, p),
+        _no_teams_request,
+        method="reject_request",
+        situation="a member of no team's request",
     ),
     # the directory's calls, which the host makes for its authenticated SCIM client
     "provision_member": Case(
@@ -914,6 +956,19 @@ def test_a_member_lists_only_their_own_requests() -> None:
     own = svc.request_credits("member-1", org, 20)
     assert [r.id for r in svc.list_requests("member-1", org)] == [own.id]
     assert {r.id for r in svc.list_requests("admin", org)} == {own.id, world.request_id}
+
+
+def test_a_team_manager_lists_their_teams_requests_only() -> None:
+    """A team's manager lists their own requests and their team's members' (the
+    bystander's), not those of a member of no team; deciding one of those is an unknown id."""
+    world = build_world()
+    svc, org = world.service, world.org_id
+    loner = svc.request_credits("member-1", org, 20)
+    own = svc.request_credits("manager-1", org, 10)
+    assert [r.id for r in svc.list_requests("manager-1", org)] == [world.request_id, own.id]
+    with pytest.raises(CreditRequestNotFound):
+        svc.approve_request("manager-1", org, loner.id)
+    assert [r.id for r in svc.list_requests("admin", org)] == [world.request_id, loner.id, own.id]
 
 
 def test_a_members_usage_report_holds_only_their_own_usage() -> None:

@@ -762,6 +762,38 @@ def test_requests_list_approve_and_reject(acme: Scenario) -> None:
     ]
 
 
+def test_approving_a_team_members_request_names_the_teams_budget(acme: Scenario) -> None:
+    """``requests approve`` says where the credits came from, as the approval transfer
+    debited it: a team member's from their team's budget (for the team's manager, too, and on
+    a replay), a member with no team's from the pool; the team's manager lists their team's
+    requests, and another member's request is, for them, an unknown id."""
+    svc, org = acme.service, acme.org_id
+    team = svc.create_team("admin", org, "Design")
+    svc.assign_team("admin", org, "member-1", team.id)
+    svc.assign_team("admin", org, "member-2", team.id)
+    svc.fund_team("admin", org, team.id, 300)
+    svc.delegate_team("admin", org, "member-1")
+    first = svc.request_credits("member-2", org, 100)
+    loner = svc.request_credits("admin", org, 70)  # the admin is in no team
+    listed = ok(acme, "--json", "--as", "member-1", "requests", "list").json()
+    assert [r["id"] for r in listed] == [first.id]
+    out = ok(acme, "--as", "admin", "requests", "approve", first.id).out
+    assert out == (
+        f"Approved request {first.id}: 100 of the 100 credits member-2 asked for moved from "
+        f"team {team.id}'s budget to them.\n"
+    )
+    second = svc.request_credits("member-2", org, 50)
+    out = ok(acme, "--as", "member-1", "requests", "approve", second.id, "--key", "k").out
+    assert out.endswith(f"moved from team {team.id}'s budget to them.\n")
+    again = ok(acme, "--as", "member-1", "requests", "approve", second.id, "--key", "k").out
+    assert again.startswith("Replay of idempotency key 'k': nothing changed.")
+    assert again.endswith(f"moved from team {team.id}'s budget to them.\n")
+    hidden = command(acme, "--as", "member-1", "requests", "approve", loner.id)
+    assert (hidden.code, hidden.err) == (1, f"error: credit request {loner.id} does not exist\n")
+    out = ok(acme, "--as", "admin", "requests", "approve", loner.id).out
+    assert out.endswith("70 credits admin asked for moved from the pool to them.\n")
+
+
 def test_deciding_a_decided_request_exits_with_one(acme: Scenario) -> None:
     """A request is decided once; the second decision is an InvalidTransition."""
     request = acme.service.request_credits("member-1", acme.org_id, 100)

@@ -6,16 +6,44 @@ from armox_enterprise.application import arguments as args
 from armox_enterprise.application.base import UseCases, active_member, load_request, record_id
 from armox_enterprise.application.context import Context
 from armox_enterprise.application.runner import Replay, active_membership
-from armox_enterprise.application.teams import authorise_for_team, may_manage_a_team, team_id_of
+from armox_enterprise.application.teams import team_id_of
 from armox_enterprise.domain import events as ev
-from armox_enterprise.domain.access import Permission, can
+from armox_enterprise.domain.access import Permission, RequestReach, authorise, request_reach
 from armox_enterprise.domain.ledger import TransferKind, member_account
 from armox_enterprise.domain.requests import CreditRequest, RequestStatus, ensure_can_request
 from armox_enterprise.domain.teams import funding_account
 from armox_enterprise.domain.values import credits, new_id
 from armox_enterprise.exceptions import CreditRequestNotFound
 
-__all__ = ["RequestUseCases"]
+__all__ = ["RequestUseCases", "reach_of"]
+
+
+def reach_of(ctx: Context) -> RequestReach:
+    """Which credit requests the actor reaches
+    (:func:`~armox_enterprise.domain.access.request_reach`, with their own assignment)."""
+    return request_reach(ctx.membership, ctx.uow.teams.assignment(ctx.org.id, ctx.actor))
+
+
+def _decidable(ctx: Context, request_id: str) -> tuple[CreditRequest, str | None]:
+    """Return a request the actor may decide, and its requester's team.
+
+    A request beyond their reach (a member of another team's, or of no team's, for a team's
+    manager) is one that does not exist for them: its id reveals nothing.
+
+    Raises:
+        PermissionDenied: the actor decides no one's requests (checked before the request is
+            looked up).
+        CreditRequestNotFound: no such request that they may decide.
+    """
+    reach = reach_of(ctx)
+    if not reach.decides_any:
+        assert ctx.membership is not None
+        authorise(ctx.membership, Permission.DECIDE_REQUESTS)
+    request = load_request(ctx, request_id)
+    team_id = team_id_of(ctx, request.user_id)
+    if not reach.may_decide(request.user_id, team_id):
+        raise CreditRequestNotFound(f"credit request {request_id} does not exist")
+    return request, team_id
 
 
 def _record_decision(ctx: Context, request: CreditRequest, amount: int = 0) -> None:
@@ -98,7 +126,9 @@ class RequestUseCases(UseCases):
         *,
         status: RequestStatus | None = RequestStatus.PENDING,
     ) -> list[CreditRequest]:
-        """Return credit requests, oldest first: all of them for an admin, own for a member.
+        """Return credit requests, oldest first: all of them for an admin, those of their
+        team's members (and their own) for a team's delegated manager, their own for a member
+        (:func:`~armox_enterprise.domain.access.request_reach`).
 
         Raises:
             OrganisationNotFound: ``actor`` is not a member.
@@ -107,8 +137,17 @@ class RequestUseCases(UseCases):
         wanted = args.request_status(status)
 
         def work(ctx: Context) -> list[CreditRequest]:
-            user = None if can(ctx.membership, Permission.DECIDE_REQUESTS) else actor
-            return ctx.uow.requests.list(ctx.org.id, status=wanted, user_id=user)
+            reach = reach_of(ctx)
+            if reach.everyone:
+                return ctx.uow.requests.list(ctx.org.id, status=wanted)
+            if reach.team_id is None:
+                return ctx.uow.requests.list(ctx.org.id, status=wanted, user_id=actor)
+            teams = {m.user_id: m.team_id for m in ctx.uow.teams.members(ctx.org.id, reach.team_id)}
+            return [
+                r
+                for r in ctx.uow.requests.list(ctx.org.id, status=wanted)
+                if reach.may_see(r.user_id, teams.get(r.user_id))
+            ]
 
         return self._runner.as_member(actor, organisation_id, Permission.REQUEST_CREDITS, work)
 
@@ -132,9 +171,10 @@ class RequestUseCases(UseCases):
             MemberNotFound: its member has left (a request left pending by an older version).
             InsufficientPoolCredits: the pool cannot cover it; the request stays pending.
             InsufficientTeamCredits: the requester's team's budget cannot cover it.
-            CreditRequestNotFound: no such request in the organisation.
-            PermissionDenied: ``actor`` is not an admin, nor the delegated manager of the
-                requester's team.
+            CreditRequestNotFound: no such request in the organisation; for a team's
+                manager, none of a member of their team.
+            PermissionDenied: ``actor`` is neither an admin nor the delegated manager of a
+                team.
             IdempotencyConflict: the key was used with other parameters.
         """
         actor = args.user(actor, "actor")
@@ -144,10 +184,7 @@ class RequestUseCases(UseCases):
         request_ref = args.ref(request_id, "request_id")
 
         def work(ctx: Context) -> CreditRequest:
-            may_manage_a_team(ctx, Permission.DECIDE_REQUESTS)
-            request = load_request(ctx, request_ref)
-            team_id = team_id_of(ctx, request.user_id)
-            authorise_for_team(ctx, Permission.DECIDE_REQUESTS, team_id)
+            request, team_id = _decidable(ctx, request_ref)
             approved = request.approve(actor, ctx.now, value or request.amount, message)
             # Removing a member cancels their pending requests (approving one then answers
             # InvalidTransition); one left pending by an older version is refused here, and
@@ -187,9 +224,10 @@ class RequestUseCases(UseCases):
 
         Raises:
             InvalidTransition: the request is no longer pending.
-            CreditRequestNotFound: no such request in the organisation.
-            PermissionDenied: ``actor`` is not an admin, nor the delegated manager of the
-                requester's team.
+            CreditRequestNotFound: no such request in the organisation; for a team's
+                manager, none of a member of their team.
+            PermissionDenied: ``actor`` is neither an admin nor the delegated manager of a
+                team.
             IdempotencyConflict: the key was used with other parameters.
         """
         actor = args.user(actor, "actor")
@@ -198,9 +236,7 @@ class RequestUseCases(UseCases):
         request_ref = args.ref(request_id, "request_id")
 
         def work(ctx: Context) -> CreditRequest:
-            may_manage_a_team(ctx, Permission.DECIDE_REQUESTS)
-            request = load_request(ctx, request_ref)
-            authorise_for_team(ctx, Permission.DECIDE_REQUESTS, team_id_of(ctx, request.user_id))
+            request, _ = _decidable(ctx, request_ref)
             rejected = request.reject(actor, ctx.now, message)
             ctx.uow.requests.decide(rejected)
             _record_decision(ctx, rejected)
@@ -226,7 +262,7 @@ class RequestUseCases(UseCases):
 
         def work(ctx: Context) -> CreditRequest:
             request = load_request(ctx, request_ref)
-            if request.user_id != actor:
+            if not reach_of(ctx).may_withdraw(request.user_id):
                 raise CreditRequestNotFound(f"credit request {request_ref} does not exist")
             cancelled = request.cancel(actor, ctx.now)
             ctx.uow.requests.decide(cancelled)

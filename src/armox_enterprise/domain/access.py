@@ -13,6 +13,10 @@ member of that team (:data:`SCOPED_PERMISSIONS`; the grant is the ``manager`` fl
 member's :class:`~armox_enterprise.domain.teams.TeamMember`).  The two roles stay; a team
 manager is a member with a grant, and :func:`can` and :func:`authorise` take the operation's
 team as their ``scope``.
+
+Which credit requests an actor may see and decide is one rule, :func:`request_reach`: an
+admin reaches every request, a team's manager those of their team's members, anyone their
+own.  A request beyond an actor's reach is, for them, a request that does not exist.
 """
 
 from __future__ import annotations
@@ -32,10 +36,12 @@ __all__ = [
     "SCOPED_PERMISSIONS",
     "AdminChange",
     "Permission",
+    "RequestReach",
     "TeamScope",
     "authorise",
     "can",
     "ensure_an_admin_remains",
+    "request_reach",
 ]
 
 
@@ -158,6 +164,61 @@ def authorise(
                 "a manager of the team"
             )
         raise PermissionDenied(f"user {membership.user_id} is not an admin of the organisation")
+
+
+@attrs.frozen
+class RequestReach:
+    """Which members' credit requests an actor sees and decides (:func:`request_reach`).
+
+    Attributes:
+        user_id: the actor (``None``: an outsider, who reaches no request).
+        everyone: they decide every member's requests (their role holds
+            :attr:`Permission.DECIDE_REQUESTS`).
+        team_id: the team whose members' requests they decide as its delegated manager
+            (``None``: none).
+    """
+
+    user_id: str | None
+    everyone: bool = False
+    team_id: str | None = None
+
+    @property
+    def decides_any(self) -> bool:
+        """Whether they decide anyone's requests (an admin, or a team's manager)."""
+        return self.everyone or self.team_id is not None
+
+    def may_decide(self, requester: str, requester_team: str | None) -> bool:
+        """Whether they may approve or reject a request of ``requester``, who is in
+        ``requester_team`` (``None``: in no team)."""
+        return self.everyone or (self.team_id is not None and requester_team == self.team_id)
+
+    def may_see(self, requester: str, requester_team: str | None) -> bool:
+        """Whether a request of ``requester`` (in ``requester_team``) exists for them: one
+        they decide, or their own."""
+        return self.may_withdraw(requester) or self.may_decide(requester, requester_team)
+
+    def may_withdraw(self, requester: str) -> bool:
+        """Whether they may cancel a request of ``requester``: only their own."""
+        return self.user_id is not None and requester == self.user_id
+
+
+def request_reach(membership: Membership | None, grant: TeamMember | None) -> RequestReach:
+    """Return which credit requests ``membership`` reaches, given their own assignment to a
+    team (``grant``, with its delegated ``manager`` flag; ``None``: in no team).
+
+    An admin decides (and sees) every request; a member delegated their team's management
+    decides (and sees) the requests of that team's members; every member sees and withdraws
+    their own.  An outsider (``None``, or not active) reaches none, not even their own.
+    """
+    if membership is None or not membership.is_active:
+        return RequestReach(user_id=None)
+    if can(membership, Permission.DECIDE_REQUESTS):
+        return RequestReach(membership.user_id, everyone=True)
+    if grant is not None and can(
+        membership, Permission.MANAGE_TEAM, TeamScope(grant.team_id, grant)
+    ):
+        return RequestReach(membership.user_id, team_id=grant.team_id)
+    return RequestReach(membership.user_id)
 
 
 class AdminChange(str, enum.Enum):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,9 +15,11 @@ from armox_enterprise.domain.access import (
     ROLE_PERMISSIONS,
     SCOPED_PERMISSIONS,
     Permission,
+    RequestReach,
     TeamScope,
     authorise,
     can,
+    request_reach,
 )
 from armox_enterprise.domain.ledger import (
     EFFECTS,
@@ -45,7 +48,10 @@ from armox_enterprise.domain.organisation import (
     RolloverPolicy,
 )
 from armox_enterprise.domain.reconciliation import team_problems
-from armox_enterprise.domain.rollover import late_credit, plan_sweep
+from armox_enterprise.domain.rollover import (
+    late_credit,
+    plan_sweep,
+)
 from armox_enterprise.domain.teams import (
     Team,
     TeamMember,
@@ -372,3 +378,53 @@ def test_team_problems_finds_a_team_moving_credits_it_may_not() -> None:
         _transfer(TransferKind.EXPIRE, DESIGN, EXPIRED, 0 + 1, n=9),
     ]
     assert team_problems(fine) == []
+
+
+# ---------------------------------------------------------------------------- requests
+
+#: Who is in which team (``None``: no team), for the reach's cases.
+REQUESTERS = {"ann": "design", "bob": "design", "cy": "sales", "dee": None}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    actor=st.sampled_from(sorted(REQUESTERS)),
+    role=st.sampled_from(list(Role)),
+    active=st.booleans(),
+    team=st.sampled_from([None, "design", "sales"]),
+    manager=st.booleans(),
+    requester=st.sampled_from(sorted(REQUESTERS)),
+)
+def test_a_request_is_reached_by_an_admin_its_teams_manager_and_its_requester(
+    actor: str, role: Role, active: bool, team: str | None, manager: bool, requester: str
+) -> None:
+    """Whoever the actor and the requester: an admin decides every request; a member
+    delegated a team decides exactly the requests of that team's members; a member sees
+    (and withdraws) only their own beyond that; a removed member reaches nothing; and the
+    reach agrees with the scoped permission's check."""
+    membership = _member(actor, role)
+    if not active:
+        membership = attrs.evolve(membership, status=MemberStatus.REMOVED, removed_at=T0)
+    grant = None if team is None else TeamMember(ORG, actor, team, manager=manager)
+    reach = request_reach(membership, grant)
+    requester_team = REQUESTERS[requester]
+    admin = active and role is Role.ADMIN
+    manages = active and grant is not None and grant.manager
+    decides = admin or (manages and requester_team == team)
+    assert reach.may_decide(requester, requester_team) is decides
+    assert reach.may_decide(requester, requester_team) is (
+        can(membership, Permission.DECIDE_REQUESTS)
+        or can(membership, Permission.MANAGE_TEAM, TeamScope(requester_team, grant))
+    )
+    own = active and requester == actor
+    assert reach.may_see(requester, requester_team) is (decides or own)
+    assert reach.may_withdraw(requester) is own
+    assert reach.decides_any is (admin or manages)
+
+
+def test_an_outsider_reaches_no_request() -> None:
+    """No membership: not even a request under an empty user id."""
+    reach = request_reach(None, None)
+    assert reach == RequestReach(None)
+    assert not reach.may_see("", None)
+    assert not reach.may_decide("ann", "design")

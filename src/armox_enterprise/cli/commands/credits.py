@@ -5,8 +5,8 @@ from __future__ import annotations
 from armox_enterprise.cli.context import Context
 from armox_enterprise.cli.errors import EXIT_OK
 from armox_enterprise.cli.rendering import credits, request_rows
-from armox_enterprise.domain.ledger import team_of
-from armox_enterprise.domain.requests import RequestStatus
+from armox_enterprise.domain.ledger import TransferKind, team_of
+from armox_enterprise.domain.requests import CreditRequest, RequestStatus
 
 __all__ = [
     "allocate",
@@ -22,6 +22,16 @@ def _source(code: str) -> str:
     """The pool or a team's budget, as a message names it."""
     team = team_of(code)
     return "the pool" if team is None else f"team {team}'s budget"
+
+
+def _approval_source(context: Context, request: CreditRequest) -> str:
+    """Where an approved request's credits came from, as its approval transfer debited it:
+    the pool, or the requester's team's budget."""
+    with context.store.unit_of_work() as uow:
+        approvals = uow.ledger.transfers(
+            request.organisation_id, kinds=[TransferKind.APPROVE], reference=request.id
+        )
+    return _source(approvals[-1].debit_account) if approvals else "the pool"
 
 
 def allocate(context: Context) -> int:
@@ -95,7 +105,8 @@ def approve_request(context: Context) -> int:
         ),
         lambda request, _: (
             f"Approved request {request.id}: {request.approved_amount or 0:,} of the "
-            f"{credits(request.amount)} {request.user_id} asked for moved from the pool to them."
+            f"{credits(request.amount)} {request.user_id} asked for moved from "
+            f"{_approval_source(context, request)} to them."
         ),
         key=args.key,
     )

@@ -14,6 +14,7 @@ from armox_enterprise.domain.teams import Team, TeamMember
 from armox_enterprise.domain.values import new_id
 from armox_enterprise.exceptions import (
     AlreadyExists,
+    CreditRequestNotFound,
     InsufficientPoolCredits,
     InsufficientTeamCredits,
     InvalidTransition,
@@ -259,12 +260,83 @@ class TeamServiceContract(ContractBase):
         with pytest.raises(PermissionDenied):
             svc.fund_team("member-1", org, team.id, 10)
         outsider = svc.request_credits("member-3", org, 5)
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(CreditRequestNotFound):
             svc.approve_request("member-1", org, outsider.id)
         assert self._accounts(store, org) == before
         svc.delegate_team("admin", org, "member-1", manager=False)
         with pytest.raises(PermissionDenied):
             svc.allocate_credits("member-1", org, "member-2", 1)
+        assert svc.reconcile(org) == []
+
+    def test_a_team_manager_reaches_their_teams_requests_only(self) -> None:
+        """A team's manager lists the pending requests of their team's members (theirs
+        included) and decides them; another team's member's request, or one of a member
+        with no team, does not exist for them (approving, rejecting or cancelling it answers
+        as an unknown id does, and writes nothing); an admin reaches every request, a member
+        only their own, and a member who manages no team is refused before any lookup."""
+        scenario = self._scenario(members=4, allowance=1000)
+        svc, org, store = scenario.service, scenario.org_id, scenario.store
+        design = svc.create_team("admin", org, "Design")
+        audit = svc.create_team("admin", org, "Audit")
+        for user, team in (("member-1", design), ("member-2", design), ("member-3", audit)):
+            svc.assign_team("admin", org, user, team.id)
+        svc.fund_team("admin", org, design.id, 100)
+        svc.fund_team("admin", org, audit.id, 100)
+        svc.delegate_team("admin", org, "member-1")
+        own = svc.request_credits("member-1", org, 1)
+        mate = svc.request_credits("member-2", org, 2)
+        other = svc.request_credits("member-3", org, 3)
+        loner = svc.request_credits("member-4", org, 4)
+        assert svc.list_requests("member-1", org) == [own, mate]
+        assert svc.list_requests("member-1", org, status=None) == [own, mate]
+        assert svc.list_requests("member-2", org) == [mate]
+        assert svc.list_requests("admin", org) == [own, mate, other, loner]
+        before = self._accounts(store, org)
+        unknown = new_id(T0)
+        with pytest.raises(CreditRequestNotFound) as missing:
+            svc.approve_request("member-1", org, unknown)
+        for hidden in (other, loner):
+            with pytest.raises(CreditRequestNotFound) as refused:
+                svc.approve_request("member-1", org, hidden.id)
+            assert str(refused.value).replace(hidden.id, unknown) == str(missing.value)
+            with pytest.raises(CreditRequestNotFound):
+                svc.reject_request("member-1", org, hidden.id)
+            with pytest.raises(CreditRequestNotFound):
+                svc.cancel_request("member-1", org, hidden.id)
+        with pytest.raises(PermissionDenied):
+            svc.approve_request("member-3", org, other.id)
+        with pytest.raises(PermissionDenied):
+            svc.reject_request("member-2", org, unknown)
+        assert self._accounts(store, org) == before
+        assert svc.list_requests("admin", org) == [own, mate, other, loner]
+        svc.reject_request("member-1", org, mate.id)
+        assert svc.list_requests("member-1", org) == [own]
+        assert [r.id for r in svc.list_requests("member-1", org, status=None)] == [own.id, mate.id]
+        svc.approve_request("admin", org, other.id)
+        svc.approve_request("admin", org, loner.id)
+        assert self._account(store, org, team_account(audit.id)).available == 100 - 3
+        assert svc.reconcile(org) == []
+
+    def test_a_team_members_standing_allotment_comes_from_the_pool(self) -> None:
+        """At a period's opening every standing allotment, a team member's too, is issued
+        from the pool (decision 32): the team's budget, swept to the pool at the close, is
+        not drawn on, and a team member's allotment is not reported short for it."""
+        scenario = self._scenario(members=2, allowance=100)
+        svc, org, store = scenario.service, scenario.org_id, scenario.store
+        team = svc.create_team("admin", org, "Design")
+        svc.assign_team("admin", org, "member-1", team.id)
+        svc.fund_team("admin", org, team.id, 50)
+        svc.set_standing_allotment("admin", org, "member-1", 20)
+        svc.set_standing_allotment("admin", org, "member-2", 30)
+        scenario.clock.advance(days=40)
+        svc.close_due_periods()
+        allots = self._transfers(store, org, TransferKind.ALLOT)
+        assert sorted((t.debit_account, t.credit_account, t.amount) for t in allots) == [
+            (POOL, member_account("member-1"), 20),
+            (POOL, member_account("member-2"), 30),
+        ]
+        assert self._account(store, org, team_account(team.id)).available == 0
+        assert svc.audit_log("admin", org, names=["AllotmentShortfall"]) == []
         assert svc.reconcile(org) == []
 
     def test_dashboard_and_profile_show_the_team(self) -> None:
