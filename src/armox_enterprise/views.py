@@ -12,7 +12,7 @@ from typing import get_args
 
 import attrs
 
-from armox_enterprise.domain.caps import cap_room, counted_against_cap, effective_cap
+from armox_enterprise.domain.caps import cap_room, counted_against_cap, member_cap
 from armox_enterprise.domain.grace import grace_allowance
 from armox_enterprise.domain.ledger import (
     ALLOCATED_KINDS,
@@ -86,8 +86,8 @@ class EnterpriseCredits:
         can_request: whether the "request credits" button is enabled.
         request_blocked_reason: why it is disabled, if it is.
         pending_request: the member's oldest pending request, if any.
-        spend_cap: the member's monthly cap (their own, else the organisation's default;
-            ``None``: no cap).
+        spend_cap: the member's monthly cap (their own, else their team's, else the
+            organisation's default; ``None``: no cap).
         cap_counted: what counts against the cap this period: ``used`` plus ``on_hold``.
         cap_room: how much more the member may spend or hold this period under the cap
             (``None``: no cap).
@@ -322,7 +322,9 @@ def build_profile(uow: UnitOfWork, org: Organisation, membership: Membership) ->
     allowed = can_request(len(pending), org.max_open_requests)
     period = org.current_period
     used = _used(totals)
-    cap = effective_cap(member=membership.spend_cap, organisation=org.spend_cap)
+    assignment = uow.teams.assignment(org.id, membership.user_id)
+    team = None if assignment is None else uow.teams.get(org.id, assignment.team_id)
+    cap = member_cap(membership, team, org)
     counted = counted_against_cap(used=used, held=account.debits_pending)
     allocated = totals.credited(*ALLOCATED_KINDS)
     section = EnterpriseCredits(
@@ -348,8 +350,6 @@ def build_profile(uow: UnitOfWork, org: Organisation, membership: Membership) ->
         grace_allowance=grace_allowance(org.soft_limit, given=allocated),
         grace_drawn=totals.credited(TransferKind.GRACE),
     )
-    assignment = uow.teams.assignment(org.id, membership.user_id)
-    team = None if assignment is None else uow.teams.get(org.id, assignment.team_id)
     budget = None if team is None else uow.ledger.get_account(org.id, team.account)
     return ProfileView(
         user_id=membership.user_id,

@@ -65,6 +65,9 @@ AE0007 = {
 #: caps), which ``compare_metadata`` names by the column alone.
 CAPS = "spend_cap"
 AE0008 = {("add", CAPS)}
+#: The column ae0009 adds to the teams (a team's cap): the same name, so ``compare_metadata``
+#: reports it as ae0008's columns.
+AE0009 = {("add", CAPS)}
 #: The columns ae0011 adds: the organisations' soft limit, the requests' automatic mark.
 SOFT = ("soft_limit_credits", "soft_limit_percent", "automatic")
 AE0011 = {("add", name) for name in SOFT}
@@ -264,6 +267,7 @@ def test_each_revision_upgrades_a_ledger_in_place_and_downgrades_to_the_one_befo
             *AE0006,
             *AE0007,
             *AE0008,
+            *AE0009,
             *AE0011,
         }
         with engine.begin() as connection:
@@ -402,8 +406,7 @@ def add_records(connection: Connection, tables: Tables) -> None:
 
 def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the tables ae0002 has, as stored (generated columns and the columns ae0004,
-    ae0005, ae0006, ae0008 and ae0011 add left out; the tables ae0003 and ae0007 add too),
-    sorted."""
+    ae0005, ae0006 and ae0008 add left out; the tables ae0003 and ae0007 add too), sorted."""
     found: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as connection:
         for table in metadata.sorted_tables:
@@ -542,7 +545,9 @@ def test_ae0003_upgrades_a_database_with_rows_and_keeps_its_guarantees_both_ways
     try:
         upgrade(engine, SECOND)
         at_second = guards(engine)
-        assert changes(engine) == AE0003 | AE0004 | AE0005 | AE0006 | AE0007 | AE0008 | AE0011
+        assert (
+            changes(engine) == AE0003 | AE0004 | AE0005 | AE0006 | AE0007 | AE0008 | AE0009 | AE0011
+        )
         with engine.begin() as connection:
             add_records(connection, t)
         before = rows(engine)
@@ -564,7 +569,9 @@ def test_ae0003_upgrades_a_database_with_rows_and_keeps_its_guarantees_both_ways
         assert rows(engine) == before
 
         downgrade(engine, SECOND)
-        assert changes(engine) == AE0003 | AE0004 | AE0005 | AE0006 | AE0007 | AE0008 | AE0011
+        assert (
+            changes(engine) == AE0003 | AE0004 | AE0005 | AE0006 | AE0007 | AE0008 | AE0009 | AE0011
+        )
         assert guards(engine) == at_second
         assert rows(engine) == before
         assert not REFERENCE & armox_tables(engine)
@@ -784,7 +791,7 @@ def test_ae0006_marks_verified_claims_checked_once_and_drops_the_columns_again(
     metadata.drop_all(engine)
     try:
         upgrade(engine, "ae0005")
-        assert changes(engine) == AE0006 | AE0007 | AE0008 | AE0011
+        assert changes(engine) == AE0006 | AE0007 | AE0008 | AE0009 | AE0011
         with engine.begin() as connection:
             add_ledger(connection, t)
             for domain, verified in (("acme.example", NOW), ("new.example", None)):
@@ -829,7 +836,7 @@ def test_ae0006_marks_verified_claims_checked_once_and_drops_the_columns_again(
         columns = {col["name"] for col in inspect(engine).get_columns("armox_domain_claims")}
         assert not columns & set(RECHECKS)
         assert rows(engine) == before
-        assert changes(engine) == AE0006 | AE0007 | AE0008 | AE0011
+        assert changes(engine) == AE0006 | AE0007 | AE0008 | AE0009 | AE0011
     finally:
         _restore(engine)
 
@@ -842,7 +849,7 @@ def test_ae0007_adds_teams_with_their_keys_and_drops_them_again(backend: Backend
     metadata.drop_all(engine)
     try:
         upgrade(engine, "ae0006")
-        assert changes(engine) == AE0007 | AE0008 | AE0011
+        assert changes(engine) == AE0007 | AE0008 | AE0009 | AE0011
         with engine.begin() as connection:
             add_ledger(connection, t)
             connection.execute(
@@ -897,7 +904,7 @@ def test_ae0008_adds_the_caps_empty_and_drops_them_again(backend: Backend) -> No
     metadata.drop_all(engine)
     try:
         upgrade(engine, "ae0007")
-        assert changes(engine) == AE0008 | AE0011
+        assert changes(engine) == AE0008 | AE0009 | AE0011
         with engine.begin() as connection:
             add_ledger(connection, t)
             connection.execute(
@@ -945,14 +952,117 @@ def test_ae0008_adds_the_caps_empty_and_drops_them_again(backend: Backend) -> No
         _restore(engine)
 
 
+def test_ae0009_adds_the_team_cap_empty_and_its_downgrade_gives_members_their_own_cap(
+    backend: Backend,
+) -> None:
+    """Teams written at ``ae0008`` gain ``spend_cap``, ``NULL`` (no cap), every other value
+    kept; the store then keeps a team's cap and rewrites its members' rows; the downgrade
+    gives each member of a capped team the cap ``ae0008`` knows (their own, else the
+    default), leaves every other row's cap alone, and drops the column."""
+    engine, t = backend.engine, default_tables
+    metadata.drop_all(engine)
+    try:
+        upgrade(engine, "ae0008")
+        assert changes(engine) == AE0009 | AE0011
+        team = {"organisation_id": "org-1", "created_at": NOW}
+        with engine.begin() as connection:
+            add_ledger(connection, t)
+            connection.execute(
+                t.organisations.update().where(t.organisations.c.id == "org-1").values(spend_cap=90)
+            )
+            for user, own in (("ann", None), ("bob", 30), ("cy", None)):
+                connection.execute(
+                    insert(t.active_members).values(user_id=user, organisation_id="org-1")
+                )
+                connection.execute(
+                    insert(t.memberships).values(
+                        organisation_id="org-1",
+                        user_id=user,
+                        active_user_id=user,
+                        email=f"{user}@org-1.example",
+                        display_name=user.title(),
+                        name_key=user,
+                        role="member",
+                        status="active",
+                        joined_at=NOW,
+                        standing_allotment=0,
+                        spend_cap=own,
+                    )
+                )
+                connection.execute(
+                    insert(t.accounts).values(
+                        organisation_id="org-1",
+                        code=f"member:{user}",
+                        guarded=True,
+                        credits_posted=0,
+                        debits_posted=0,
+                        debits_pending=0,
+                        closed=False,
+                        spent=0,
+                        spend_period=0,
+                        spend_total=0,
+                        spend_cap=90 if own is None else own,
+                    )
+                )
+            for team_id, name in (("team-1", "Design"), ("team-2", "Sales")):
+                connection.execute(
+                    insert(t.teams).values(id=team_id, name=name, name_key=name.lower(), **team)
+                )
+            for user, team_id in (("ann", "team-1"), ("bob", "team-1"), ("cy", "team-2")):
+                connection.execute(
+                    insert(t.team_members).values(
+                        organisation_id="org-1", user_id=user, team_id=team_id, manager=False
+                    )
+                )
+        before = rows(engine)
+
+        upgrade(engine)
+        assert differences(engine) == []
+        assert rows(engine) == before
+        with engine.connect() as connection:
+            caps = connection.execute(select(t.teams.c.spend_cap)).scalars().all()
+        assert caps == [None, None]
+        store = SqlAlchemyStore(engine)
+        with store.unit_of_work() as uow:
+            design = uow.teams.get("org-1", "team-1")
+            assert design is not None
+            assert design.spend_cap is None
+            uow.teams.update(attrs.evolve(design, spend_cap=20))
+            for user in ("ann", "bob"):  # as set_spend_cap(team_id=...) rewrites them
+                own = 30 if user == "bob" else None
+                uow.ledger.set_spend_cap("org-1", f"member:{user}", own or 20)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.teams.get("org-1", "team-1") == attrs.evolve(design, spend_cap=20)
+
+        def kept() -> dict[str, int | None]:
+            a = t.accounts
+            with engine.connect() as connection:
+                found = connection.execute(
+                    select(a.c.code, a.c.spend_cap).where(a.c.code.like("member:%"))
+                )
+                return dict(found.all())
+
+        assert kept() == {"member:ann": 20, "member:bob": 30, "member:cy": 90}
+
+        downgrade(engine, "ae0008")
+        columns = {c["name"] for c in inspect(engine).get_columns("armox_teams")}
+        assert CAPS not in columns
+        # Ann takes the default again, Bob keeps his own, Cy (a team with no cap) is untouched.
+        assert kept() == {"member:ann": 90, "member:bob": 30, "member:cy": 90}
+        assert changes(engine) == AE0009 | AE0011
+    finally:
+        _restore(engine)
+
+
 def test_ae0011_adds_the_soft_limit_empty_and_refuses_to_drop_grace(backend: Backend) -> None:
-    """Rows written at ``ae0008`` gain no soft limit and requests that are not automatic; the
+    """Rows written at ``ae0009`` gain no soft limit and requests that are not automatic; the
     store then keeps a soft limit and lends on grace; the downgrade refuses while a grace
     transfer is stored, and once it is gone drops the columns, every other value as it was."""
     engine, t = backend.engine, default_tables
     metadata.drop_all(engine)
     try:
-        upgrade(engine, "ae0008")
+        upgrade(engine, "ae0009")
         assert changes(engine) == AE0011
         with engine.begin() as connection:
             add_ledger(connection, t)
@@ -1000,7 +1110,7 @@ def test_ae0011_adds_the_soft_limit_empty_and_refuses_to_drop_grace(backend: Bac
             assert kept is not None
             assert kept.soft_limit == SoftLimit(percent=15)
             assert {r.automatic for r in uow.requests.list("org-1")} == {False}
-        downgrade(engine, "ae0008")
+        downgrade(engine, "ae0009")
         for table, names in (
             ("armox_organisations", SOFT[:2]),
             ("armox_credit_requests", SOFT[2:]),
@@ -1015,7 +1125,7 @@ def test_ae0011_adds_the_soft_limit_empty_and_refuses_to_drop_grace(backend: Bac
         with engine.begin() as connection:
             add_transfer(connection, t, "grace-1", "grace", 1)
         with pytest.raises(RuntimeError, match="grace transfers"):
-            downgrade(engine, "ae0008")
+            downgrade(engine, "ae0009")
         assert differences(engine) == []
     finally:
         _restore(engine)

@@ -533,6 +533,16 @@ _ROWS: dict[str, Case] = {
     "set_spend_cap": Case(
         needs(P.MANAGE_SETTINGS),
         lambda s, who, org, p: s.set_spend_cap(who, org, 500, user_id=BYSTANDER),
+        situation="a member's cap",
+    ),
+    # A team's delegated manager may not set their own team's cap: a cap is a limit set on
+    # the manager too, and the manager's grant is for the team's credits, not its settings.
+    "set_team_spend_cap": Case(
+        needs(P.MANAGE_SETTINGS),
+        lambda s, who, org, p: s.set_spend_cap(who, org, 500, team_id=p),
+        _team,
+        method="set_spend_cap",
+        situation="a team's cap (its manager's own team too)",
     ),
     "set_soft_limit": Case(
         needs(P.MANAGE_SETTINGS),
@@ -548,6 +558,13 @@ _ROWS: dict[str, Case] = {
         lambda s, who, org, p: s.spend_cap_status(who, org, user_id=BYSTANDER),
         method="spend_cap_status",
         situation="another member's cap",
+    ),
+    "team_spend_cap_status": Case(
+        needs(P.VIEW_ORGANISATION, P.MANAGE_SETTINGS),
+        lambda s, who, org, p: s.spend_cap_status(who, org, team_id=p),
+        _team,
+        method="spend_cap_status",
+        situation="a team's cap alone",
     ),
     # the pool's credits
     "top_up": Case(needs(P.MANAGE_POOL), lambda s, who, org, p: s.top_up(who, org, 100)),

@@ -1594,6 +1594,8 @@ def test_caps_set_and_show_and_a_spend_the_cap_refuses(acme: Scenario) -> None:
         "cap": 300,
         "counted": 250,
         "user_id": "member-1",
+        "team_cap": None,
+        "team_id": None,
         "room": 50,
     }
     result = command(acme, "--as", "member-1", "spend", "51", "--generation-id", "g-2")
@@ -1608,3 +1610,46 @@ def test_caps_set_and_show_and_a_spend_the_cap_refuses(acme: Scenario) -> None:
     assert out == "Organisation default cap: 1,000 credits.\n"
     assert command(acme, "--as", "admin", "caps", "set", "lots").code == 2
     assert command(acme, "--as", "member-1", "caps", "set", "5").code == 1
+
+
+def test_caps_set_and_show_a_teams_cap(acme: Scenario) -> None:
+    """``caps set N --team`` sets a team's cap, which then applies to its members with no cap
+    of their own; ``caps show --team`` prints it alone; ``--team`` with ``--user`` is a
+    usage error, a team's manager may not set it (exit 1)."""
+    svc, org = acme.service, acme.org_id
+    team = svc.create_team("admin", org, "Design").id
+    svc.assign_team("admin", org, "member-1", team)
+    ok(acme, "--as", "admin", "caps", "set", "1000")
+    out = ok(acme, "--as", "admin", "caps", "set", "200", "--team", team).out
+    assert out == (
+        f"Team {team}'s monthly cap: 200 credits.\n"
+        "Its members with no cap of their own: 200 credits (the team's).\n"
+    )
+    ok(acme, "--as", "member-1", "spend", "150", "--generation-id", "g-1")
+    out = ok(acme, "--as", "member-1", "caps", "show").out
+    assert out == (
+        "member-1's monthly cap: 200 credits (their team's).\n"
+        "Spent or held this period: 150; 50 left under it.\n"
+    )
+    shown = ok(acme, "--json", "--as", "admin", "caps", "show", "--team", team).json()
+    assert shown == {
+        "organisation_cap": 1_000,
+        "member_cap": None,
+        "cap": 200,
+        "counted": 0,
+        "user_id": None,
+        "team_cap": 200,
+        "team_id": team,
+        "room": 200,
+    }
+    result = command(acme, "--as", "member-1", "spend", "51", "--generation-id", "g-2")
+    assert (result.code, "monthly cap of 200 credits" in result.err) == (1, True)
+    out = ok(acme, "--as", "admin", "caps", "set", "none", "--team", team).out
+    assert out.endswith(
+        "Its members with no cap of their own: 1,000 credits (the organisation's default).\n"
+    )
+    both = command(acme, "--as", "admin", "caps", "set", "5", "--team", team, "--user", "x")
+    assert both.code == 2
+    svc.delegate_team("admin", org, "member-1")
+    assert command(acme, "--as", "member-1", "caps", "set", "5", "--team", team).code == 1
+    assert command(acme, "--as", "admin", "caps", "show", "--team", "nope").code == 1

@@ -6,10 +6,12 @@ from datetime import timedelta
 
 from armox_enterprise.application.context import Context
 from armox_enterprise.application.runner import Runner
+from armox_enterprise.domain.caps import member_cap
 from armox_enterprise.domain.enrolment import FreeMailList
-from armox_enterprise.domain.ledger import Hold, Transfer
+from armox_enterprise.domain.ledger import Hold, Transfer, member_account
 from armox_enterprise.domain.organisation import Membership
 from armox_enterprise.domain.requests import CreditRequest
+from armox_enterprise.domain.teams import Team
 from armox_enterprise.exceptions import (
     CreditRequestNotFound,
     HoldNotFound,
@@ -25,6 +27,7 @@ __all__ = [
     "load_request",
     "load_transfer",
     "record_id",
+    "store_member_cap",
 ]
 
 
@@ -88,3 +91,16 @@ def active_member(ctx: Context, user_id: str) -> Membership:
     if member is None or not member.is_active:
         raise MemberNotFound(f"user {user_id} is not an active member of the organisation")
     return member
+
+
+def store_member_cap(ctx: Context, membership: Membership, team: Team | None) -> None:
+    """Keep on ``membership``'s account row the cap that applies to them
+    (:func:`~armox_enterprise.domain.caps.member_cap` of the membership, ``team`` and the
+    organisation), where the spend's conditional write checks it.
+
+    Every change of a cap's scope calls it for the members it touches: a cap of any scope, a
+    member's team, a member joining (again).  ``team`` is the member's team as it stands
+    after the change (``None``: no team).
+    """
+    cap = member_cap(membership, team, ctx.org)
+    ctx.uow.ledger.set_spend_cap(ctx.org.id, member_account(membership.user_id), cap)

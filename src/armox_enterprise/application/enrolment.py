@@ -8,13 +8,13 @@ from datetime import datetime
 import attrs
 
 from armox_enterprise.application import arguments as args
-from armox_enterprise.application.base import UseCases
+from armox_enterprise.application.base import UseCases, store_member_cap
 from armox_enterprise.application.context import Context
 from armox_enterprise.application.runner import Replay
+from armox_enterprise.application.teams import team_of
 from armox_enterprise.application.turnover import bring_current
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.access import Permission
-from armox_enterprise.domain.caps import effective_cap
 from armox_enterprise.domain.claims import claim_candidates
 from armox_enterprise.domain.directory import ensure_seat_free
 from armox_enterprise.domain.enrolment import (
@@ -78,10 +78,14 @@ def admit(
         uow.memberships.update(membership)
         uow.ledger.set_closed(org.id, member_account(user), False)
     uow.ledger.open_account(Account(org.id, member_account(user)))
-    if previous is not None or org.spend_cap is not None:
-        # A new membership has no cap of its own: the organisation's default applies.
-        cap = effective_cap(member=membership.spend_cap, organisation=org.spend_cap)
-        uow.ledger.set_spend_cap(org.id, member_account(user), cap)
+    if previous is None:
+        # A new membership has no cap of its own and no team (an assignment names an
+        # existing membership): the organisation's default applies, if it has one.
+        if org.spend_cap is not None:
+            store_member_cap(ctx, membership, None)
+    else:
+        # A removal took them out of their team; whatever team they are in now counts.
+        store_member_cap(ctx, membership, team_of(ctx, user))
     ctx.record(ev.MemberEnrolled, user_id=user, role=role.value, reason=reason)
     return membership
 

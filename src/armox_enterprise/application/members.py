@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 
 from armox_enterprise.application import arguments as args
-from armox_enterprise.application.base import UseCases, active_member
+from armox_enterprise.application.base import UseCases, active_member, store_member_cap
 from armox_enterprise.application.context import Context
 from armox_enterprise.application.runner import Replay
 from armox_enterprise.application.teams import team_id_of
@@ -25,8 +25,8 @@ def remove(ctx: Context, target: Membership) -> Membership:
     """Remove the active member ``target``, by the context's actor: what a removal does.
 
     Their pending credit requests are cancelled, their unused credits return where they came
-    from (their team's budget, or the pool), they leave their team, and their account is closed
-    to new credits; their pending holds keep their reservation.  Every
+    from (their team's budget, or the pool), they leave their team (and its cap), and their
+    account is closed to new credits; their pending holds keep their reservation.  Every
     way of removing a member (an admin's, the directory's) goes through here.
 
     Raises:
@@ -51,12 +51,15 @@ def remove(ctx: Context, target: Membership) -> Membership:
     account = uow.ledger.get_account(org.id, code, for_update=True)
     returned = 0 if account is None else account.available
     # Their credits go back where they came from: their team's budget, or the pool.
-    home = home_account(team_id_of(ctx, user))
+    team_id = team_id_of(ctx, user)
     if returned > 0:
-        ctx.post(ctx.transfer(TransferKind.RETURN, code, home, returned))
+        ctx.post(ctx.transfer(TransferKind.RETURN, code, home_account(team_id), returned))
     uow.teams.unassign(org.id, user)
     removed = attrs.evolve(target, status=MemberStatus.REMOVED, removed_at=ctx.now)
     uow.memberships.update(removed)
+    if team_id is not None:
+        # Out of the team, out of its cap (as when they join again).
+        store_member_cap(ctx, removed, None)
     uow.ledger.set_closed(org.id, code, True)
     ctx.record(ev.MemberRemoved, user_id=user, returned=returned)
     return removed

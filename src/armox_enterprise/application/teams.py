@@ -9,7 +9,13 @@ from __future__ import annotations
 import attrs
 
 from armox_enterprise.application import arguments as args
-from armox_enterprise.application.base import UseCases, active_member, load_transfer, record_id
+from armox_enterprise.application.base import (
+    UseCases,
+    active_member,
+    load_transfer,
+    record_id,
+    store_member_cap,
+)
 from armox_enterprise.application.context import Context
 from armox_enterprise.application.runner import Replay
 from armox_enterprise.domain import events as ev
@@ -29,6 +35,7 @@ __all__ = [
     "load_team",
     "may_manage_a_team",
     "team_id_of",
+    "team_of",
 ]
 
 
@@ -48,6 +55,12 @@ def team_id_of(ctx: Context, user_id: str) -> str | None:
     """The id of ``user_id``'s team, or ``None`` for a member with no team."""
     assignment = ctx.uow.teams.assignment(ctx.org.id, user_id)
     return None if assignment is None else assignment.team_id
+
+
+def team_of(ctx: Context, user_id: str) -> Team | None:
+    """``user_id``'s team, or ``None`` for a member with no team."""
+    team_id = team_id_of(ctx, user_id)
+    return None if team_id is None else ctx.uow.teams.get(ctx.org.id, team_id)
 
 
 def may_manage_a_team(ctx: Context, permission: Permission) -> None:
@@ -135,7 +148,7 @@ class TeamUseCases(UseCases):
 
         def work(ctx: Context) -> Team:
             renamed = attrs.evolve(load_team(ctx, ref), name=team_name)
-            ctx.uow.teams.rename(renamed)
+            ctx.uow.teams.update(renamed)
             ctx.record(ev.TeamChanged, team_id=ref, team_name=team_name, change="renamed")
             return renamed
 
@@ -164,6 +177,7 @@ class TeamUseCases(UseCases):
             refusal = deletion_refusal(team, budget, members)
             if refusal is not None:
                 raise refusal
+            # A team with no members caps nobody: no member's account row keeps its cap.
             ctx.uow.teams.delete(ctx.org.id, ref)
             ctx.uow.ledger.set_closed(ctx.org.id, team.account, True)
             ctx.record(ev.TeamChanged, team_id=ref, team_name=team.name, change="deleted")
@@ -283,7 +297,8 @@ class TeamUseCases(UseCases):
     ) -> TeamMember | None:
         """Put a member in a team (``None``: in none), out of the one they were in (admins
         only).  Their credits stay theirs; what they give back later goes to their new team's
-        budget (or the pool).  A new assignment holds no delegated grant.
+        budget (or the pool).  A new assignment holds no delegated grant.  The cap that applies
+        to them follows: their own, else their new team's, else the organisation's default.
 
         Raises:
             MemberNotFound: ``user_id`` is not an active member.
@@ -295,17 +310,19 @@ class TeamUseCases(UseCases):
         ref = None if team_id is None else args.ref(team_id, "team_id")
 
         def work(ctx: Context) -> TeamMember | None:
-            active_member(ctx, target)
+            member = active_member(ctx, target)
             if ref is None:
                 ctx.uow.teams.unassign(ctx.org.id, target)
+                store_member_cap(ctx, member, None)
                 ctx.record(ev.TeamAssigned, user_id=target, team_id=None, manager=False)
                 return None
-            load_team(ctx, ref)
+            team = load_team(ctx, ref)
             current = ctx.uow.teams.assignment(ctx.org.id, target)
             if current is not None and current.team_id == ref:
                 return current
             assignment = TeamMember(ctx.org.id, target, ref)
             ctx.uow.teams.assign(assignment)
+            store_member_cap(ctx, member, team)
             ctx.record(ev.TeamAssigned, user_id=target, team_id=ref, manager=False)
             return assignment
 

@@ -539,7 +539,7 @@ def _add_cap_commands(commands: _Commands) -> None:
     group = commands.group("caps", "set and show members' monthly spending caps")
     setting = commands.leaf(
         "set",
-        "set the organisation's default monthly cap, or a member's own",
+        "set the organisation's default monthly cap, a team's, or a member's own",
         caps.set_cap,
         within=group,
     )
@@ -549,12 +549,18 @@ def _add_cap_commands(commands: _Commands) -> None:
         metavar="CREDITS|none",
         help="whole credits (0 stops spending), or none: no default cap / the default applies",
     )
-    setting.add_argument("--user", help="the member whose own cap this is (default: everyone's)")
+    scope = setting.add_mutually_exclusive_group()
+    scope.add_argument("--user", help="the member whose own cap this is (default: everyone's)")
+    scope.add_argument(
+        "--team", metavar="TEAM_ID", help="the team whose cap this is (its members' default)"
+    )
     showing = commands.leaf(
         "show", "show where a member stands against their monthly cap", caps.show_cap, within=group
     )
-    showing.add_argument("--user", help="the member (default: the acting user)")
-    showing.add_argument(
+    shown = showing.add_mutually_exclusive_group()
+    shown.add_argument("--user", help="the member (default: the acting user)")
+    shown.add_argument("--team", metavar="TEAM_ID", help="a team's cap alone")
+    shown.add_argument(
         "--organisation",
         dest="organisation_only",
         action="store_true",

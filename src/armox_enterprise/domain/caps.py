@@ -1,7 +1,9 @@
 """Monthly spending caps: how much a member may spend (and hold) in one billing period.
 
 A cap is set per scope, the most specific winning (:func:`effective_cap`): a member's own cap,
-else their team's, else the organisation's default; ``None`` everywhere means no cap.  What
+else their team's, else the organisation's default; ``None`` everywhere means no cap.
+:func:`member_cap` applies it to the stored records (a membership, the member's team or none,
+the organisation): every place that keeps a member's effective cap calls it.  What
 counts against it in a period (:func:`counted_against_cap`) is what the member *used* there
 (spends and captures less refunds, never below zero, the profile's "used") plus what they
 *hold* now (pending reservations): a hold takes room under the cap when it is reserved, so a
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import attrs
 
+from armox_enterprise.domain.organisation import Membership, Organisation
+from armox_enterprise.domain.teams import Team
 from armox_enterprise.domain.values import MAX_CREDITS
 from armox_enterprise.exceptions import AmountTypeError, CapReached, InvalidAmount, credit_amount
 
@@ -27,6 +31,7 @@ __all__ = [
     "cap_room",
     "counted_against_cap",
     "effective_cap",
+    "member_cap",
     "spend_cap",
 ]
 
@@ -57,14 +62,33 @@ def effective_cap(
 
     Args:
         member: the member's own cap, or ``None`` to take the next scope's.
-        team: the cap of the member's team, or ``None`` (teams that set caps come later;
-            the rule already places them between the member and the organisation).
+        team: the cap of the member's team, or ``None`` (no team, or a team without one).
         organisation: the organisation's default cap, or ``None`` for no cap.
     """
     for cap in (member, team, organisation):
         if cap is not None:
             return cap
     return None
+
+
+def member_cap(membership: Membership, team: Team | None, organisation: Organisation) -> int | None:
+    """Return the cap that applies to ``membership``: their own, else ``team``'s, else
+    ``organisation``'s default (:func:`effective_cap`); ``None``: no cap.
+
+    The one place the stored scopes meet: whatever changes one of them (a cap of any scope,
+    a member's team, a member joining again) stores this on the member's account row, where
+    the spend checks it.
+
+    Args:
+        membership: the member (their ``spend_cap``).
+        team: the team the member is assigned to, or ``None`` for a member of no team.
+        organisation: the member's organisation (its default ``spend_cap``).
+    """
+    return effective_cap(
+        member=membership.spend_cap,
+        team=None if team is None else team.spend_cap,
+        organisation=organisation.spend_cap,
+    )
 
 
 def counted_against_cap(*, used: int, held: int) -> int:
@@ -98,14 +122,20 @@ def cap_refusal(cap: int | None, counted: int, amount: int) -> CapReached | None
 
 @attrs.frozen
 class CapStatus:
-    """Where a member stands against their monthly cap (or the organisation's default alone).
+    """Where a member stands against their monthly cap (or a team's cap, or the
+    organisation's default, alone).
 
     Attributes:
         organisation_cap: the organisation's default cap (``None``: none).
-        member_cap: the member's own cap (``None``: the default applies, or no member asked).
-        cap: the cap that applies (:func:`effective_cap`); ``None``: no cap.
+        member_cap: the member's own cap (``None``: the team's or the default applies, or no
+            member asked).
+        cap: the cap that applies (:func:`effective_cap`); ``None``: no cap.  For a team
+            alone, the cap of its members who have none of their own.
         counted: what counts against it this period (:func:`counted_against_cap`).
-        user_id: the member, or ``None`` for the organisation's default alone.
+        user_id: the member, or ``None`` for a team's cap or the organisation's default alone.
+        team_cap: the cap of the member's team, or of the team asked about (``None``: no
+            team, or a team without a cap).
+        team_id: the member's team, or the team asked about (``None``: no team).
     """
 
     organisation_cap: int | None
@@ -113,6 +143,8 @@ class CapStatus:
     cap: int | None
     counted: int = 0
     user_id: str | None = None
+    team_cap: int | None = None
+    team_id: str | None = None
 
     @property
     def room(self) -> int | None:

@@ -176,11 +176,13 @@ class MemberDetailsChanged(Event):
 
 @attrs.frozen(kw_only=True)
 class SpendCapSet(Event):
-    """An admin set a monthly spending cap: the organisation's default (``user_id`` is
-    ``""``) or a member's own; ``cap`` is the number of credits, ``""`` for none."""
+    """An admin set a monthly spending cap: the organisation's default (``user_id`` and
+    ``team_id`` are ``""``), a member's own (``user_id``) or a team's (``team_id``); ``cap``
+    is the number of credits, ``""`` for none."""
 
     user_id: str
     cap: str
+    team_id: str = ""
 
 
 @attrs.frozen(kw_only=True)

@@ -37,12 +37,19 @@ __all__ = [
 @attrs.frozen
 class Team:
     """A team of an organisation: its id, its name (unique in the organisation), its budget's
-    account (:attr:`account`)."""
+    account (:attr:`account`).
+
+    Attributes:
+        spend_cap: the monthly cap on each of its members' spending, for the members with no
+            cap of their own (:func:`~armox_enterprise.domain.caps.member_cap`); ``None``:
+            the organisation's default applies to them.
+    """
 
     organisation_id: str
     id: str
     name: str
     created_at: datetime
+    spend_cap: int | None = None
 
     @property
     def account(self) -> str:

@@ -4,7 +4,9 @@ The store keeps two rules atomically (a unique key, never a read then a write in
 team's name is unique in its organisation, and a member has at most one assignment (their
 row is keyed by the organisation and the user).  An assignment names an existing team of the
 same organisation.  A team's budget is an account of the ledger
-(:func:`~armox_enterprise.domain.ledger.team_account`), written through the ledger.
+(:func:`~armox_enterprise.domain.ledger.team_account`), written through the ledger.  A
+team's monthly cap is a field of the team (``Team.spend_cap``), stored by :meth:`add` and
+:meth:`update`; the service keeps each member's effective cap on their account row itself.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ class TeamRepository(Protocol):
         """Return the team, or ``None``."""
         ...
 
-    def rename(self, team: Team) -> None:
-        """Store the team's new name.
+    def update(self, team: Team) -> None:
+        """Store what may change of a team: its ``name`` and its ``spend_cap`` (the team's
+        monthly cap; ``None``: none).  Its organisation, id and ``created_at`` never change.
 
         Raises:
             AlreadyExists: another team of the organisation has that name.

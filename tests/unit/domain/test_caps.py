@@ -3,6 +3,9 @@ or hold is refused, and what a cap may be."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,9 +16,12 @@ from armox_enterprise.domain.caps import (
     cap_room,
     counted_against_cap,
     effective_cap,
+    member_cap,
     spend_cap,
 )
-from armox_enterprise.domain.values import MAX_CREDITS
+from armox_enterprise.domain.organisation import Membership, Organisation, Role
+from armox_enterprise.domain.teams import Team
+from armox_enterprise.domain.values import MAX_CREDITS, EmailAddress
 from armox_enterprise.exceptions import AmountTypeError, CapReached, InvalidAmount, LimitExceeded
 
 caps = st.one_of(st.none(), st.integers(min_value=0, max_value=MAX_CREDITS))
@@ -34,6 +40,39 @@ def test_the_most_specific_scope_that_sets_a_cap_wins(
         assert found == team
     else:
         assert found == organisation
+
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+ORG = Organisation("org", "Acme", 1000, T0, T0)
+ANN = Membership("org", "ann", EmailAddress.parse("ann@acme.example"), "Ann", Role.MEMBER, T0)
+DESIGN = Team("org", "team-1", "Design", T0)
+
+
+@given(member=caps, team=st.one_of(st.none(), caps.map(lambda c: ("team", c))), organisation=caps)
+def test_member_cap_applies_the_rule_to_the_stored_scopes(
+    member: int | None, team: tuple[str, int | None] | None, organisation: int | None
+) -> None:
+    """member_cap takes the membership's own cap, else the team's (no team, or a team with
+    no cap, counts as no team cap), else the organisation's default: effective_cap of the
+    three records' fields."""
+    membership = attrs.evolve(ANN, spend_cap=member)
+    organisation_record = attrs.evolve(ORG, spend_cap=organisation)
+    team_record = None if team is None else attrs.evolve(DESIGN, spend_cap=team[1])
+    found = member_cap(membership, team_record, organisation_record)
+    team_cap = None if team_record is None else team_record.spend_cap
+    assert found == effective_cap(member=member, team=team_cap, organisation=organisation)
+    # The most specific scope that sets a cap wins; one that sets none changes nothing.
+    if member is not None:
+        assert found == member
+    elif team_cap is not None:
+        assert found == team_cap
+    else:
+        assert found == organisation
+        assert found == member_cap(membership, None, organisation_record)
+    # A less specific scope matters only when every more specific one sets nothing.
+    other = attrs.evolve(organisation_record, spend_cap=None if organisation else 7)
+    if member is not None or team_cap is not None:
+        assert member_cap(membership, team_record, other) == found
 
 
 def test_team_scope_sits_between_member_and_organisation() -> None:
@@ -166,3 +205,17 @@ def test_cap_status_reports_the_room_left() -> None:
     assert CapStatus(100, 60, 60, 45, "ann").room == 15
     assert CapStatus(100, 60, 60, 80, "ann").room == 0
     assert CapStatus(None, None, None, 80, "ann").room is None
+
+
+def test_cap_status_keeps_its_positional_fields_and_adds_the_team_at_the_end() -> None:
+    """The five fields before teams keep their places; the team's cap and id come last,
+    ``None`` unless given."""
+    status = CapStatus(100, None, 40, 10, "ann", 40, "team-1")
+    assert (status.organisation_cap, status.member_cap, status.cap) == (100, None, 40)
+    assert (status.counted, status.user_id, status.team_cap, status.team_id) == (
+        10,
+        "ann",
+        40,
+        "team-1",
+    )
+    assert (CapStatus(100, None, 100).team_cap, CapStatus(100, None, 100).team_id) == (None, None)

@@ -23,7 +23,7 @@ class MemoryTeams(MemoryRepository):
     def get(self, organisation_id: str, team_id: str) -> Team | None:
         return self._s.teams.get((organisation_id, team_id))
 
-    def rename(self, team: Team) -> None:
+    def update(self, team: Team) -> None:
         old = self._s.teams.get((team.organisation_id, team.id))
         if old is None:
             raise NotFound(f"team {team.id} does not exist in {team.organisation_id}")

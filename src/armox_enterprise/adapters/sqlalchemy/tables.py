@@ -530,6 +530,8 @@ def make_tables(
         # The name case-folded (str.casefold): one team per name in an organisation.
         Column("name_key", String(3 * _NAME), nullable=False),
         Column("created_at", UtcDateTime, nullable=False),
+        # The team's monthly cap on each member's spending (NULL: none); ae0009.
+        Column("spend_cap", BigInteger, nullable=True),
         UniqueConstraint("organisation_id", "name_key"),
         fk(["organisation_id"], "organisations", ["id"]),
         schema=schema,

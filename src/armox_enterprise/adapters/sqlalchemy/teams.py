@@ -17,7 +17,7 @@ __all__ = ["SqlTeams"]
 
 def _team(row: Row[Any]) -> Team:
     m = row._mapping
-    return Team(m["organisation_id"], m["id"], m["name"], m["created_at"])
+    return Team(m["organisation_id"], m["id"], m["name"], m["created_at"], m["spend_cap"])
 
 
 def _member(row: Row[Any]) -> TeamMember:
@@ -37,6 +37,7 @@ class SqlTeams(Repository):
                 name=team.name,
                 name_key=team.name_key,
                 created_at=team.created_at,
+                spend_cap=team.spend_cap,
             ),
             error=AlreadyExists(f"the organisation already has a team named {team.name!r}"),
         )
@@ -49,13 +50,13 @@ class SqlTeams(Repository):
         )
         return None if row is None else _team(row)
 
-    def rename(self, team: Team) -> None:
-        """Store the team's new name."""
+    def update(self, team: Team) -> None:
+        """Store the team's name and cap."""
         t = self._t.teams
         count = self._db.write(
             update(t)
             .where(t.c.organisation_id == team.organisation_id, t.c.id == team.id)
-            .values(name=team.name, name_key=team.name_key),
+            .values(name=team.name, name_key=team.name_key, spend_cap=team.spend_cap),
             error=AlreadyExists(f"the organisation already has a team named {team.name!r}"),
         )
         if not count:

@@ -1,9 +1,10 @@
 """Monthly spending caps from the shell: ``caps set`` and ``caps show``.
 
-``caps set CREDITS|none`` sets the organisation's default cap, or with ``--user`` a member's
-own (``none`` clears it: the default applies again); ``caps show`` prints where a member (the
-acting user by default, ``--user`` for another, ``--organisation`` for the default alone)
-stands against their cap this period.
+``caps set CREDITS|none`` sets the organisation's default cap, with ``--team`` a team's, or
+with ``--user`` a member's own (``none`` clears it: the next scope's cap applies again);
+``caps show`` prints where a member (the acting user by default, ``--user`` for another)
+stands against their cap this period, or a team's cap alone (``--team``), or the default
+alone (``--organisation``).
 """
 
 from __future__ import annotations
@@ -34,10 +35,25 @@ def _cap_text(cap: int | None) -> str:
     return "no cap" if cap is None else f"{cap:,} credits"
 
 
+def _scope(status: CapStatus) -> str:
+    """Which scope's cap applies to the member of ``status``."""
+    if status.member_cap is not None:
+        return "their own"
+    if status.team_cap is not None:
+        return "their team's"
+    return "the organisation's default"
+
+
 def _lines(status: CapStatus) -> list[str]:
+    if status.user_id is None and status.team_id is not None:
+        applies = "the team's" if status.team_cap is not None else "the organisation's default"
+        return [
+            f"Team {status.team_id}'s monthly cap: {_cap_text(status.team_cap)}.",
+            f"Its members with no cap of their own: {_cap_text(status.cap)} ({applies}).",
+        ]
     if status.user_id is None:
         return [f"Organisation default cap: {_cap_text(status.organisation_cap)}."]
-    own = "the organisation's default" if status.member_cap is None else "their own"
+    own = _scope(status)
     lines = [f"{status.user_id}'s monthly cap: {_cap_text(status.cap)} ({own})."]
     room = status.room
     if room is not None:
@@ -48,23 +64,24 @@ def _lines(status: CapStatus) -> list[str]:
 
 
 def set_cap(context: Context) -> int:
-    """``caps set``: set the organisation's default monthly cap, or a member's own."""
+    """``caps set``: set the organisation's default monthly cap, a team's, or a member's own."""
     service = context.service()
     actor = context.actor()
     args = context.args
     org = context.organisation(service, actor)
-    status = service.set_spend_cap(actor, org, args.cap, user_id=args.user)
+    status = service.set_spend_cap(actor, org, args.cap, user_id=args.user, team_id=args.team)
     context.emit(status, _lines(status))
     return EXIT_OK
 
 
 def show_cap(context: Context) -> int:
-    """``caps show``: where a member stands against their monthly cap this period."""
+    """``caps show``: where a member stands against their monthly cap this period, or a
+    team's cap alone."""
     service = context.service()
     actor = context.actor()
     args = context.args
     org = context.organisation(service, actor)
     user = "" if args.organisation_only else args.user
-    status = service.spend_cap_status(actor, org, user_id=user)
+    status = service.spend_cap_status(actor, org, user_id=user, team_id=args.team)
     context.emit(status, _lines(status))
     return EXIT_OK

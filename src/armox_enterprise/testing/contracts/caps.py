@@ -1,6 +1,8 @@
 """The monthly cap's contract: a spend or hold that would cross a member's cap is refused,
 with the same :class:`~armox_enterprise.exceptions.CapReached` on every store, by the
-posting's own write (so concurrent spends never pass it), and a new period starts again."""
+posting's own write (so concurrent spends never pass it), and a new period starts again.
+A team's cap bounds its members who have none of their own, and follows them as they move
+between teams, leave them, or the cap changes."""
 
 from __future__ import annotations
 
@@ -14,9 +16,12 @@ from armox_enterprise.exceptions import (
     CapReached,
     InsufficientCredits,
     InvalidAmount,
+    InvalidInput,
     MemberNotFound,
     PermissionDenied,
+    TeamNotFound,
 )
+from armox_enterprise.testing.builders import Scenario
 from armox_enterprise.testing.contracts.base import ContractBase
 
 __all__ = ["CapContract"]
@@ -150,6 +155,167 @@ class CapContract(ContractBase):
             service.set_spend_cap("admin", org_id, 5, user_id="nobody")
         assert service.spend_cap_status("admin", org_id, user_id="member-1").cap is None
         assert service.set_spend_cap("admin", org_id, 0).cap == 0
+
+    # ------------------------------------------------------------------ team caps
+
+    def _teams(self, members: int = 3) -> tuple[Scenario, str, str]:
+        """An organisation whose members hold 500 credits each, with two teams, Design
+        (member-1 and member-2) and Sales (nobody); returns the scenario and the teams' ids."""
+        scenario = self._scenario(members=members, allowance=5000, allocate=500)
+        service, org_id = scenario.service, scenario.org_id
+        design = service.create_team("admin", org_id, "Design").id
+        sales = service.create_team("admin", org_id, "Sales").id
+        for user in ("member-1", "member-2"):
+            service.assign_team("admin", org_id, user, design)
+        return scenario, design, sales
+
+    def test_team_cap_bounds_its_members_and_no_one_else(self) -> None:
+        """A team's cap, below the organisation's default, bounds each of its members (the
+        spend that would cross it raises CapReached with the team's cap), not a member of no
+        team; the status, the profile and the event say which cap applies."""
+        scenario, design, _ = self._teams()
+        service, org_id = scenario.service, scenario.org_id
+        service.set_spend_cap("admin", org_id, 400)
+        status = service.set_spend_cap("admin", org_id, 100, team_id=design)
+        assert (status.team_cap, status.cap, status.team_id) == (100, 100, design)
+        assert (status.organisation_cap, status.member_cap, status.user_id) == (400, None, None)
+        service.spend("member-1", org_id, 100, generation_id="t-1")
+        with pytest.raises(CapReached) as refused:
+            service.spend("member-1", org_id, 1, generation_id="t-2")
+        assert (refused.value.cap, refused.value.spent, refused.value.requested) == (100, 100, 1)
+        with pytest.raises(CapReached):
+            service.reserve("member-2", org_id, 101, generation_id="t-3")
+        assert service.spend("member-3", org_id, 400, generation_id="t-4").amount == 400
+        mine = service.spend_cap_status("member-1", org_id)
+        assert (mine.cap, mine.team_cap, mine.team_id, mine.member_cap) == (100, 100, design, None)
+        assert (mine.counted, mine.room) == (100, 0)
+        credits = service.profile("member-2").credits
+        assert credits is not None
+        assert (credits.spend_cap, credits.cap_room) == (100, 100)
+        alone = service.spend_cap_status("admin", org_id, team_id=design)
+        assert (alone.team_cap, alone.cap, alone.counted) == (100, 100, 0)
+        [event, *_] = service.audit_log("admin", org_id, names=["SpendCapSet"])
+        assert event.payload == {"user_id": "", "cap": "100", "team_id": design}
+        assert service.reconcile(org_id) == []
+
+    def test_member_cap_overrides_the_team_cap(self) -> None:
+        """A member's own cap wins over their team's, higher or lower; clearing it brings the
+        team's cap back, not the organisation's default."""
+        scenario, design, _ = self._teams()
+        service, org_id = scenario.service, scenario.org_id
+        service.set_spend_cap("admin", org_id, 1000)
+        service.set_spend_cap("admin", org_id, 100, team_id=design)
+        status = service.set_spend_cap("admin", org_id, 300, user_id="member-1")
+        assert (status.member_cap, status.team_cap, status.cap) == (300, 100, 300)
+        service.set_spend_cap("admin", org_id, 20, user_id="member-2")
+        assert service.spend("member-1", org_id, 300, generation_id="o-1").amount == 300
+        with pytest.raises(CapReached) as refused:
+            service.spend("member-2", org_id, 21, generation_id="o-2")
+        assert refused.value.cap == 20
+        service.set_spend_cap("admin", org_id, None, user_id="member-2")
+        assert service.spend("member-2", org_id, 100, generation_id="o-3").amount == 100
+        with pytest.raises(CapReached) as refused:
+            service.spend("member-2", org_id, 1, generation_id="o-4")
+        assert refused.value.cap == 100
+        # A team member's own cap survives a change of the team's.
+        service.set_spend_cap("admin", org_id, 5, team_id=design)
+        with pytest.raises(CapReached) as refused:
+            service.spend("member-1", org_id, 1, generation_id="o-5")
+        assert refused.value.cap == 300
+
+    def test_a_member_who_leaves_the_team_leaves_its_cap(self) -> None:
+        """Moving a member to another team gives them its cap (or the default when it has
+        none); taking them out of every team, or removing them from the organisation and
+        enrolling them again, gives them the organisation's default; moving in gives them
+        the team's cap."""
+        scenario, design, sales = self._teams()
+        service, org_id = scenario.service, scenario.org_id
+        service.set_spend_cap("admin", org_id, 200)
+        service.set_spend_cap("admin", org_id, 10, team_id=design)
+        with pytest.raises(CapReached):
+            service.spend("member-1", org_id, 11, generation_id="m-1")
+        service.assign_team("admin", org_id, "member-1", sales)  # Sales has no cap
+        assert service.spend("member-1", org_id, 200, generation_id="m-2").amount == 200
+        with pytest.raises(CapReached) as refused:
+            service.spend("member-1", org_id, 1, generation_id="m-3")
+        assert refused.value.cap == 200
+        service.set_spend_cap("admin", org_id, 250, team_id=sales)
+        assert service.spend("member-1", org_id, 50, generation_id="m-4").amount == 50
+        service.assign_team("admin", org_id, "member-2", None)
+        assert service.spend("member-2", org_id, 200, generation_id="m-5").amount == 200
+        assert service.spend_cap_status("member-2", org_id).team_cap is None
+        service.assign_team("admin", org_id, "member-3", design)
+        with pytest.raises(CapReached) as refused:
+            service.spend("member-3", org_id, 11, generation_id="m-6")
+        assert refused.value.cap == 10
+        # Removed from the organisation while in Design, enrolled again: the default.
+        service.remove_member("admin", org_id, "member-3")
+        service.enrol("member-3", f"member-3@{scenario.domain}", email_verified=True)
+        service.allocate_credits("admin", org_id, "member-3", 300)
+        assert service.spend("member-3", org_id, 200, generation_id="m-7").amount == 200
+        with pytest.raises(CapReached) as refused:
+            service.spend("member-3", org_id, 1, generation_id="m-8")
+        assert refused.value.cap == 200
+        # Design has nobody left (and member-3's returned credits go back to the pool): it
+        # can go, and caps no one.
+        service.assign_team("admin", org_id, "member-1", None)
+        service.reclaim_team_budget("admin", org_id, design, 500)
+        service.delete_team("admin", org_id, design)
+        assert service.spend_cap_status("admin", org_id, user_id="member-1").cap == 200
+        assert service.reconcile(org_id) == []
+
+    def test_changing_the_team_cap_rewrites_every_members_cap(self) -> None:
+        """Lowering a team's cap below what its members spent refuses their next spend;
+        clearing it brings the default back; the organisation's default changes leave a
+        team member under their team's cap."""
+        scenario, design, _ = self._teams()
+        service, org_id = scenario.service, scenario.org_id
+        service.set_spend_cap("admin", org_id, 100, team_id=design)
+        for user in ("member-1", "member-2"):
+            service.spend(user, org_id, 60, generation_id=f"r-{user}")
+        service.set_spend_cap("admin", org_id, 50, team_id=design)
+        for user in ("member-1", "member-2"):
+            with pytest.raises(CapReached) as refused:
+                service.spend(user, org_id, 1, generation_id=f"r-{user}-again")
+            assert (refused.value.cap, refused.value.spent) == (50, 60)
+        service.set_spend_cap("admin", org_id, 70)  # the default, above the team's
+        with pytest.raises(CapReached) as refused:
+            service.spend("member-1", org_id, 1, generation_id="r-3")
+        assert refused.value.cap == 50
+        assert service.spend("member-3", org_id, 70, generation_id="r-4").amount == 70
+        status = service.set_spend_cap("admin", org_id, None, team_id=design)
+        assert (status.team_cap, status.cap) == (None, 70)
+        assert service.spend("member-2", org_id, 10, generation_id="r-5").amount == 10
+        with pytest.raises(CapReached) as refused:
+            service.spend("member-2", org_id, 1, generation_id="r-6")
+        assert refused.value.cap == 70
+        service.set_spend_cap("admin", org_id, None)
+        assert service.spend("member-1", org_id, 300, generation_id="r-7").amount == 300
+        assert service.reconcile(org_id) == []
+
+    def test_team_cap_settings_are_checked(self) -> None:
+        """A cap for a member and a team at once is InvalidInput, an unknown team
+        TeamNotFound, and a team's delegated manager may neither set their team's cap nor
+        read it alone; nothing is written."""
+        scenario, design, _ = self._teams()
+        service, org_id = scenario.service, scenario.org_id
+        service.delegate_team("admin", org_id, "member-1")
+        before = len(service.audit_log("admin", org_id, limit=500))
+        with pytest.raises(InvalidInput, match="not both"):
+            service.set_spend_cap("admin", org_id, 5, user_id="member-2", team_id=design)
+        with pytest.raises(InvalidInput, match="not both"):
+            service.spend_cap_status("admin", org_id, user_id="member-2", team_id=design)
+        with pytest.raises(TeamNotFound):
+            service.set_spend_cap("admin", org_id, 5, team_id="no-such-team")
+        with pytest.raises(TeamNotFound):
+            service.spend_cap_status("admin", org_id, team_id="no-such-team")
+        with pytest.raises(PermissionDenied):
+            service.set_spend_cap("member-1", org_id, 5, team_id=design)
+        with pytest.raises(PermissionDenied):
+            service.spend_cap_status("member-1", org_id, team_id=design)
+        assert len(service.audit_log("admin", org_id, limit=500)) == before
+        assert service.spend_cap_status("admin", org_id, team_id=design).team_cap is None
+        assert service.spend("member-2", org_id, 500, generation_id="free").amount == 500
 
     # ------------------------------------------------------------------ races
 

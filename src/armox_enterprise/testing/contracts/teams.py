@@ -11,7 +11,7 @@ from armox_enterprise.domain.ledger import POOL, TransferKind, member_account, t
 from armox_enterprise.domain.organisation import MemberRemainder, RolloverPolicy
 from armox_enterprise.domain.periods import period_at
 from armox_enterprise.domain.teams import Team, TeamMember
-from armox_enterprise.domain.values import new_id
+from armox_enterprise.domain.values import MAX_CREDITS, new_id
 from armox_enterprise.exceptions import (
     AlreadyExists,
     CreditRequestNotFound,
@@ -44,8 +44,8 @@ class TeamContract(ContractBase):
             uow.commit()
         return store, org_id, team
 
-    def test_team_add_get_list_rename(self) -> None:
-        """A team reads back; teams list by name; a rename keeps the id."""
+    def test_team_add_get_list_update(self) -> None:
+        """A team reads back; teams list by name; an update (a new name) keeps the id."""
         store, org_id, design = self._with_team()
         sales = Team(org_id, new_id(at(1)), "sales", at(1))
         with store.unit_of_work() as uow:
@@ -55,7 +55,7 @@ class TeamContract(ContractBase):
             assert uow.teams.get(org_id, design.id) == design
             assert uow.teams.get(org_id, "nope") is None
             assert [t.name for t in uow.teams.list(org_id)] == ["Design", "sales"]
-            uow.teams.rename(attrs.evolve(design, name="Zeta"))
+            uow.teams.update(attrs.evolve(design, name="Zeta"))
             uow.commit()
         with store.unit_of_work() as uow:
             assert [t.name for t in uow.teams.list(org_id)] == ["sales", "Zeta"]
@@ -72,11 +72,37 @@ class TeamContract(ContractBase):
             uow.teams.add(sales)
             uow.commit()
         with store.unit_of_work() as uow, pytest.raises(AlreadyExists):
-            uow.teams.rename(attrs.evolve(sales, name="design"))
+            uow.teams.update(attrs.evolve(sales, name="design"))
         with store.unit_of_work() as uow:
             assert [t.name for t in uow.teams.list(org_id)] == ["Design", "Sales"]
             with pytest.raises(NotFound):
-                uow.teams.rename(Team(org_id, "missing", "Other", T0))
+                uow.teams.update(Team(org_id, "missing", "Other", T0))
+
+    def test_a_team_keeps_its_cap(self) -> None:
+        """A team's cap is stored by add and by update, as any value a cap may take (0 and
+        MAX_CREDITS included) and back to None; an update changes the name and the cap
+        together and nothing of another team."""
+        store, org_id, design = self._with_team()
+        sales = Team(org_id, new_id(at(1)), "Sales", at(1), spend_cap=250)
+        with store.unit_of_work() as uow:
+            uow.teams.add(sales)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.teams.get(org_id, sales.id) == sales
+            assert uow.teams.get(org_id, design.id) == design
+            assert design.spend_cap is None
+        for cap in (0, MAX_CREDITS, 75, None):
+            with store.unit_of_work() as uow:
+                uow.teams.update(attrs.evolve(design, spend_cap=cap))
+                uow.commit()
+            with store.unit_of_work() as uow:
+                assert uow.teams.get(org_id, design.id) == attrs.evolve(design, spend_cap=cap)
+        both = attrs.evolve(sales, name="Field sales", spend_cap=None)
+        with store.unit_of_work() as uow:
+            uow.teams.update(both)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.teams.list(org_id) == [design, both]
 
     def test_a_member_has_one_team(self) -> None:
         """Assigning a member again moves them (one row per member); unassigning removes it;

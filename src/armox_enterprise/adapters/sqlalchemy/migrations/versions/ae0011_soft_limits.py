@@ -1,7 +1,7 @@
 """Soft limits: the organisation's grace setting and the automatic credit requests.
 
 Revision ID: ae0011
-Revises: ae0008
+Revises: ae0009
 Create Date: 2026-12-02
 
 - ``organisations.soft_limit_credits`` and ``organisations.soft_limit_percent``: the grace a
@@ -23,7 +23,7 @@ from alembic import op
 from armox_enterprise.adapters.sqlalchemy.migrations import names_for
 
 revision = "ae0011"
-down_revision = "ae0008"
+down_revision = "ae0009"
 branch_labels = None
 depends_on = None
 
@@ -59,7 +59,7 @@ def downgrade() -> None:
     )
     if found.scalar_one():
         raise RuntimeError(
-            "the ledger holds grace transfers, which revision ae0008 cannot read: "
+            "the ledger holds grace transfers, which revision ae0009 cannot read: "
             "this revision cannot be downgraded"
         )
     op.drop_column(P + "credit_requests", "automatic", schema=S)
