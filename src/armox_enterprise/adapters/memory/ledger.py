@@ -177,33 +177,31 @@ def count_posting(tables: MemoryTables, transfer: Transfer, journal: Journal | N
     :func:`~armox_enterprise.domain.ledger.period_count`, each tally's last activity its
     instant; through ``journal`` (``None``: straight into the tables).  It refuses nothing:
     call it once :func:`plan_posting` has accepted the transfer."""
-    on_debit, on_credit = _COUNTED[transfer.kind]
-    if on_debit:
-        _count(tables, transfer, transfer.debit_account, True, journal)
-    if on_credit:
-        _count(tables, transfer, transfer.credit_account, False, journal)
-
-
-def _count(
-    tables: MemoryTables, transfer: Transfer, code: str, debit: bool, journal: Journal | None
-) -> None:
-    key = (transfer.organisation_id, code, transfer.period_index)
-    kind, stored = transfer.kind, tables.totals
-    tally = stored.get(key)
-    if tally is None:
-        tally = Tally()
+    kind, amount, at = transfer.kind, transfer.amount, transfer.created_at
+    org, period, stored = transfer.organisation_id, transfer.period_index, tables.totals
+    on_debit, on_credit = _COUNTED[kind]
+    for counted, code, debit in (
+        (on_debit, transfer.debit_account, True),
+        (on_credit, transfer.credit_account, False),
+    ):
+        if not counted:
+            continue
+        key = (org, code, period)
+        tally = stored.get(key)
+        if tally is None:
+            tally = Tally()
+            if journal is None:
+                stored[key] = tally
+            else:
+                journal.set(stored, key, tally)
+        counts = tally.debits if debit else tally.credits
+        count = period_count(kind, counts.get(kind, 0), amount)
         if journal is None:
-            stored[key] = tally
+            counts[kind] = count
+            tally.last_activity = at
         else:
-            journal.set(stored, key, tally)
-    counts = tally.debits if debit else tally.credits
-    count = period_count(kind, counts.get(kind, 0), transfer.amount)
-    if journal is None:
-        counts[kind] = count
-        tally.last_activity = transfer.created_at
-    else:
-        journal.set(counts, kind, count)
-        journal.assign(tally, "last_activity", transfer.created_at)
+            journal.set(counts, kind, count)
+            journal.assign(tally, "last_activity", at)
 
 
 def _check_cap(tables: MemoryTables, transfer: Transfer, debit: Account, cap: int) -> None:
