@@ -3,10 +3,13 @@
 Every record lives in a plain dictionary of :class:`MemoryTables`, keyed as the SQL tables
 are (organisation id first).  A repository never writes a dictionary itself: it writes
 through its unit of work's :class:`Journal`, which remembers how to undo each write, so a unit
-of work that does not commit is undone in reverse order.  The tables are a class of their own,
-apart from :class:`~armox_enterprise.adapters.memory.MemoryStore` (the tables plus the
-factory of units of work), so the repositories and the unit of work can name their type
-without importing the store that imports them.
+of work that does not commit is undone in reverse order.  The one record that changes in
+place is an account's :class:`Tally` of a period (through the journal all the same): a
+posting adds to one of its counts rather than replacing it, and readers get a copy.  The
+tables are a class of their own, apart from
+:class:`~armox_enterprise.adapters.memory.MemoryStore` (the tables plus the factory of units
+of work), so the repositories and the unit of work can name their type without importing
+the store that imports them.
 """
 
 from __future__ import annotations
