@@ -60,7 +60,7 @@ def store_state(store: object) -> dict[str, Any]:
         "accounts": dict(store.accounts),
         "transfers": {org: list(ts) for org, ts in store.transfers.items() if ts},
         "transfers_by_id": dict(store.transfers_by_id),
-        "totals": dict(store.totals),
+        "totals": {key: tally.totals() for key, tally in store.totals.items()},
         "holds": dict(store.holds),
         "requests": dict(store.requests),
         "idempotency": dict(store.idempotency),

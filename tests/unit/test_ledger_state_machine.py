@@ -206,7 +206,7 @@ class LedgerMachine(RuleBasedStateMachine):
             "active_member_of": dict(store.active_member_of),
             "accounts": dict(store.accounts),
             "transfers": {org: list(ts) for org, ts in store.transfers.items() if ts},
-            "totals": dict(store.totals),
+            "totals": {key: tally.totals() for key, tally in store.totals.items()},
             "holds": dict(store.holds),
             "requests": dict(store.requests),
             "idempotency": dict(store.idempotency),

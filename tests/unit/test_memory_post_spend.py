@@ -417,6 +417,26 @@ def test_the_period_totals_fields_are_pinned() -> None:
     assert [f.name for f in attrs.fields(PeriodTotals)] == ["credits", "debits", "last_activity"]
 
 
+def test_the_transfer_fields_are_pinned() -> None:
+    """The service's short spend builds its transfer positionally: a field added to Transfer,
+    or two moved, fails this test until ``SpendingUseCases._fast_spend`` follows."""
+    assert [f.name for f in attrs.fields(Transfer)] == [
+        "id",
+        "organisation_id",
+        "kind",
+        "debit_account",
+        "credit_account",
+        "amount",
+        "period_index",
+        "actor",
+        "created_at",
+        "idempotency_key",
+        "reference",
+        "feature",
+        "model",
+    ]
+
+
 # ---------------------------------------------------------------------------- threads
 
 

@@ -335,20 +335,22 @@ class SpendingUseCases(UseCases):
         now = runner.now()
         if now >= end:
             return None
+        # In field order (id, organisation, kind, debit, credit, amount, period, actor, instant,
+        # generation id, reference, feature, model): positional arguments cost less to pass.
         transfer = Transfer(
-            id=new_id(now),
-            organisation_id=organisation_id,
-            kind=TransferKind.SPEND,
-            debit_account=member_account(actor),
-            credit_account=USAGE,
-            amount=amount,
-            period_index=index,
-            actor=actor,
-            created_at=now,
-            idempotency_key=key,
-            reference=key,
-            feature=tags[0],
-            model=tags[1],
+            new_id(now),
+            organisation_id,
+            TransferKind.SPEND,
+            member_account(actor),
+            USAGE,
+            amount,
+            index,
+            actor,
+            now,
+            key,
+            key,
+            tags[0],
+            tags[1],
         )
         event = ev.CreditsSpent(
             organisation_id=organisation_id,

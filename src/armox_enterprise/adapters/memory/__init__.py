@@ -9,8 +9,8 @@ once every check has passed, so it needs no journal.
 
 The modules, each importing only those before it in this list:
 
-* :mod:`~armox_enterprise.adapters.memory.tables`: the dictionaries, the undo journal and
-  the base of the repositories.
+* :mod:`~armox_enterprise.adapters.memory.tables`: the dictionaries, the accounts' period
+  tallies, the undo journal and the base of the repositories.
 * one module per kind of record: :mod:`~armox_enterprise.adapters.memory.organisations`
   (organisations and memberships), :mod:`~armox_enterprise.adapters.memory.enrolment`
   (domain claims, invitations, join requests), :mod:`~armox_enterprise.adapters.memory.ledger`

@@ -5,10 +5,12 @@ What a transfer does to its two accounts is decided by
 :data:`~armox_enterprise.domain.ledger.EFFECTS` table, which also refuses an overdraft or a
 spend from a closed account, a credit from the pool to a closed account, a settlement of more
 than is pending, or a total past ``MAX_CREDITS``, before anything is written.  The period
-totals count a transfer on each side its effect moves (a hold or a release on the debit side
-only) by :func:`~armox_enterprise.domain.ledger.period_count`.  :func:`plan_posting` works out
-what a posting writes, and is all the checking there is: the unit of work writes its plan
-through the journal, the store's ``post_spend`` straight into the tables.
+totals are each account's :class:`~armox_enterprise.adapters.memory.tables.Tally` per period,
+counted in place by :func:`count_posting` on each side a transfer's effect moves (a hold or a
+release on the debit side only) by :func:`~armox_enterprise.domain.ledger.period_count`; a
+reader gets a copy.  :func:`plan_posting` works out what a posting leaves in the accounts, and
+is all the checking there is: the unit of work writes a posting through its journal, the
+store's ``post_spend`` straight into the tables.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from armox_enterprise.adapters.memory.tables import MemoryRepository, MemoryTables
+from armox_enterprise.adapters.memory.tables import Journal, MemoryRepository, MemoryTables, Tally
 from armox_enterprise.domain.caps import cap_refusal, counted_against_cap
 from armox_enterprise.domain.ledger import (
+    EFFECTS,
     REFUND_KINDS,
     SPENT_KINDS,
     Account,
@@ -32,7 +35,7 @@ from armox_enterprise.domain.ledger import (
 from armox_enterprise.exceptions import DuplicateIdempotencyKey, NotFound, StorageError
 from armox_enterprise.ports import PeriodTotals
 
-__all__ = ["MemoryLedger", "Posting", "plan_posting"]
+__all__ = ["MemoryLedger", "Posting", "count_posting", "plan_posting"]
 
 
 class MemoryLedger(MemoryRepository):
@@ -61,7 +64,7 @@ class MemoryLedger(MemoryRepository):
 
     def post(self, transfer: Transfer) -> None:
         # Raises before any write, so a refused posting leaves the unit of work usable.
-        debit, credit, counted = plan_posting(self._s, transfer)
+        debit, credit = plan_posting(self._s, transfer)
         org = transfer.organisation_id
         journal = self._j
         journal.set(self._s.accounts, (org, transfer.debit_account), debit)
@@ -70,8 +73,7 @@ class MemoryLedger(MemoryRepository):
         journal.set(self._s.transfers_by_id, (org, transfer.id), transfer)
         if transfer.idempotency_key is not None:
             journal.set(self._s.transfers_by_key, (org, transfer.idempotency_key), transfer)
-        for key, totals in counted:
-            journal.set(self._s.totals, key, totals)
+        count_posting(self._s, transfer, journal)
 
     def get_transfer(self, organisation_id: str, transfer_id: str) -> Transfer | None:
         return self._s.transfers_by_id.get((organisation_id, transfer_id))
@@ -116,20 +118,22 @@ class MemoryLedger(MemoryRepository):
         ]
 
     def period_totals(self, organisation_id: str, account: str, period_index: int) -> PeriodTotals:
-        return self._s.totals.get((organisation_id, account, period_index)) or PeriodTotals()
+        tally = self._s.totals.get((organisation_id, account, period_index))
+        return PeriodTotals() if tally is None else tally.totals()
 
 
-#: What posting one transfer writes: its debit and credit accounts as it leaves them, and the
-#: period totals it changes, each with its key in ``MemoryTables.totals``, in write order.
-Posting = tuple[Account, Account, tuple[tuple[tuple[str, str, int], PeriodTotals], ...]]
+#: What posting one transfer leaves in the accounts table: its debit and credit accounts.
+Posting = tuple[Account, Account]
 
 
 def plan_posting(tables: MemoryTables, transfer: Transfer) -> Posting:
-    """Check ``transfer`` against the tables and return what posting it writes; write nothing.
+    """Check ``transfer`` against the tables and return its two accounts as posting it leaves
+    them; write nothing.
 
-    The one definition of a posting on the memory store: :meth:`MemoryLedger.post` writes it
-    through its unit of work's journal, :meth:`~armox_enterprise.adapters.memory.MemoryStore.
-    post_spend` straight into the tables.
+    The one definition of a posting on the memory store, with :func:`count_posting` (which
+    cannot refuse): :meth:`MemoryLedger.post` writes the two through its unit of work's
+    journal, :meth:`~armox_enterprise.adapters.memory.MemoryStore.post_spend` straight into
+    the tables.
 
     Raises:
         NotFound: either account does not exist.
@@ -139,8 +143,9 @@ def plan_posting(tables: MemoryTables, transfer: Transfer) -> Posting:
         ArmoxError: what :func:`~armox_enterprise.domain.ledger.apply_transfer` refuses.
     """
     org = transfer.organisation_id
-    debit = tables.accounts.get((org, transfer.debit_account))
-    credit = tables.accounts.get((org, transfer.credit_account))
+    accounts = tables.accounts
+    debit = accounts.get((org, transfer.debit_account))
+    credit = accounts.get((org, transfer.credit_account))
     if debit is None or credit is None:
         missing = transfer.debit_account if debit is None else transfer.credit_account
         raise NotFound(f"account {missing} does not exist in organisation {org}")
@@ -156,30 +161,47 @@ def plan_posting(tables: MemoryTables, transfer: Transfer) -> Posting:
     # A spend (the common posting) by the domain's short form; anything else, and the reason
     # for any refusal, by apply_transfer.
     applied = apply_spend(debit, credit, transfer) if kind is TransferKind.SPEND else None
-    new_debit, new_credit = applied or apply_transfer(debit, credit, transfer)
-    # The period totals, built directly rather than by attrs.evolve (two per posting), from
-    # every field: credits, debits, last activity.
-    effect = kind.effect
-    amount, at = transfer.amount, transfer.created_at
-    stored = tables.totals
-    counted: tuple[tuple[tuple[str, str, int], PeriodTotals], ...] = ()
-    if effect.debit_posted or effect.debit_pending:
-        debit_key = (org, debit.code, transfer.period_index)
-        totals = stored.get(debit_key) or PeriodTotals()
-        debits = dict(totals.debits)
-        debits[kind] = period_count(kind, debits.get(kind, 0), amount)
-        counted = ((debit_key, PeriodTotals(totals.credits, debits, at)),)
-    # A hold or a release only reserves: nothing reaches the credit side yet.
-    if effect.credit_posted:
-        credit_key = (org, credit.code, transfer.period_index)
-        if counted and counted[0][0] == credit_key:
-            totals = counted[0][1]  # a transfer from an account to itself: count both sides
+    return applied or apply_transfer(debit, credit, transfer)
+
+
+#: Per kind, whether a posting counts in its debit account's tally (a kind that moves a debit
+#: total) and in its credit account's (one that posts: a hold or a release only reserves).
+_COUNTED: dict[TransferKind, tuple[bool, bool]] = {
+    kind: (bool(effect.debit_posted or effect.debit_pending), bool(effect.credit_posted))
+    for kind, effect in EFFECTS.items()
+}
+
+
+def count_posting(tables: MemoryTables, transfer: Transfer, journal: Journal | None) -> None:
+    """Count ``transfer`` in the period tallies of the sides its effect moves, by
+    :func:`~armox_enterprise.domain.ledger.period_count`, each tally's last activity its
+    instant; through ``journal`` (``None``: straight into the tables).  It refuses nothing:
+    call it once :func:`plan_posting` has accepted the transfer."""
+    kind, amount, at = transfer.kind, transfer.amount, transfer.created_at
+    org, period, stored = transfer.organisation_id, transfer.period_index, tables.totals
+    on_debit, on_credit = _COUNTED[kind]
+    for counted, code, debit in (
+        (on_debit, transfer.debit_account, True),
+        (on_credit, transfer.credit_account, False),
+    ):
+        if not counted:
+            continue
+        key = (org, code, period)
+        tally = stored.get(key)
+        if tally is None:
+            tally = Tally()
+            if journal is None:
+                stored[key] = tally
+            else:
+                journal.set(stored, key, tally)
+        counts = tally.debits if debit else tally.credits
+        count = period_count(kind, counts.get(kind, 0), amount)
+        if journal is None:
+            counts[kind] = count
+            tally.last_activity = at
         else:
-            totals = stored.get(credit_key) or PeriodTotals()
-        credits = dict(totals.credits)
-        credits[kind] = period_count(kind, credits.get(kind, 0), amount)
-        counted = (*counted, (credit_key, PeriodTotals(credits, totals.debits, at)))
-    return new_debit, new_credit, counted
+            journal.set(counts, kind, count)
+            journal.assign(tally, "last_activity", at)
 
 
 def _check_cap(tables: MemoryTables, transfer: Transfer, debit: Account, cap: int) -> None:
@@ -188,9 +210,10 @@ def _check_cap(tables: MemoryTables, transfer: Transfer, debit: Account, cap: in
     first, as on the SQL store."""
     if debit.closed or transfer.amount <= 0:
         return  # apply_transfer's refusal is the answer
-    totals = tables.totals.get((transfer.organisation_id, debit.code, transfer.period_index))
+    tally = tables.totals.get((transfer.organisation_id, debit.code, transfer.period_index))
     used = 0
-    if totals is not None:
+    if tally is not None:
+        totals = PeriodTotals(tally.credits, tally.debits)  # read here and dropped: no copy
         used = totals.debited(*SPENT_KINDS) - totals.credited(*REFUND_KINDS)
     counted = counted_against_cap(used=used, held=debit.debits_pending)
     refusal = cap_refusal(cap, counted, transfer.amount)

@@ -92,7 +92,8 @@ class MemoryViews(MemoryRepository):
                 continue
             code = member_account(membership.user_id)
             account = self._s.accounts.get((organisation_id, code))
-            totals = self._s.totals.get((organisation_id, code, period_index)) or PeriodTotals()
+            tally = self._s.totals.get((organisation_id, code, period_index))
+            totals = PeriodTotals() if tally is None else tally.totals()
             figures.append(_figures(membership, account, totals))
         figures.sort(key=_member_order(sort), reverse=descending)
         return figures[offset : offset + limit], len(figures)

@@ -4,13 +4,14 @@ Besides its units of work, the store has the spend's short path of the
 :class:`~armox_enterprise.ports.Store` protocol, :meth:`MemoryStore.post_spend`: one member's
 spend and its event, checked and written under the store's lock without a unit of work.  It
 refuses exactly what a unit of work posting the spend would refuse (both ask
-:func:`~armox_enterprise.adapters.memory.ledger.plan_posting`), and also a spend stamped with
+:func:`~armox_enterprise.adapters.memory.ledger.plan_posting`, and both count it by
+:func:`~armox_enterprise.adapters.memory.ledger.count_posting`), and also a spend stamped with
 a period the organisation has left.
 """
 
 from __future__ import annotations
 
-from armox_enterprise.adapters.memory.ledger import plan_posting
+from armox_enterprise.adapters.memory.ledger import count_posting, plan_posting
 from armox_enterprise.adapters.memory.tables import MemoryTables
 from armox_enterprise.adapters.memory.unit_of_work import MemoryUnitOfWork
 from armox_enterprise.domain.events import Event
@@ -80,7 +81,7 @@ class MemoryStore(MemoryTables):
             if organisation is None or organisation.current_period_index != transfer.period_index:
                 return False
             try:
-                debit, credit, counted = plan_posting(self, transfer)
+                debit, credit = plan_posting(self, transfer)
             except ArmoxError:
                 return False
             # Nothing below can refuse: every check is made, every record built.
@@ -91,9 +92,7 @@ class MemoryStore(MemoryTables):
             self.transfers_by_id[org, transfer.id] = transfer
             if transfer.idempotency_key is not None:
                 self.transfers_by_key[org, transfer.idempotency_key] = transfer
-            totals = self.totals
-            for key, counts in counted:
-                totals[key] = counts
+            count_posting(self, transfer, None)
             # As a unit of work's commit keeps its events: the outbox, then the stored events.
             self.outbox.append(event)
             self.stored_events[event.organisation_id].append((new_id(event.occurred_at), event))

@@ -3,10 +3,13 @@
 Every record lives in a plain dictionary of :class:`MemoryTables`, keyed as the SQL tables
 are (organisation id first).  A repository never writes a dictionary itself: it writes
 through its unit of work's :class:`Journal`, which remembers how to undo each write, so a unit
-of work that does not commit is undone in reverse order.  The tables are a class of their own,
-apart from :class:`~armox_enterprise.adapters.memory.MemoryStore` (the tables plus the
-factory of units of work), so the repositories and the unit of work can name their type
-without importing the store that imports them.
+of work that does not commit is undone in reverse order.  The one record that changes in
+place is an account's :class:`Tally` of a period (through the journal all the same): a
+posting adds to one of its counts rather than replacing it, and readers get a copy.  The
+tables are a class of their own, apart from
+:class:`~armox_enterprise.adapters.memory.MemoryStore` (the tables plus the factory of units
+of work), so the repositories and the unit of work can name their type without importing
+the store that imports them.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from armox_enterprise.domain.events import Event
-from armox_enterprise.domain.ledger import Account, Hold, Transfer
+from armox_enterprise.domain.ledger import Account, Hold, Transfer, TransferKind
 from armox_enterprise.domain.organisation import (
     DomainClaim,
     Invitation,
@@ -30,10 +33,49 @@ from armox_enterprise.domain.requests import CreditRequest
 from armox_enterprise.domain.teams import Team, TeamMember
 from armox_enterprise.ports import IdempotencyRecord, PeriodTotals
 
-__all__ = ["Journal", "MemoryRepository", "MemoryTables"]
+__all__ = ["Journal", "MemoryRepository", "MemoryTables", "Tally"]
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
+
+
+class Tally:
+    """One account's movements in one billing period, as the memory store keeps them.
+
+    Unlike the :class:`~armox_enterprise.ports.PeriodTotals` a reader gets (a copy, made by
+    :meth:`totals`), a tally is counted in place: a posting adds its amount to one entry of
+    :attr:`credits` or :attr:`debits` and sets :attr:`last_activity`, through the unit of
+    work's journal (so a rollback takes it back) or, on the store's short path, directly.
+    It never leaves the tables, so nobody outside the store's lock sees it change.
+    """
+
+    __slots__ = ("credits", "debits", "last_activity")
+
+    def __init__(self) -> None:
+        self.credits: dict[TransferKind, int] = {}
+        self.debits: dict[TransferKind, int] = {}
+        self.last_activity: datetime | None = None
+
+    def totals(self) -> PeriodTotals:
+        """Return a copy of the tally as the period totals a reader gets."""
+        return PeriodTotals(dict(self.credits), dict(self.debits), self.last_activity)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Tally):
+            return NotImplemented
+        return (self.credits, self.debits, self.last_activity) == (
+            other.credits,
+            other.debits,
+            other.last_activity,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: equal by value, never a key
+
+    def __repr__(self) -> str:
+        return (
+            f"Tally(credits={self.credits!r}, debits={self.debits!r}, "
+            f"last_activity={self.last_activity!r})"
+        )
 
 
 class MemoryTables:
@@ -59,7 +101,8 @@ class MemoryTables:
         self.transfers: dict[str, list[Transfer]] = defaultdict(list)
         self.transfers_by_id: dict[tuple[str, str], Transfer] = {}
         self.transfers_by_key: dict[tuple[str, str], Transfer] = {}
-        self.totals: dict[tuple[str, str, int], PeriodTotals] = {}
+        # (organisation, account, period) -> the account's tally of that period.
+        self.totals: dict[tuple[str, str, int], Tally] = {}
         self.holds: dict[tuple[str, str], Hold] = {}
         self.requests: dict[tuple[str, str], CreditRequest] = {}
         self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
@@ -93,6 +136,12 @@ class Journal:
         else:
             self._undo.append(lambda: mapping.__delitem__(key))
         mapping[key] = value
+
+    def assign(self, record: object, name: str, value: object) -> None:
+        """Set attribute ``name`` of ``record`` (one of the tables' own mutable records)."""
+        old = getattr(record, name)
+        self._undo.append(lambda: setattr(record, name, old))
+        setattr(record, name, value)
 
     def delete(self, mapping: MutableMapping[_K, _V], key: _K) -> None:
         """Remove ``key`` from ``mapping`` (nothing if it is not there)."""
