@@ -52,7 +52,7 @@ def test_demo_tells_the_story_with_the_right_numbers(capsys: pytest.CaptureFixtu
     """The demo on the memory store shows every step of the brief with consistent figures."""
     out = demo_output(capsys, "--database-url", "memory://", "demo")
     steps = re.findall(r"^(\d+)\. ", out, flags=re.MULTILINE)
-    assert steps == [str(n) for n in range(1, 13)]
+    assert steps == [str(n) for n in range(1, 14)]
     facts = [
         # the organisation, its pool and its verified domain
         "Period 0: 2026-01-31 00:00 Asia/Kolkata to 2026-02-28 00:00 Asia/Kolkata",
@@ -134,7 +134,16 @@ def test_demo_shows_the_zone_the_valid_through_date_and_a_team(
         "Enterprise Credits: allocated 600 | used 250 | remaining 350 | on hold 0",
     ):
         assert fact in team_step
-    assert out.split("\n12. ", 1)[1].startswith("Reconciliation\n   reconcile(): no problems.")
+    limits = out.split("\n12. ", 1)[1].split("\n13. ", 1)[0]
+    assert limits.startswith("A team cap and a soft limit\n")
+    for fact in (
+        "Bruno has 2,400 credits and spends 2,430 on gen-6: 30 are lent on grace by the team's",
+        "(30 of his 240 of grace this period).",
+        "A credit request for 240 credits was filed for Bruno automatically, once,",
+        "Bruno's cap: 3,000 (his team's); 2,430 spent or held, 570 left under it.",
+    ):
+        assert fact in limits
+    assert out.split("\n13. ", 1)[1].startswith("Reconciliation\n   reconcile(): no problems.")
 
 
 def test_demo_reconciles_with_the_team_on_the_store() -> None:
@@ -147,7 +156,10 @@ def test_demo_reconciles_with_the_team_on_the_store() -> None:
     service = EnterpriseService(store, clock=FrozenClock(datetime(2026, 3, 1, tzinfo=timezone.utc)))
     assert service.reconcile(org.id) == []
     [team] = service.dashboard("ana-tz", org.id).teams
-    assert (team.name, team.budget, team.remaining) == ("Video", 1_500, 500)
+    # The team's budget lent Bruno 30 credits on grace.
+    assert (team.name, team.budget, team.remaining) == ("Video", 1_500, 470)
+    [request] = service.list_requests("ana-tz", org.id)
+    assert (request.user_id, request.automatic, request.amount) == ("bruno-tz", True, 240)
 
 
 def test_dashboard_table_lists_each_member_with_figures(

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from armox_enterprise import EnterpriseService
+from armox_enterprise import EnterpriseService, SoftLimit
 from armox_enterprise.cli.errors import EXIT_ERROR, EXIT_OK
 from armox_enterprise.cli.rendering import credits_line, member_summary, when
 from armox_enterprise.cli.store import MEMORY_URL, masked
@@ -122,6 +122,7 @@ def run_demo(
     demo.dashboard()
     demo.turnover()
     demo.team()
+    demo.limits()
     if not demo.reconciliation():
         return EXIT_ERROR
     if database_url == MEMORY_URL:
@@ -404,6 +405,44 @@ class _Demo:
                 "credits left in its budget;"
             )
             self.say(f"  Enterprise Credits: {credits_line(section)}")
+
+    def limits(self) -> None:
+        self.story.step("A team cap and a soft limit")
+        video = self.service.list_teams(self.ana, self.org_id)[0]
+        self.service.set_spend_cap(self.ana, self.org_id, 3_000, team_id=video.id)
+        self.service.set_soft_limit(self.ana, self.org_id, SoftLimit(percent=10))
+        self.say("Ana caps each member of Video at 3,000 credits a month and sets a soft limit:")
+        self.say("a member who runs out may spend 10% of what they were given on grace.")
+        before = self.service.profile(self.bruno).credits
+        if before is None:
+            return
+        amount = before.remaining + 30
+        self.service.spend(self.bruno, self.org_id, amount, generation_id="gen-6", feature="video")
+        after = self.service.profile(self.bruno).credits
+        if after is None:
+            return
+        self.say(
+            f"Bruno has {before.remaining:,} credits and spends {amount:,} on gen-6: "
+            f"{after.grace_drawn:,} are lent on grace by the team's budget"
+        )
+        self.say(
+            f"  ({after.grace_drawn:,} of his {after.grace_allowance:,} of grace this period)."
+        )
+        filed = [
+            r
+            for r in self.service.list_requests(self.ana, self.org_id)
+            if r.user_id == self.bruno and r.automatic
+        ]
+        for request in filed:
+            self.say(
+                f"A credit request for {request.amount:,} credits was filed for Bruno "
+                "automatically, once, for Ana or Carla to decide."
+            )
+        status = self.service.spend_cap_status(self.bruno, self.org_id)
+        self.say(
+            f"Bruno's cap: {status.cap or 0:,} (his team's); {status.counted:,} spent or held, "
+            f"{status.room or 0:,} left under it."
+        )
 
     def reconciliation(self) -> bool:
         self.story.step("Reconciliation")
