@@ -52,6 +52,7 @@ from armox_enterprise import (
     RequestStatus,
     Role,
     RolloverPolicy,
+    SoftLimit,
     Team,
     TeamMember,
     TeamRow,
@@ -265,4 +266,13 @@ def team_and_cap_calls(service: EnterpriseService, org_id: str) -> None:
     assert_type(team_cap.team_id, "str | None")
     assert_type(team.spend_cap, "int | None")
     assert_type(service.spend_cap_status("admin", org_id, team_id=team.id), CapStatus)
+    limited = service.set_soft_limit("admin", org_id, SoftLimit(percent=10))
+    assert_type(limited, Organisation)
+    assert_type(limited.soft_limit, "SoftLimit | None")
+    assert_type(SoftLimit(credits=50).credits, "int | None")
+    credits = service.profile("jane").credits
+    if credits is not None:
+        assert_type(credits.grace_allowance, int)
+        assert_type(credits.grace_drawn, int)
+    assert_type(service.list_requests("admin", org_id)[0].automatic, bool)
     assert_type(service.recheck_domains(grace=timedelta(hours=24)), RecheckReport)
