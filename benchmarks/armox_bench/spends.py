@@ -3,8 +3,9 @@
 Each baseline does, inside the timer, the work a careful host would hand-write for the same
 spend, and nothing less: it reads the clock, makes the transfer's and the event's time-ordered
 ids, serialises the event's payload, and in one transaction runs the member row's guarded
-``UPDATE`` (available balance, account open, period not already sealed; the spent and this
-period's totals kept on the row, as the library's statement keeps them), the ``INSERT`` of the
+``UPDATE`` (available balance, account open, period not already sealed, the member's monthly
+cap; the spent and this period's totals kept on the row, as the library's statement keeps
+them), the ``INSERT`` of the
 transfer, and the ``INSERT`` of the ``CreditsSpent`` event the library stores in its outbox.
 It runs with the library's settings: on SQLite WAL, ``synchronous=FULL``, ``foreign_keys=ON``
 and ``BEGIN IMMEDIATE``; on MariaDB READ COMMITTED; on PostgreSQL the server's default, READ
@@ -106,16 +107,24 @@ class TimeOrderedIds:
 
 
 def _debit(mark: Callable[[str], str], false: str) -> str:
-    """The member row's guarded UPDATE, as the library's spend statement writes it."""
+    """The member row's guarded UPDATE, as the library's spend statement writes it: the
+    member's cap among its guards (what the member used this period, spends and other kinds
+    less refunds, counted as zero below zero, plus what they hold, within ``spend_cap``)."""
     a, p = mark("a"), mark("p")
+    used = (
+        f"(CASE WHEN spend_period = {p} THEN spend_total ELSE 0 END "
+        f"+ CASE WHEN figures_period = {p} THEN figures_used ELSE 0 END)"
+    )
     return (
         "UPDATE armox_accounts SET debits_posted = debits_posted + {a}, spent = spent + {a}, "
         "spend_total = CASE WHEN spend_period = {p} THEN spend_total + {a} ELSE {a} END, "
         "spend_period = {p}, spend_at = {t} "
         "WHERE organisation_id = {o} AND code = {c} "
         "AND credits_posted - debits_posted - debits_pending >= {a} "
-        "AND closed = {false} AND spend_period <= {p}"
-    ).format(a=a, p=p, t=mark("t"), o=mark("o"), c=mark("c"), false=false)
+        "AND closed = {false} AND spend_period <= {p} "
+        "AND (spend_cap IS NULL OR CASE WHEN {used} < 0 THEN 0 ELSE {used} END "
+        "+ debits_pending <= spend_cap - {a})"
+    ).format(a=a, p=p, t=mark("t"), o=mark("o"), c=mark("c"), false=false, used=used)
 
 
 _TRANSFER_COLUMNS = (

@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -240,3 +241,82 @@ def test_a_store_joined_to_a_host_keeps_to_its_transaction(backend: Backend) -> 
         joined.spend("member-1", owner.org_id, 5, generation_id="in-host")
         host.rollback()
     assert _available(SqlAlchemyStore(backend.engine), owner.org_id, "member-1") == 50
+
+
+#: Text a value may hold that an escaping must neutralise: quotes, backslashes, the
+#: paramstyle's own marks, NUL, line ends, and characters past ASCII.
+_HOSTILE = st.text(
+    alphabet=st.one_of(st.sampled_from("'\"\\%()s;-\x00\n\r\x1a`"), st.characters()),
+    max_size=30,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    texts=st.fixed_dictionaries(
+        {"c": _HOSTILE, "t_actor": _HOSTILE, "t_idempotency_key": _HOSTILE, "e_payload": _HOSTILE}
+    ),
+    no_backslash_escapes=st.booleans(),
+)
+def test_on_pymysql_each_statement_sends_what_the_driver_would_bind(
+    server_backend: Backend, texts: dict[str, str], no_backslash_escapes: bool
+) -> None:
+    """On MariaDB and MySQL the short path escapes each value once per spend and puts the
+    literals in every statement's text: each text is, byte for byte, what PyMySQL's cursor
+    makes of the statement and its parameters (its own escaping, injection-safe), in either
+    of the server's string modes (``NO_BACKSLASH_ESCAPES`` or not)."""
+    from armox_enterprise.adapters.sqlalchemy.quick import _values, quick_spend
+
+    if server_backend.name != "mysql":
+        pytest.skip("PyMySQL's escaping: MariaDB and MySQL only")
+    store = SqlAlchemyStore(server_backend.engine)
+    quick = quick_spend(store.tables, store.engine.dialect)
+    assert quick is not None
+    assert quick.literals is not None
+    at = enterprise().clock.now()
+    transfer = _spend("org-1", "member-1", 3, "key", 0, at)
+    event = CreditsSpent(
+        organisation_id="org-1",
+        actor="member-1",
+        occurred_at=at,
+        user_id="member-1",
+        amount=3,
+        reference="key",
+    )
+    values = {**_values(transfer, event), **texts}
+    fairy = store.engine.raw_connection()
+    try:
+        dbapi: Any = fairy.driver_connection
+        cursor = dbapi.cursor()
+        mode = "CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')" if no_backslash_escapes else "''"
+        cursor.execute(f"SET SESSION sql_mode = {mode}")
+        escaped = quick.literals.escaped(dbapi.escape, values)
+        for statement in quick.statements:
+            assert statement.sql % escaped == cursor.mogrify(
+                statement.sql, statement.params(values)
+            )
+    finally:
+        fairy.invalidate()  # the session's sql_mode goes with it
+
+
+def test_a_generation_id_with_quotes_and_backslashes_is_stored_as_given(
+    server_backend: Backend,
+) -> None:
+    """A spend whose generation id holds quotes, backslashes and the paramstyle's marks
+    commits on the short path, and its transfer keeps the id as given."""
+    store = SqlAlchemyStore(server_backend.engine)
+    fx = enterprise(store=store, members=1, allocate=50)
+    fx.service.profile("member-1")  # the period is known: the spend takes the short path
+    key = "g'); DROP TABLE x; -- \\' \" %(o)s %s"
+    spent = fx.service.spend("member-1", fx.org_id, 4, generation_id=key)
+    assert spent.idempotency_key == key
+    with store.engine.connect() as connection:
+        stored = connection.execute(
+            select(default_tables.transfers.c.idempotency_key).where(
+                default_tables.transfers.c.id == spent.id
+            )
+        ).scalar_one()
+    assert stored == key
+    assert _available(store, fx.org_id, "member-1") == 46

@@ -13,7 +13,9 @@ domain's :data:`~armox_enterprise.domain.ledger.EFFECTS`):
 * **MySQL and MariaDB**: the event's ``INSERT`` (whose foreign-key check takes the share lock
   on the organisation's row, first, in the library's lock order), the member's ``UPDATE``,
   the transfer's ``INSERT`` and ``COMMIT``: four round trips at the connection's isolation
-  level.
+  level.  Each value is converted and escaped once per spend, by the connection's own
+  ``escape`` (what PyMySQL's cursor does to every parameter of every statement), and each
+  statement's text takes the escaped literals: the bytes sent are the ones PyMySQL would send.
 * **SQLite**: ``BEGIN IMMEDIATE``, the same three statements and ``COMMIT``, with the
   connection's pragmas (WAL, ``synchronous``, foreign keys).
 
@@ -25,6 +27,7 @@ Decision 25 in ``docs/decisions.md`` says why.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -75,6 +78,9 @@ class _Statement:
     converters: Mapping[str, Callable[[Any], Any]]
     #: The binds with a value of their own (literals of the statement).
     fixed: Mapping[str, Any]
+    #: Each bind's type and dialect type, by class name (binds of one name across statements
+    #: convert alike when they are the same).
+    kinds: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
 
     @classmethod
     def of(cls, statement: ClauseElement, dialect: Dialect) -> _Statement:
@@ -82,14 +88,17 @@ class _Statement:
         compiled: Any = statement.compile(dialect=dialect)
         converters = {}
         fixed = {}
+        kinds = {}
         for name, bind in compiled.binds.items():
-            convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            impl = bind.type.dialect_impl(dialect)
+            convert = impl.bind_processor(dialect)
             if convert is not None:
                 converters[name] = convert
             if not bind.required and bind.callable is None:
                 fixed[name] = bind.value
+            kinds[name] = (_qualname(bind.type), _qualname(impl), repr(bind.type))
         order = tuple(compiled.positiontup) if compiled.positional else None
-        return cls(compiled.string, order, converters, fixed)
+        return cls(compiled.string, order, converters, fixed, kinds)
 
     def params(self, values: Mapping[str, Any]) -> Any:
         """The driver's parameters for ``values`` (bind name → Python value)."""
@@ -99,6 +108,51 @@ class _Statement:
         if self.order is None:
             return merged
         return tuple(merged[name] for name in self.order)
+
+
+#: A named bind in the text of a ``pyformat`` statement.
+_PYFORMAT_BIND = re.compile(r"%\(([^)]+)\)s")
+
+
+@attrs.frozen
+class _Literals:
+    """How a spend's values become the literals of ``pyformat`` statements run without
+    parameters: each value converted once and escaped once, by the connection's ``escape``
+    (PyMySQL's, which its cursor applies to each parameter of each statement it runs)."""
+
+    #: The binds the statements' texts name.
+    names: tuple[str, ...]
+    converters: Mapping[str, Callable[[Any], Any]]
+    fixed: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, statements: Sequence[_Statement], dialect: Dialect) -> _Literals | None:
+        """The literals of ``statements``; ``None`` unless the dialect is ``pyformat`` and a
+        bind of one name converts alike in every statement that has it."""
+        if dialect.paramstyle != "pyformat" or any(s.order is not None for s in statements):
+            return None
+        names: dict[str, None] = {}
+        converters: dict[str, Callable[[Any], Any]] = {}
+        fixed: dict[str, Any] = {}
+        kinds: dict[str, tuple[str, ...]] = {}
+        for statement in statements:
+            for name in _PYFORMAT_BIND.findall(statement.sql):
+                names[name] = None
+                kind = statement.kinds.get(name, ())
+                if kinds.setdefault(name, kind) != kind:
+                    return None
+                if name in statement.converters:
+                    converters[name] = statement.converters[name]
+                if name in statement.fixed:
+                    fixed[name] = statement.fixed[name]
+        return cls(tuple(names), converters, fixed)
+
+    def escaped(self, escape: Callable[[Any], str], values: Mapping[str, Any]) -> dict[str, str]:
+        """Each bind's literal for ``values`` (bind name → Python value)."""
+        merged = {**self.fixed, **values}
+        for name, convert in self.converters.items():
+            merged[name] = convert(merged[name])
+        return {name: escape(merged[name]) for name in self.names}
 
 
 @attrs.frozen
@@ -112,6 +166,8 @@ class QuickSpend:
 
     dialect: str
     statements: Sequence[_Statement]
+    #: On PyMySQL, how the values become the statements' literals, once per spend.
+    literals: _Literals | None = None
 
     def run(self, engine: Engine, transfer: Transfer, event: Event) -> bool:
         """Post ``transfer`` with ``event`` on a connection of ``engine``'s pool.
@@ -143,7 +199,7 @@ class QuickSpend:
             cursor = _cursor(fairy, dbapi)
             if self.dialect == "sqlite":
                 dialect.do_execute(cursor, "BEGIN IMMEDIATE", ())
-            done = self._statements(dialect, cursor, values)
+            done = self._statements(dialect, cursor, dbapi, values)
             if not done:
                 dialect.do_rollback(dbapi)
                 ended = True
@@ -179,7 +235,18 @@ class QuickSpend:
         finally:
             dbapi.autocommit = False
 
-    def _statements(self, dialect: Dialect, cursor: Any, values: Mapping[str, Any]) -> bool:
+    def _statements(
+        self, dialect: Dialect, cursor: Any, dbapi: Any, values: Mapping[str, Any]
+    ) -> bool:
+        literals = self.literals
+        if literals is not None:
+            # The escaping reads the connection's state (NO_BACKSLASH_ESCAPES): this one's.
+            escaped = literals.escaped(dbapi.escape, values)
+            for statement in self.statements:
+                dialect.do_execute_no_params(cursor, statement.sql % escaped)
+                if cursor.rowcount != 1:
+                    return False
+            return True
         for statement in self.statements:
             dialect.do_execute(cursor, statement.sql, statement.params(values))
             if cursor.rowcount != 1:
@@ -318,4 +385,13 @@ def _build(tables: Tables, dialect: Dialect) -> QuickSpend:
         # The event first: its foreign-key check locks the organisation's row in share mode,
         # which comes before the member's row in the library's lock order.
         order = [record_event, debit, record_transfer]
-    return QuickSpend(dialect.name, tuple(_Statement.of(s, dialect) for s in order))
+    statements = tuple(_Statement.of(s, dialect) for s in order)
+    literals = None
+    if dialect.name in ("mysql", "mariadb"):
+        literals = _Literals.of(statements, dialect)
+    return QuickSpend(dialect.name, statements, literals)
+
+
+def _qualname(value: object) -> str:
+    kind = type(value)
+    return f"{kind.__module__}.{kind.__qualname__}"
