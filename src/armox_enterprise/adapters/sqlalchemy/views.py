@@ -214,9 +214,16 @@ class SqlViews:
     ) -> tuple[list[MemberFigures], int]:
         """Return one page of active members with their figures, and how many there are.
 
-        One statement: an inner query picks the page, joining only what the sort key needs
-        (nothing for names, each member's account row for the figures); the outer query adds
-        the page's own figures from their account rows.  A second statement counts.
+        Two statements: a count of the active members, then the page, in which an inner query
+        picks the page, joining only what the sort key needs (nothing for names, each member's
+        account row for the figures), and the outer query adds the page's own figures from
+        their account rows.  No page is asked for past the last member.
+
+        On SQLite, whose sort keeps the first ``offset + limit`` rows it meets, a page nearer
+        the end than the start is picked in the other direction from the other end (the order
+        is total, ties going by user id, so that is the same page), and each sort key is
+        computed once per member, ordered by its label.  The count and the page are read in
+        one ``BEGIN IMMEDIATE`` transaction there, so they agree.
         """
         t = self._db.tables
         m = t.memberships
@@ -224,6 +231,10 @@ class SqlViews:
         active = and_(
             m.c.organisation_id == organisation_id, m.c.status == MemberStatus.ACTIVE.value
         )
+        counted = self._db.one(select(func.count()).select_from(m).where(active))
+        total = 0 if counted is None else int(counted[0])
+        if offset >= total or limit <= 0:
+            return [], total
         code = literal(_MEMBER_PREFIX, String) + m.c.user_id
 
         # -- the page: user ids and sort keys, sorted and cut in the database
@@ -237,31 +248,40 @@ class SqlViews:
                 held, and_(held.c.organisation_id == organisation_id, held.c.code == code)
             )
             keys = [(_figures(self._db, organisation_id, period_index, held, code)[sort], False)]
-        chosen = (
-            select(m.c.user_id, *(key.label(f"k{i}") for i, (key, _) in enumerate(keys)))
-            .select_from(source)
-            .where(active)
-        )
+        labelled = [key.label(f"k{i}") for i, (key, _) in enumerate(keys)]
+        chosen = select(m.c.user_id, *labelled).select_from(source).where(active)
 
-        def ordering(columns: list[ColumnElement[Any]], user_id: ColumnElement[Any]) -> list[Any]:
+        def ordering(
+            columns: list[ColumnElement[Any]], user_id: ColumnElement[Any], down: bool
+        ) -> list[Any]:
             terms: list[Any] = []
             for column, (_, text) in zip(columns, keys, strict=True):
                 term = by_code_point(column, dialect) if text else column
-                term = term.desc() if descending else term.asc()
+                term = term.desc() if down else term.asc()
                 if sort == "last_activity" and dialect == "postgresql":
                     # Members without activity first ascending, last descending: where the
                     # other databases put NULL by themselves.
-                    term = term.nulls_last() if descending else term.nulls_first()
+                    term = term.nulls_last() if down else term.nulls_first()
                 terms.append(term)
             user = by_code_point(user_id, dialect)
-            terms.append(user.desc() if descending else user.asc())
+            terms.append(user.desc() if down else user.asc())
             return terms
 
-        key_columns = [key for key, _ in keys]
+        inner_descending, inner_offset, inner_limit = descending, offset, limit
+        if dialect == "sqlite":
+            # SQLite's ORDER BY would compute the key's expression again: each of its bound
+            # parameters is one of its own, so SQLite does not find it among the columns.
+            key_columns: list[ColumnElement[Any]] = list(labelled)
+            from_end = total - offset - limit  # members after the page
+            if from_end < offset:
+                inner_descending = not descending
+                inner_offset, inner_limit = max(0, from_end), min(limit, total - offset)
+        else:
+            key_columns = [key for key, _ in keys]
         page = (
-            chosen.order_by(*ordering(key_columns, m.c.user_id))
-            .offset(offset)
-            .limit(limit)
+            chosen.order_by(*ordering(key_columns, m.c.user_id, inner_descending))
+            .offset(inner_offset)
+            .limit(inner_limit)
             .subquery("page")
         )
 
@@ -275,7 +295,9 @@ class SqlViews:
                     m, and_(m.c.organisation_id == organisation_id, m.c.user_id == page.c.user_id)
                 ).outerjoin(a, and_(a.c.organisation_id == organisation_id, a.c.code == code))
             )
-            .order_by(*ordering([page.c[f"k{i}"] for i in range(len(keys))], page.c.user_id))
+            .order_by(
+                *ordering([page.c[f"k{i}"] for i in range(len(keys))], page.c.user_id, descending)
+            )
         )
         found = []
         for row in self._db.rows(query):
@@ -290,5 +312,4 @@ class SqlViews:
                     last_activity=f["fig_last_activity"],
                 )
             )
-        count = self._db.one(select(func.count()).select_from(m).where(active))
-        return found, 0 if count is None else int(count[0])
+        return found, total

@@ -164,11 +164,9 @@ class ViewContract(ContractBase):
         "last_activity": ["u6", "u2", "u4", "u1", "u5", "u3"],
     }
 
-    @pytest.mark.parametrize("sort", list(_SORTED))
-    def test_member_page_sorts_by_each_key_both_ways(self, sort: MemberSort) -> None:
-        """Each sort key orders the members ascending (by name ignoring case; idle members
-        first by last activity; ties by user id), and descending is the exact reverse."""
-        store = self.make_store()
+    def _sortable(self, store: Store) -> str:
+        """Seed the organisation of :data:`_SORTED`: six members, five with allocations and
+        spends of their own, one (``u6``) with nothing; return its id."""
         names = {"u1": "delta", "u2": "Alpha", "u3": "charlie", "u4": "BRAVO", "u5": "echo"}
         org_id = self._people(store, {**names, "u6": "Foxtrot"})
         codes = {user: member_account(user) for user in names}
@@ -194,11 +192,45 @@ class ViewContract(ContractBase):
                 a_transfer(org_id, TransferKind.HOLD, codes["u3"], USAGE, 280, minutes=14)
             )
             uow.commit()
+        return org_id
+
+    @pytest.mark.parametrize("sort", list(_SORTED))
+    def test_member_page_sorts_by_each_key_both_ways(self, sort: MemberSort) -> None:
+        """Each sort key orders the members ascending (by name ignoring case; idle members
+        first by last activity; ties by user id), and descending is the exact reverse."""
+        store = self.make_store()
+        org_id = self._sortable(store)
         expected = self._SORTED[sort]
         page, total = self._page(store, org_id, sort)
         assert ([f.membership.user_id for f in page], total) == (expected, 6)
         page, total = self._page(store, org_id, sort, descending=True)
         assert ([f.membership.user_id for f in page], total) == (expected[::-1], 6)
+
+    def test_member_page_cuts_every_page_of_each_order(self) -> None:
+        """Every page, of every size, at every offset, of every sort key in both directions is
+        that slice of the whole order, with the figures the whole order shows (a page near the
+        end is the same whichever end a store picks it from)."""
+        store = self.make_store()
+        org_id = self._sortable(store)
+        for sort, ascending in self._SORTED.items():
+            for descending in (False, True):
+                expected = ascending[::-1] if descending else ascending
+                whole, _ = self._page(store, org_id, sort, descending=descending)  # type: ignore[arg-type]
+                figures = self._figures(whole)
+                for limit in (1, 2, 4, 6):
+                    for offset in range(len(expected) + 2):
+                        page, total = self._page(
+                            store,
+                            org_id,
+                            sort,  # type: ignore[arg-type]
+                            descending=descending,
+                            offset=offset,
+                            limit=limit,
+                        )
+                        where = (sort, descending, offset, limit)
+                        users = [f.membership.user_id for f in page]
+                        assert (users, total) == (expected[offset : offset + limit], 6), where
+                        assert self._figures(page) == {u: figures[u] for u in users}, where
 
     def test_member_page_pages_and_breaks_ties_by_user_id(self) -> None:
         """Members with equal keys come in user id order by code point (upper case before
@@ -215,6 +247,22 @@ class ViewContract(ContractBase):
             assert ([f.membership.user_id for f in page], total) == (ordered, 7), sort
             page, _ = self._page(store, org_id, sort, descending=True)  # type: ignore[arg-type]
             assert [f.membership.user_id for f in page] == ordered[::-1], sort
+            for descending in (False, True):
+                tied = ordered[::-1] if descending else ordered
+                cut = [
+                    self._page(
+                        store,
+                        org_id,
+                        sort,  # type: ignore[arg-type]
+                        descending=descending,
+                        offset=offset,
+                        limit=3,
+                    )[0]
+                    for offset in range(len(tied) + 1)
+                ]
+                assert [[f.membership.user_id for f in page] for page in cut] == [
+                    tied[offset : offset + 3] for offset in range(len(tied) + 1)
+                ], (sort, descending)
         pages = [self._page(store, org_id, offset=offset, limit=3) for offset in (0, 3, 6, 7, 50)]
         assert [[f.membership.user_id for f in page] for page, _ in pages] == [
             ordered[0:3],
