@@ -131,8 +131,7 @@ class CapUseCases(UseCases):
                         store_member_cap(ctx, member, team)
                 status = team_cap_status(ctx, team)
             elif target is None:
-                ctx.org = attrs.evolve(org, spend_cap=value)
-                uow.organisations.update(ctx.org)
+                ctx.change_organisation(spend_cap=value)
                 # Every member's effective cap, kept where the spend checks it.
                 teams = _teams_by_member(ctx)
                 for member in uow.memberships.list(org.id, active_only=False):
@@ -180,9 +179,7 @@ class CapUseCases(UseCases):
         value = soft_limit(limit)
 
         def work(ctx: Context) -> Organisation:
-            changed = attrs.evolve(ctx.org, soft_limit=value)
-            ctx.uow.organisations.update(changed)
-            ctx.org = changed
+            changed = ctx.change_organisation(soft_limit=value)
             ctx.record(
                 ev.SoftLimitSet,
                 credits=_text(None if value is None else value.credits),

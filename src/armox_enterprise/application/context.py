@@ -92,6 +92,14 @@ class Context:
             model=model,
         )
 
+    def change_organisation(self, **changes: Any) -> Organisation:
+        """Store the organisation with ``changes`` (its fields' new values) and act on it from
+        now on; return it.  The caller holds the organisation's row locked."""
+        changed = attrs.evolve(self.org, **changes)
+        self.uow.organisations.update(changed)
+        self.org = changed
+        return changed
+
     def post(self, transfer: Transfer) -> Transfer:
         """Post ``transfer`` to the ledger and return it."""
         self.uow.ledger.post(transfer)

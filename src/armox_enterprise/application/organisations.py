@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import attrs
-
 from armox_enterprise.application import arguments as args
 from armox_enterprise.application.base import UseCases
 from armox_enterprise.application.context import Context
@@ -156,8 +154,7 @@ class OrganisationUseCases(UseCases):
         allowance = non_negative_credits(amount, name="amount")
 
         def work(ctx: Context) -> Organisation:
-            changed = attrs.evolve(ctx.org, monthly_allowance=allowance)
-            ctx.uow.organisations.update(changed)
+            changed = ctx.change_organisation(monthly_allowance=allowance)
             ctx.record(
                 ev.OrganisationSettingsChanged, setting="monthly_allowance", value=str(allowance)
             )
@@ -224,8 +221,7 @@ class OrganisationUseCases(UseCases):
                 hold_lifetime=hold_lifetime,
                 alert_thresholds=alert_thresholds,
             )
-            changed = attrs.evolve(org, **merged)
-            ctx.uow.organisations.update(changed)
+            changed = ctx.change_organisation(**merged)
             for setting, value in merged.items():
                 if current[setting] != value:  # type: ignore[literal-required]
                     ctx.record(ev.OrganisationSettingsChanged, setting=setting, value=str(value))
