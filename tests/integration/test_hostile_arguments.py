@@ -310,16 +310,31 @@ def _cases() -> dict[str, Call]:
                 "user_id": "hired",
                 "email": "hired@else.example",
                 "display_name": "Hired",
+                "external_id": "ext-hired",
             },
             {
                 "organisation_id": "text",
                 "user_id": "text",
                 "email": "email",
                 "display_name": "note",
+                "external_id": "text",
             },
         ),
         "deactivate_member": m(
             "deactivate_member",
+            lambda w: {"organisation_id": w.org, "user_id": "member-2", "external_id": "ext-2"},
+            {"organisation_id": "text", "user_id": "text", "external_id": "text"},
+        ),
+        "delete_member": m(
+            "delete_member",
+            lambda w: {"organisation_id": w.org, "user_id": "member-2"},
+            {"organisation_id": "text", "user_id": "text"},
+        ),
+        "directory_users": m(
+            "directory_users", lambda w: {"organisation_id": w.org}, {"organisation_id": "text"}
+        ),
+        "directory_user": m(
+            "directory_user",
             lambda w: {"organisation_id": w.org, "user_id": "member-2"},
             {"organisation_id": "text", "user_id": "text"},
         ),
