@@ -16,7 +16,7 @@ from armox_enterprise.application.runner import ReplayWatch, watch_replays
 from armox_enterprise.domain.alerts import AlertThresholds
 from armox_enterprise.domain.caps import CapStatus
 from armox_enterprise.domain.claims import RECHECK_GRACE, RecheckReport
-from armox_enterprise.domain.directory import DirectoryResult
+from armox_enterprise.domain.directory import DirectoryResult, DirectoryUser
 from armox_enterprise.domain.enrolment import (
     EnrolmentDecision,
     EnrolmentOutcome,
@@ -121,6 +121,7 @@ __all__ = [
     "CreditRequestNotFound",
     "Dashboard",
     "DirectoryResult",
+    "DirectoryUser",
     "DomainAlreadyClaimed",
     "DomainClaim",
     "DomainName",

@@ -351,9 +351,12 @@ class AsyncEnterpriseService:
 
     provision_member = _twin(EnterpriseService.provision_member)
     deactivate_member = _twin(EnterpriseService.deactivate_member)
+    delete_member = _twin(EnterpriseService.delete_member)
     reactivate_member = _twin(EnterpriseService.reactivate_member)
     directory_member = _twin(EnterpriseService.directory_member)
     directory_members = _twin(EnterpriseService.directory_members)
+    directory_user = _twin(EnterpriseService.directory_user)
+    directory_users = _twin(EnterpriseService.directory_users)
 
     allocate_credits = _twin(EnterpriseService.allocate_credits)
     reclaim_credits = _twin(EnterpriseService.reclaim_credits)

@@ -11,15 +11,21 @@ body, and sends back the status, headers and JSON body it returns::
 
 The SCIM resource is the membership: its ``id`` is the host's user id, ``userName`` is the
 member's email address (the form Okta's and Entra's defaults take), ``displayName`` their
-display name and ``active`` whether the membership is in force.  Deactivating (``active``
-false, or ``DELETE``) removes the member exactly as an admin's removal does; reactivating makes
-them a member again, with no credits.
+display name, ``externalId`` the directory's own id of them and ``active`` whether the
+membership is in force.  Deactivating (``active`` false) removes the member exactly as an
+admin's removal does; reactivating makes them a member again, with no credits.
+
+The directory's own id of the user, ``externalId``, is kept (unique in the organisation).
+``DELETE`` removes the member too, and the user is then gone for the directory (404 on every
+request, absent from lists, RFC 7644 3.6) while the organisation keeps the removed membership
+in its history; a later ``POST`` of the user provisions them again.
 
 What is supported: ``POST /Users``, ``GET /Users/{id}``, ``GET /Users`` with
-``filter=userName eq "..."`` (no other filter) and ``startIndex``/``count``, ``PUT`` and
-``PATCH /Users/{id}`` changing ``active``, ``userName`` and ``displayName``, and
-``DELETE /Users/{id}``.  Other attributes of the User schema and its extensions (``name``,
-``emails``, ``externalId``, ``title``, the enterprise extension ...) are accepted and not kept;
+``filter=userName eq "..."`` or ``filter=externalId eq "..."`` (no other filter) and
+``startIndex``/``count``, ``PUT`` and ``PATCH /Users/{id}`` changing ``active``,
+``userName``, ``displayName`` and ``externalId``, and ``DELETE /Users/{id}``.  Other
+attributes of the User schema and its extensions (``name``, ``emails``, ``title``, the
+enterprise extension ...) are accepted and not kept;
 read-only ones (``id``, ``meta``) cannot be changed (400 ``mutability``).  Groups are not
 supported (``GET /Groups`` lists none, anything else on them is 501), nor are ``/Me``,
 ``/Bulk``, ``/.search``, sorting, ETags and ``attributes`` projections.
@@ -37,7 +43,7 @@ from urllib.parse import parse_qs, quote, unquote
 import attrs
 
 from armox_enterprise.application.service import EnterpriseService
-from armox_enterprise.domain.organisation import Membership
+from armox_enterprise.domain.directory import DirectoryUser, parse_external_id
 from armox_enterprise.domain.values import EmailAddress
 from armox_enterprise.exceptions import (
     AlreadyExists,
@@ -61,6 +67,7 @@ __all__ = [
     "ScimUsers",
     "UserChanges",
     "UserFields",
+    "UserFilter",
     "parse_active",
     "parse_filter",
     "parse_patch",
@@ -85,11 +92,18 @@ MAX_COUNT = 500
 #: The longest filter, body or attribute value read (longer ones are refused as invalid).
 MAX_FILTER_LENGTH = 1000
 
-_FILTER = re.compile(r'\s*username\s+eq\s+"((?:[^"\\]|\\.)*)"\s*', re.IGNORECASE | re.DOTALL)
+_FILTER = re.compile(
+    r'\s*(username|externalid)\s+eq\s+"((?:[^"\\]|\\.)*)"\s*', re.IGNORECASE | re.DOTALL
+)
 _ATTRIBUTE_PATH = re.compile(r"[A-Za-z][\w$-]*(\.[A-Za-z][\w$-]*)?(\[.*\])?(\.[A-Za-z][\w$-]*)?")
 #: The attributes the library keeps, by their lower-case name (attribute names are
 #: case-insensitive in SCIM).
-_KEPT = {"active": "active", "username": "userName", "displayname": "displayName"}
+_KEPT = {
+    "active": "active",
+    "username": "userName",
+    "displayname": "displayName",
+    "externalid": "externalId",
+}
 _READ_ONLY = {"id", "meta", "schemas", "groups"}
 #: How the library's errors answer, the first that matches: (error, status, scimType).
 _ANSWERS: tuple[tuple[type[ArmoxError], int, str | None], ...] = (
@@ -143,7 +157,7 @@ class UserFields:
         email: ``userName`` parsed.
         display_name: ``displayName``, else ``name.formatted``, else given and family names.
         active: ``active`` (true when absent).
-        external_id: ``externalId``, or ``None``.
+        external_id: ``externalId``, or ``None`` (absent or ``null``).
         emails: the ``value`` of each of ``emails``, primary first.
     """
 
@@ -163,19 +177,34 @@ class UserChanges:
         active: the new ``active``.
         email: the new ``userName``.
         display_name: the new ``displayName``.
+        external_id: the new ``externalId``; ``""``: remove it.
     """
 
     active: bool | None = None
     email: EmailAddress | None = None
     display_name: str | None = None
+    external_id: str | None = None
+
+
+class UserFilter(NamedTuple):
+    """The one filter supported, ``<attribute> eq "<value>"``.
+
+    Attributes:
+        attribute: ``"userName"`` or ``"externalId"``, as RFC 7643 spells them.
+        value: the value compared: case-insensitively for ``userName``, exactly for
+            ``externalId`` (RFC 7643 makes it case-exact).
+    """
+
+    attribute: str
+    value: str
 
 
 def _invalid(detail: str) -> ScimError:
     return ScimError(400, detail, "invalidValue")
 
 
-def parse_filter(expression: str) -> str:
-    """Return the value of the one filter supported, ``userName eq "value"``.
+def parse_filter(expression: str) -> UserFilter:
+    """Read the one filter supported, ``userName eq "value"`` or ``externalId eq "value"``.
 
     The attribute name and the operator are case-insensitive (RFC 7644 3.4.2.2); the value is
     a JSON string.
@@ -187,14 +216,19 @@ def parse_filter(expression: str) -> str:
         raise ScimError(400, "the filter is too long", "invalidFilter")
     match = _FILTER.fullmatch(expression)
     if match is None:
-        raise ScimError(400, 'only the filter userName eq "..." is supported', "invalidFilter")
+        raise ScimError(
+            400,
+            'only the filters userName eq "..." and externalId eq "..." are supported',
+            "invalidFilter",
+        )
+    attribute = "userName" if match.group(1).lower() == "username" else "externalId"
     try:
-        value = json.loads(f'"{match.group(1)}"')
+        value = json.loads(f'"{match.group(2)}"')
     except ValueError:
         raise ScimError(400, "the filter's value is not a valid string", "invalidFilter") from None
     if not isinstance(value, str):  # pragma: no cover - a JSON string always decodes to str
         raise ScimError(400, "the filter's value is not a string", "invalidFilter")
-    return value
+    return UserFilter(attribute, value)
 
 
 def parse_active(value: object) -> bool:
@@ -218,6 +252,15 @@ def _email(value: object, field: str = "userName") -> EmailAddress:
         return EmailAddress.parse(value.strip())
     except ValueError:  # InvalidEmail, and what IDNA raises on text it cannot encode
         raise _invalid(f"{field} must be an email address") from None
+
+
+def _external(value: object) -> str:
+    """An ``externalId``, as :func:`~armox_enterprise.domain.directory.parse_external_id`
+    checks it."""
+    try:
+        return parse_external_id(value)
+    except ValueError as exc:
+        raise _invalid(str(exc).replace("external_id", "externalId")) from None
 
 
 def _text(value: object, field: str) -> str:
@@ -259,14 +302,15 @@ def parse_user(body: Mapping[str, Any]) -> UserFields:
     """Read a User resource (a POST or PUT body).
 
     Raises:
-        ScimError: ``userName`` is missing or not an email address, or an attribute the
+        ScimError: ``userName`` is missing or not an email address, ``externalId`` is not a
+            1 to 255 character string free of control characters, or an attribute the
             library keeps has the wrong type (400 ``invalidValue``).
     """
     user_name = body.get("userName")
     email = _email(user_name)
     external = body.get("externalId")
-    if external is not None and not isinstance(external, str):
-        raise _invalid("externalId must be a string")
+    if external is not None:
+        external = _external(external)
     active = parse_active(body["active"]) if body.get("active") is not None else True
     return UserFields(
         user_name=str(user_name).strip(),
@@ -301,6 +345,9 @@ def _apply(changes: dict[str, Any], attribute: str, value: object) -> None:
         changes["active"] = parse_active(value)
     elif attribute == "userName":
         changes["email"] = _email(value)
+    elif attribute == "externalId":
+        # A null value unassigns the attribute (RFC 7644 3.5.2.3), as a remove does.
+        changes["external_id"] = "" if value is None else _external(value)
     else:
         changes["display_name"] = _text(value, "displayName")
 
@@ -320,7 +367,10 @@ def _operation(changes: dict[str, Any], operation: object) -> None:
     if op == "remove":
         if path is None:
             raise ScimError(400, "remove needs a path", "noTarget")
-        if _attribute(path) is not None:
+        attribute = _attribute(path)
+        if attribute == "externalId":
+            changes["external_id"] = ""
+        elif attribute is not None:
             raise _invalid(f"{path} cannot be removed")
         return
     if path is not None:
@@ -340,8 +390,9 @@ def parse_patch(body: Mapping[str, Any]) -> UserChanges:
     """Read a PatchOp body (RFC 7644 3.5.2) into the changes of the attributes the library keeps.
 
     ``add`` and ``replace`` (in any case: Entra sends ``"Replace"``) set ``active``,
-    ``userName`` or ``displayName``, by ``path`` or as the keys of an object ``value``; the
-    attributes the library does not keep are skipped; ``remove`` of a kept attribute is
+    ``userName``, ``displayName`` or ``externalId``, by ``path`` or as the keys of an object
+    ``value``; the attributes the library does not keep are skipped; ``remove`` of
+    ``externalId`` (or a ``null`` value) removes it, ``remove`` of another kept attribute is
     refused (a member always has them).
 
     Raises:
@@ -412,8 +463,13 @@ def _empty_list() -> ScimResponse:
 
 def _replaced(fields: UserFields) -> UserChanges:
     """What a PUT of ``fields`` asks: the kept attributes as given (a missing display name
-    keeps the member's)."""
-    return UserChanges(active=fields.active, email=fields.email, display_name=fields.display_name)
+    or ``externalId`` keeps the member's: RFC 7644 3.5.1 lets the service provider choose)."""
+    return UserChanges(
+        active=fields.active,
+        email=fields.email,
+        display_name=fields.display_name,
+        external_id=fields.external_id,
+    )
 
 
 def _instant(value: datetime) -> str:
@@ -456,8 +512,9 @@ class ScimUsers:
 
         Every refusal is a SCIM error body (``urn:ietf:params:scim:api:messages:2.0:Error``):
         bad input 400 (``invalidValue``, ``invalidFilter``, ``invalidSyntax`` ...), an unknown
-        user 404, a ``userName`` or user already provisioned 409 ``uniqueness``, the last admin
-        409, the seat limit 403, a transient storage failure 503.
+        or deleted user 404, a ``userName``, ``externalId`` or user already provisioned 409
+        ``uniqueness``, the last admin 409, the seat limit 403, a transient storage failure
+        503.
         """
         try:
             return self._route(str(method).upper(), str(path), query, body)
@@ -509,13 +566,13 @@ class ScimUsers:
     ) -> ScimResponse:
         """``/Users/{id}``: read, replace, patch or delete one user."""
         if method == "GET":
-            return self._ok(self.service.directory_member(self.organisation_id, user_id))
+            return self._ok(self.service.directory_user(self.organisation_id, user_id))
         if method in ("PUT", "PATCH"):
             fields = _body(body)
             changes = _replaced(parse_user(fields)) if method == "PUT" else parse_patch(fields)
             return self._patch(user_id, changes)
         if method == "DELETE":
-            self.service.deactivate_member(self.organisation_id, user_id)
+            self.service.delete_member(self.organisation_id, user_id)
             return ScimResponse(204, {}, None)
         raise ScimError(405, f"{method[:10]} is not allowed on /Users/{{id}}")
 
@@ -524,10 +581,14 @@ class ScimUsers:
     def _list(self, query: Mapping[str, str]) -> ScimResponse:
         start = max(1, _number(query, "startIndex", 1))
         count = min(MAX_COUNT, max(0, _number(query, "count", DEFAULT_COUNT)))
-        members = self.service.directory_members(self.organisation_id)
+        members = self.service.directory_users(self.organisation_id)
         expression = query.get("filter")
         if expression is not None:
-            members = self._named(members, parse_filter(expression))
+            wanted = parse_filter(expression)
+            if wanted.attribute == "userName":
+                members = self._named(members, wanted.value)
+            else:
+                members = [m for m in members if m.external_id == wanted.value]
         page = members[start - 1 : start - 1 + count]
         return ScimResponse(
             200,
@@ -542,61 +603,78 @@ class ScimUsers:
         )
 
     @staticmethod
-    def _named(members: list[Membership], user_name: str) -> list[Membership]:
-        """The memberships whose ``userName`` (email) is ``user_name`` (case-insensitive)."""
+    def _named(members: list[DirectoryUser], user_name: str) -> list[DirectoryUser]:
+        """The users whose ``userName`` (email) is ``user_name`` (case-insensitive)."""
         try:
-            wanted = EmailAddress.parse(user_name.strip())
+            wanted = str(EmailAddress.parse(user_name.strip())).lower()
         except ValueError:
             return []
-        return [m for m in members if str(m.email).lower() == str(wanted).lower()]
+        return [m for m in members if str(m.membership.email).lower() == wanted]
 
     def _create(self, body: Mapping[str, Any]) -> ScimResponse:
         fields = parse_user(body)
-        members = self.service.directory_members(self.organisation_id)
+        org = self.organisation_id
+        members = self.service.directory_users(org)
         if self._named(members, str(fields.email)):
             raise ScimError(409, "a user with this userName exists", "uniqueness")
+        if fields.external_id is not None and any(
+            m.external_id == fields.external_id for m in members
+        ):
+            raise ScimError(409, "a user with this externalId exists", "uniqueness")
         user_id = self.resolve_user(fields.user_name, fields.external_id, fields.emails)
-        if any(m.user_id == user_id for m in members):
+        if any(m.membership.user_id == user_id for m in members):
             raise ScimError(409, "this user is already provisioned", "uniqueness")
         result = self.service.provision_member(
-            self.organisation_id, user_id, str(fields.email), display_name=fields.display_name
+            org,
+            user_id,
+            str(fields.email),
+            display_name=fields.display_name,
+            external_id=fields.external_id,
         )
-        membership = result.membership
         if not fields.active:
-            membership = self.service.deactivate_member(self.organisation_id, user_id).membership
-        response = self._ok(membership, status=201)
+            result = self.service.deactivate_member(org, user_id)
+        response = self._ok(DirectoryUser(result.membership, result.external_id), status=201)
         response.headers["Location"] = self._location(user_id)
         return response
 
     def _patch(self, user_id: str, changes: UserChanges) -> ScimResponse:
         org = self.organisation_id
-        current = self.service.directory_member(org, user_id)
+        found = self.service.directory_user(org, user_id)
+        current, external = found.membership, changes.external_id
         email = changes.email if changes.email is not None else current.email
         display = current.display_name if changes.display_name is None else changes.display_name
         active = current.is_active if changes.active is None else changes.active
         if email != current.email:
-            members = self.service.directory_members(org)
-            if any(m.user_id != user_id for m in self._named(members, str(email))):
+            members = self.service.directory_users(org)
+            if any(m.membership.user_id != user_id for m in self._named(members, str(email))):
                 raise ScimError(409, "a user with this userName exists", "uniqueness")
         details = email != current.email or (display and display != current.display_name)
+        kept = found.external_id
         if active or (current.is_active and details):
-            current = self.service.provision_member(
-                org, user_id, str(email), display_name=display
-            ).membership
+            result = self.service.provision_member(
+                org, user_id, str(email), display_name=display, external_id=external
+            )
+            current, kept = result.membership, result.external_id
         if not active:
-            current = self.service.deactivate_member(org, user_id).membership
-        return self._ok(current)
+            result = self.service.deactivate_member(org, user_id, external_id=external)
+            current, kept = result.membership, result.external_id
+        return self._ok(DirectoryUser(current, kept))
 
     # ------------------------------------------------------------------ answers
 
     def _location(self, user_id: str) -> str:
         return f"{self.base_url.rstrip('/')}/Users/{quote(user_id, safe='')}"
 
-    def _resource(self, membership: Membership) -> dict[str, Any]:
+    def _resource(self, user: DirectoryUser) -> dict[str, Any]:
+        membership = user.membership
         modified = membership.removed_at if membership.removed_at else membership.joined_at
-        return {
+        resource: dict[str, Any] = {
             "schemas": [USER_SCHEMA],
             "id": membership.user_id,
+        }
+        if user.external_id is not None:
+            resource["externalId"] = user.external_id
+        return resource | {
             "userName": str(membership.email),
             "displayName": membership.display_name,
             "active": membership.is_active,
@@ -609,8 +687,8 @@ class ScimUsers:
             },
         }
 
-    def _ok(self, membership: Membership, *, status: int = 200) -> ScimResponse:
-        return ScimResponse(status, self._headers(), self._resource(membership))
+    def _ok(self, user: DirectoryUser, *, status: int = 200) -> ScimResponse:
+        return ScimResponse(status, self._headers(), self._resource(user))
 
     @staticmethod
     def _headers() -> dict[str, str]:

@@ -6,7 +6,9 @@ Two threads released together by a barrier, a few rounds each:
   host): one active membership, both callers told the same membership, one ``MemberEnrolled``;
 - a deactivation racing a spend (or a hold's capture) of the member: whatever wins, the
   removed member keeps no credits, the ledger reconciles, and each caller got a result or a
-  specific error.
+  specific error;
+- two users provisioned at once with one external id: one holds it, the other is told
+  ``AlreadyExists`` and was not provisioned.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from armox_enterprise import DirectoryResult, EnterpriseService, OrganisationNotFound
+from armox_enterprise import (
+    AlreadyExists,
+    DirectoryResult,
+    EnterpriseService,
+    OrganisationNotFound,
+)
 from armox_enterprise.domain import events as ev
 from armox_enterprise.domain.ledger import member_account, reconcile
 from armox_enterprise.testing import enterprise
@@ -71,6 +78,41 @@ def test_one_user_provisioned_from_two_threads_is_one_membership(
             active = [m.user_id for m in uow.memberships.list(s.org_id)]
         assert active.count(user) == 1
     assert len(enrolled) == ROUNDS
+
+
+def test_two_users_racing_for_one_external_id_leave_one_holder(
+    server_backend: Backend,
+) -> None:
+    """One call provisions its user with the id, the other is AlreadyExists and left nothing:
+    its user is no member and the id names the winner."""
+    s = enterprise(store=server_backend.store(), members=1)
+    services = [
+        EnterpriseService(s.store, clock=s.clock, dns=s.dns, max_attempts=200) for _ in range(2)
+    ]
+    for round_ in range(ROUNDS):
+        external = f"ext-{round_}"
+        outcomes = _racing(
+            *(
+                functools.partial(
+                    svc.provision_member,
+                    s.org_id,
+                    f"u-{round_}-{i}",
+                    f"u-{round_}-{i}@else.example",
+                    external_id=external,
+                )
+                for i, svc in enumerate(services)
+            )
+        )
+        won = [o for o in outcomes if isinstance(o, DirectoryResult)]
+        lost = [o for o in outcomes if isinstance(o, AlreadyExists)]
+        assert (len(won), len(lost)) == (1, 1), outcomes
+        winner = won[0].membership.user_id
+        loser = next(f"u-{round_}-{i}" for i in range(2) if f"u-{round_}-{i}" != winner)
+        with s.store.unit_of_work() as uow:
+            holder = uow.memberships.link_by_external_id(s.org_id, external)
+            assert holder is not None
+            assert holder.user_id == winner
+            assert uow.memberships.get(s.org_id, loser) is None
 
 
 def test_a_deactivation_racing_the_members_spends_leaves_the_ledger_whole(

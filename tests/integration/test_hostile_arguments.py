@@ -48,6 +48,8 @@ WRONG_TYPES = [5, 1.5, ["x"], b"x", {"a": 1}, object()]
 HOSTILE: dict[str, list[object]] = {
     "text": [None, *WRONG_TYPES, "", "   ", "a\ud800b", "\x00", "x" * 5000],
     "optional_text": [*WRONG_TYPES, "", "a\ud800b", "\x00", "x" * 5000],
+    # None keeps a directory's id of a user and "" removes it: neither is hostile.
+    "external_id": [*WRONG_TYPES, "   ", "a\ud800b", "\x00", "a\nb", "\x1b[0m", "x" * 256],
     "note": [None, *WRONG_TYPES, "a\ud800b", "x\x00", "x" * 5000],
     "amount": [None, True, 1.0, "5", 0, -1, 2**63, 2**70, [1]],
     "optional_amount": [True, 1.0, "5", 0, -1, 2**63],
@@ -310,16 +312,31 @@ def _cases() -> dict[str, Call]:
                 "user_id": "hired",
                 "email": "hired@else.example",
                 "display_name": "Hired",
+                "external_id": "ext-hired",
             },
             {
                 "organisation_id": "text",
                 "user_id": "text",
                 "email": "email",
                 "display_name": "note",
+                "external_id": "external_id",
             },
         ),
         "deactivate_member": m(
             "deactivate_member",
+            lambda w: {"organisation_id": w.org, "user_id": "member-2", "external_id": "ext-2"},
+            {"organisation_id": "text", "user_id": "text", "external_id": "external_id"},
+        ),
+        "delete_member": m(
+            "delete_member",
+            lambda w: {"organisation_id": w.org, "user_id": "member-2"},
+            {"organisation_id": "text", "user_id": "text"},
+        ),
+        "directory_users": m(
+            "directory_users", lambda w: {"organisation_id": w.org}, {"organisation_id": "text"}
+        ),
+        "directory_user": m(
+            "directory_user",
             lambda w: {"organisation_id": w.org, "user_id": "member-2"},
             {"organisation_id": "text", "user_id": "text"},
         ),

@@ -18,6 +18,7 @@ from armox_enterprise.adapters.sqlalchemy import SqlAlchemyStore, Tables, make_t
 from armox_enterprise.adapters.sqlalchemy import tables as default_tables
 from armox_enterprise.adapters.sqlalchemy.migrations import alembic_config, downgrade, upgrade
 from armox_enterprise.domain.alerts import DEFAULT_THRESHOLDS, AlertThresholds
+from armox_enterprise.domain.directory import DirectoryLink
 from armox_enterprise.domain.grace import SoftLimit
 from armox_enterprise.domain.ledger import Transfer, TransferKind
 from armox_enterprise.domain.organisation import Membership, Role
@@ -71,6 +72,9 @@ AE0009 = {("add", CAPS)}
 #: The columns ae0011 adds: the organisations' soft limit, the requests' automatic mark.
 SOFT = ("soft_limit_credits", "soft_limit_percent", "automatic")
 AE0011 = {("add", name) for name in SOFT}
+#: The table ae0012 adds (the directory's links to memberships).
+LINKS = "armox_directory_links"
+AE0012 = {("add", LINKS)}
 
 
 def head(engine: Engine) -> str:
@@ -269,6 +273,7 @@ def test_each_revision_upgrades_a_ledger_in_place_and_downgrades_to_the_one_befo
             *AE0008,
             *AE0009,
             *AE0011,
+            *AE0012,
         }
         with engine.begin() as connection:
             add_ledger(connection, default_tables)
@@ -406,11 +411,12 @@ def add_records(connection: Connection, tables: Tables) -> None:
 
 def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the tables ae0002 has, as stored (generated columns and the columns ae0004,
-    ae0005, ae0006 and ae0008 add left out; the tables ae0003 and ae0007 add too), sorted."""
+    ae0005, ae0006 and ae0008 add left out; the tables ae0003, ae0007 and ae0012 add too),
+    sorted."""
     found: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as connection:
         for table in metadata.sorted_tables:
-            if table.name in REFERENCE or table.name in TEAMS:
+            if table.name in REFERENCE or table.name in TEAMS or table.name == LINKS:
                 continue
             columns = [
                 c
@@ -546,7 +552,8 @@ def test_ae0003_upgrades_a_database_with_rows_and_keeps_its_guarantees_both_ways
         upgrade(engine, SECOND)
         at_second = guards(engine)
         assert (
-            changes(engine) == AE0003 | AE0004 | AE0005 | AE0006 | AE0007 | AE0008 | AE0009 | AE0011
+            changes(engine)
+            == AE0003 | AE0004 | AE0005 | AE0006 | AE0007 | AE0008 | AE0009 | AE0011 | AE0012
         )
         with engine.begin() as connection:
             add_records(connection, t)
@@ -570,7 +577,8 @@ def test_ae0003_upgrades_a_database_with_rows_and_keeps_its_guarantees_both_ways
 
         downgrade(engine, SECOND)
         assert (
-            changes(engine) == AE0003 | AE0004 | AE0005 | AE0006 | AE0007 | AE0008 | AE0009 | AE0011
+            changes(engine)
+            == AE0003 | AE0004 | AE0005 | AE0006 | AE0007 | AE0008 | AE0009 | AE0011 | AE0012
         )
         assert guards(engine) == at_second
         assert rows(engine) == before
@@ -791,7 +799,7 @@ def test_ae0006_marks_verified_claims_checked_once_and_drops_the_columns_again(
     metadata.drop_all(engine)
     try:
         upgrade(engine, "ae0005")
-        assert changes(engine) == AE0006 | AE0007 | AE0008 | AE0009 | AE0011
+        assert changes(engine) == AE0006 | AE0007 | AE0008 | AE0009 | AE0011 | AE0012
         with engine.begin() as connection:
             add_ledger(connection, t)
             for domain, verified in (("acme.example", NOW), ("new.example", None)):
@@ -836,7 +844,7 @@ def test_ae0006_marks_verified_claims_checked_once_and_drops_the_columns_again(
         columns = {col["name"] for col in inspect(engine).get_columns("armox_domain_claims")}
         assert not columns & set(RECHECKS)
         assert rows(engine) == before
-        assert changes(engine) == AE0006 | AE0007 | AE0008 | AE0009 | AE0011
+        assert changes(engine) == AE0006 | AE0007 | AE0008 | AE0009 | AE0011 | AE0012
     finally:
         _restore(engine)
 
@@ -849,7 +857,7 @@ def test_ae0007_adds_teams_with_their_keys_and_drops_them_again(backend: Backend
     metadata.drop_all(engine)
     try:
         upgrade(engine, "ae0006")
-        assert changes(engine) == AE0007 | AE0008 | AE0009 | AE0011
+        assert changes(engine) == AE0007 | AE0008 | AE0009 | AE0011 | AE0012
         with engine.begin() as connection:
             add_ledger(connection, t)
             connection.execute(
@@ -904,7 +912,7 @@ def test_ae0008_adds_the_caps_empty_and_drops_them_again(backend: Backend) -> No
     metadata.drop_all(engine)
     try:
         upgrade(engine, "ae0007")
-        assert changes(engine) == AE0008 | AE0009 | AE0011
+        assert changes(engine) == AE0008 | AE0009 | AE0011 | AE0012
         with engine.begin() as connection:
             add_ledger(connection, t)
             connection.execute(
@@ -963,7 +971,7 @@ def test_ae0009_adds_the_team_cap_empty_and_its_downgrade_gives_members_their_ow
     metadata.drop_all(engine)
     try:
         upgrade(engine, "ae0008")
-        assert changes(engine) == AE0009 | AE0011
+        assert changes(engine) == AE0009 | AE0011 | AE0012
         team = {"organisation_id": "org-1", "created_at": NOW}
         with engine.begin() as connection:
             add_ledger(connection, t)
@@ -1050,7 +1058,7 @@ def test_ae0009_adds_the_team_cap_empty_and_its_downgrade_gives_members_their_ow
         assert CAPS not in columns
         # Ann takes the default again, Bob keeps his own, Cy (a team with no cap) is untouched.
         assert kept() == {"member:ann": 90, "member:bob": 30, "member:cy": 90}
-        assert changes(engine) == AE0009 | AE0011
+        assert changes(engine) == AE0009 | AE0011 | AE0012
     finally:
         _restore(engine)
 
@@ -1063,7 +1071,7 @@ def test_ae0011_adds_the_soft_limit_empty_and_refuses_to_drop_grace(backend: Bac
     metadata.drop_all(engine)
     try:
         upgrade(engine, "ae0009")
-        assert changes(engine) == AE0011
+        assert changes(engine) == AE0011 | AE0012
         with engine.begin() as connection:
             add_ledger(connection, t)
             # A join mode the store reads (add_ledger's is only a value for the database).
@@ -1120,12 +1128,77 @@ def test_ae0011_adds_the_soft_limit_empty_and_refuses_to_drop_grace(backend: Bac
         assert rows(engine) == before
 
         # With a grace transfer stored (transfers are append-only), the downgrade refuses
-        # before it drops anything.
-        upgrade(engine)
+        # before it drops anything (from ae0011 itself: a later revision's downgrade would
+        # run first, and SQLite and MariaDB do not take DDL back).
+        upgrade(engine, "ae0011")
         with engine.begin() as connection:
             add_transfer(connection, t, "grace-1", "grace", 1)
         with pytest.raises(RuntimeError, match="grace transfers"):
             downgrade(engine, "ae0009")
+        assert changes(engine) == AE0012
+    finally:
+        _restore(engine)
+
+
+def test_ae0012_adds_the_directory_links_empty_and_drops_them_again(backend: Backend) -> None:
+    """Rows written at ``ae0011`` stay as they were through ``ae0012`` and back; the links start
+    empty (every member answers the directory as before); the store then keeps an external
+    id, one user per id in an organisation by the database's own key, and a deletion; the
+    downgrade drops the table and leaves the removed membership."""
+    engine, t = backend.engine, default_tables
+    metadata.drop_all(engine)
+    try:
+        upgrade(engine, "ae0011")
+        assert changes(engine) == AE0012
+        with engine.begin() as connection:
+            add_ledger(connection, t)
+            for user, status in (("ann", "removed"), ("bob", "removed")):
+                connection.execute(
+                    insert(t.memberships).values(
+                        organisation_id="org-1",
+                        user_id=user,
+                        active_user_id=None,
+                        email=f"{user}@acme.example",
+                        display_name=user.title(),
+                        name_key=user,
+                        role="member",
+                        status=status,
+                        joined_at=NOW,
+                        removed_at=NOW,
+                        standing_allotment=0,
+                    )
+                )
+        before = rows(engine)
+
+        upgrade(engine)
         assert differences(engine) == []
+        assert rows(engine) == before
+        store = SqlAlchemyStore(engine)
+        with store.unit_of_work() as uow:
+            assert uow.memberships.links("org-1") == []
+            uow.memberships.put_link(DirectoryLink("org-1", "ann", "00u-Ann"))
+            uow.memberships.put_link(DirectoryLink("org-1", "bob", None, NOW))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.memberships.link_by_external_id("org-1", "00u-Ann") == DirectoryLink(
+                "org-1", "ann", "00u-Ann"
+            )
+            assert uow.memberships.link_by_external_id("org-1", "00u-ann") is None
+            assert uow.memberships.link("org-1", "bob") == DirectoryLink("org-1", "bob", None, NOW)
+        with pytest.raises(exc.IntegrityError), engine.begin() as connection:
+            connection.execute(
+                t.directory_links.update()
+                .where(t.directory_links.c.user_id == "bob")
+                .values(external_id="00u-Ann")
+            )
+        with pytest.raises(exc.IntegrityError), engine.begin() as connection:
+            connection.execute(
+                insert(t.directory_links).values(
+                    organisation_id="org-1", user_id="nobody", external_id=None, deleted_at=None
+                )
+            )
+        downgrade(engine, "ae0011")
+        assert LINKS not in armox_tables(engine)
+        assert rows(engine) == before
     finally:
         _restore(engine)

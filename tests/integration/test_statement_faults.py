@@ -231,8 +231,17 @@ def _provision(store: SqlAlchemyStore) -> tuple[EnterpriseService, str, Any]:
     return (
         s.service,
         s.org_id,
-        lambda: s.service.provision_member(s.org_id, "hired", "hired@else.example"),
+        lambda: s.service.provision_member(
+            s.org_id, "hired", "hired@else.example", external_id="ext-hired"
+        ),
     )
+
+
+def _delete(store: SqlAlchemyStore) -> tuple[EnterpriseService, str, Any]:
+    s = _scenario(store)
+    s.service.provision_member(s.org_id, "member-2", "member-2@acme.example", external_id="m2")
+    s.service.request_credits("member-2", s.org_id, 100)
+    return s.service, s.org_id, lambda: s.service.delete_member(s.org_id, "member-2")
 
 
 def _deactivate(store: SqlAlchemyStore) -> tuple[EnterpriseService, str, Any]:
@@ -277,6 +286,7 @@ CASES = [
     Case("remove_member", _remove),
     Case("provision_member", _provision),
     Case("deactivate_member", _deactivate),
+    Case("delete_member", _delete),
     Case("reactivate_member", _reactivate),
     Case("lazy_period_close", _lazy_close),
     Case("close_due_periods", _close_due, job=True),

@@ -22,6 +22,7 @@ from armox_enterprise import (
     CreditRequest,
     Dashboard,
     DirectoryResult,
+    DirectoryUser,
     DomainClaim,
     DomainName,
     DomainStatus,
@@ -124,6 +125,9 @@ def organisation_calls(service: EnterpriseService) -> None:
     assert_type(service.reactivate_member(org.id, "jo"), DirectoryResult)
     assert_type(service.directory_member(org.id, "jo"), Membership)
     assert_type(service.directory_members(org.id), list[Membership])
+    assert_type(service.delete_member(org.id, "jo"), DirectoryResult)
+    assert_type(service.directory_user(org.id, "jo"), DirectoryUser)
+    assert_type(service.directory_users(org.id), list[DirectoryUser])
 
 
 def enrolment_calls(service: EnterpriseService, org_id: str) -> None:

@@ -719,6 +719,9 @@ _ROWS: dict[str, Case] = {
     ),
     "directory_member": Case(DIRECTORY, lambda s, who, org, p: s.directory_member(org, BYSTANDER)),
     "directory_members": Case(DIRECTORY, lambda s, who, org, p: s.directory_members(org)),
+    "delete_member": Case(DIRECTORY, lambda s, who, org, p: s.delete_member(org, BYSTANDER)),
+    "directory_user": Case(DIRECTORY, lambda s, who, org, p: s.directory_user(org, BYSTANDER)),
+    "directory_users": Case(DIRECTORY, lambda s, who, org, p: s.directory_users(org)),
     # jobs and the host's settings
     "close_due_periods": Case(Job(), lambda s, who, org, p: s.close_due_periods()),
     "check_alerts": Case(Job(), lambda s, who, org, p: s.check_alerts(org)),

@@ -244,13 +244,156 @@ def test_put_changes_the_username(directory: Directory) -> None:
     error(directory("PUT", "/Users/member-1", None, taken), 409, "uniqueness")
 
 
-def test_delete_deactivates_and_get_shows_it_inactive(directory: Directory) -> None:
-    """DELETE answers 204 with no body; the member is removed; a later GET shows the former
-    member with ``active: false`` (the documented choice), DELETE again is 204."""
+def test_delete_removes_the_member_and_every_later_request_is_not_found(
+    directory: Directory,
+) -> None:
+    """DELETE answers 204 with no body and removes the member as a deactivation does (their
+    60 credits back to the pool); after it GET, PUT, PATCH and DELETE are 404 (RFC 7644 3.6)
+    and lists leave the user out, while the organisation keeps the removed membership."""
+    service, org = directory.scenario.service, directory.scenario.org_id
     assert directory("DELETE", "/Users/member-1") == (204, {}, None)
-    assert not directory.scenario.service.profile("member-1").is_enterprise
-    assert directory("GET", "/Users/member-1")[2]["active"] is False
-    assert directory("DELETE", "/Users/member-1")[0] == 204
+    assert not service.profile("member-1").is_enterprise
+    store = directory.scenario.store
+    with store.unit_of_work() as uow:
+        pool = uow.ledger.get_account(org, POOL)
+        kept = uow.memberships.get(org, "member-1")
+    assert pool is not None
+    assert pool.available == 100
+    assert kept is not None
+    assert not kept.is_active
+    error(directory("GET", "/Users/member-1"), 404, None)
+    error(directory("PUT", "/Users/member-1", None, OKTA_CREATE), 404, None)
+    error(directory("PATCH", "/Users/member-1", None, ENTRA_DEACTIVATE), 404, None)
+    error(directory("DELETE", "/Users/member-1"), 404, None)
+    listed = directory("GET", "/Users")[2]
+    assert [r["id"] for r in listed["Resources"]] == ["admin"]
+    assert listed["totalResults"] == 1
+    by_name = directory("GET", "/Users", {"filter": 'userName eq "member-1@acme.example"'})
+    assert by_name[2]["totalResults"] == 0
+
+
+def test_a_deleted_user_posted_again_is_provisioned_again(directory: Directory) -> None:
+    """After a DELETE, a POST of the same userName (the hook gives the same user id) is 201:
+    the member is back, active, with no credits, and GET finds them again."""
+    directory.users["member-1@acme.example"] = "member-1"
+    directory("DELETE", "/Users/member-1")
+    again = {**OKTA_CREATE, "userName": "member-1@acme.example", "externalId": "00u-back"}
+    status, _, body = directory("POST", "/Users", None, again)
+    assert (status, body["id"], body["active"], body["externalId"]) == (
+        201,
+        "member-1",
+        True,
+        "00u-back",
+    )
+    assert directory.scenario.service.profile("member-1").credits.remaining == 0
+    assert directory("GET", "/Users/member-1")[2] == body
+
+
+def test_a_deactivated_user_stays_visible_inactive(directory: Directory) -> None:
+    """A PATCH active=false is not a DELETE: GET answers the user with ``active: false`` and
+    the list still holds them."""
+    directory("PATCH", "/Users/member-1", None, ENTRA_DEACTIVATE)
+    status, _, body = directory("GET", "/Users/member-1")
+    assert (status, body["active"]) == (200, False)
+    listed = directory("GET", "/Users")[2]
+    assert {r["id"]: r["active"] for r in listed["Resources"]} == {
+        "admin": True,
+        "member-1": False,
+    }
+
+
+def test_okta_sends_the_external_id_on_post_and_it_comes_back_everywhere(
+    directory: Directory,
+) -> None:
+    """Okta's POST carries ``externalId``: it is on the 201, on GET, in the list, found by
+    ``externalId eq`` (case-exactly), and on the answers of PUT and PATCH that leave it out."""
+    body = directory("POST", "/Users", None, OKTA_CREATE)[2]
+    okta_id = OKTA_CREATE["externalId"]
+    assert body["externalId"] == okta_id
+    assert directory("GET", "/Users/host-1")[2]["externalId"] == okta_id
+    found = directory("GET", "/Users", {"filter": f'externalId eq "{okta_id}"'})[2]
+    assert [r["id"] for r in found["Resources"]] == ["host-1"]
+    assert found["Resources"][0]["externalId"] == okta_id
+    upper = directory("GET", "/Users", {"filter": f'externalId eq "{okta_id.upper()}"'})[2]
+    assert upper["totalResults"] == 0
+    without = {k: v for k, v in OKTA_CREATE.items() if k != "externalId"}
+    assert directory("PUT", "/Users/host-1", None, without)[2]["externalId"] == okta_id
+    renamed = directory("PATCH", "/Users/host-1", None, ENTRA_ATTRIBUTES)[2]
+    assert renamed["externalId"] == okta_id
+    listed = directory("GET", "/Users")[2]["Resources"]
+    assert {r["id"]: r.get("externalId") for r in listed} == {
+        "admin": None,
+        "member-1": None,
+        "host-1": okta_id,
+    }
+
+
+def test_entra_patch_replaces_and_removes_the_external_id(directory: Directory) -> None:
+    """Entra's PATCH ``Replace`` of ``externalId`` changes it (the old one no longer finds the
+    user), also on a deactivated user; a ``remove`` takes it away."""
+    directory("POST", "/Users", None, ENTRA_CREATE)
+    replace = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Replace", "path": "externalId", "value": "mailNickname-jo"}],
+    }
+    status, _, body = directory("PATCH", "/Users/host-1", None, replace)
+    assert (status, body["externalId"], body["active"]) == (200, "mailNickname-jo", True)
+    old = directory("GET", "/Users", {"filter": f'externalId eq "{ENTRA_CREATE["externalId"]}"'})
+    assert old[2]["totalResults"] == 0
+    directory("PATCH", "/Users/host-1", None, ENTRA_DEACTIVATE)
+    inactive = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Replace", "path": "externalId", "value": "while-away"}],
+    }
+    body = directory("PATCH", "/Users/host-1", None, inactive)[2]
+    assert (body["externalId"], body["active"]) == ("while-away", False)
+    remove = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "remove", "path": "externalId"}],
+    }
+    body = directory("PATCH", "/Users/host-1", None, remove)[2]
+    assert "externalId" not in body
+    assert "externalId" not in directory("GET", "/Users/host-1")[2]
+
+
+def test_an_external_id_is_one_users_in_the_organisation(directory: Directory) -> None:
+    """A second user with the same ``externalId`` is 409 ``uniqueness`` on POST (before the
+    host's hook is asked), on PUT and on PATCH, and nothing changes; another organisation
+    may use the same id."""
+    directory("POST", "/Users", None, OKTA_CREATE)
+    second = {**OKTA_CREATE, "userName": "sam@okta-customer.example", "displayName": "Sam"}
+    error(directory("POST", "/Users", None, second), 409, "uniqueness")
+    assert len(directory.calls) == 1
+    taken = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "externalId", "value": OKTA_CREATE["externalId"]}],
+    }
+    error(directory("PATCH", "/Users/member-1", None, taken), 409, "uniqueness")
+    put = {**OKTA_CREATE, "userName": "member-1@acme.example"}
+    error(directory("PUT", "/Users/member-1", None, put), 409, "uniqueness")
+    assert "externalId" not in directory("GET", "/Users/member-1")[2]
+    other = directory.scenario.service.create_organisation(
+        name="Globex",
+        admin_user_id="gina",
+        admin_email="gina@globex.example",
+        admin_display_name="Gina",
+        monthly_allowance=10,
+    )
+    globex = ScimUsers(directory.scenario.service, other.id, lambda *_: "globex-1")
+    assert globex.handle("POST", "/Users", None, second).status == 201
+
+
+def test_a_deleted_users_external_id_is_free_again(directory: Directory) -> None:
+    """A DELETE lets the user's ``externalId`` go: ``externalId eq`` no longer finds them,
+    and another user may take it."""
+    directory("POST", "/Users", None, OKTA_CREATE)
+    directory("DELETE", "/Users/host-1")
+    okta_id = OKTA_CREATE["externalId"]
+    found = directory("GET", "/Users", {"filter": f'externalId eq "{okta_id}"'})[2]
+    assert found["totalResults"] == 0
+    other = {**OKTA_CREATE, "userName": "sam@okta-customer.example"}
+    status, _, body = directory("POST", "/Users", None, other)
+    assert (status, body["externalId"]) == (201, okta_id)
 
 
 def test_unknown_users_and_routes_are_not_found(directory: Directory) -> None:

@@ -1,4 +1,5 @@
-"""The SCIM endpoint's pure parts: the one filter, PatchOp bodies, User bodies, ``active``.
+"""The SCIM endpoint's pure parts: the filter, PatchOp bodies, User bodies, ``active``,
+``externalId``.
 
 Hostile input (generated) is refused with a 400 of the SCIM error schema, never a crash.
 """
@@ -18,6 +19,7 @@ from armox_enterprise.scim import (
     PATCH_SCHEMA,
     ScimError,
     UserChanges,
+    UserFilter,
     parse_active,
     parse_filter,
     parse_patch,
@@ -56,13 +58,31 @@ def patch(*operations: dict[str, Any]) -> dict[str, Any]:
 )
 def test_the_username_filter_is_read(expression: str, value: str) -> None:
     """``userName eq "..."``, its name and operator in any case, its value a JSON string."""
-    assert parse_filter(expression) == value
+    assert parse_filter(expression) == UserFilter("userName", value)
+
+
+@pytest.mark.parametrize(
+    ("expression", "value"),
+    [
+        ('externalId eq "00u1a2b3c4d5e6f7g8h9"', "00u1a2b3c4d5e6f7g8h9"),
+        (
+            'EXTERNALID Eq "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"',
+            "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
+        ),
+        ('externalId eq "Case\\"Exact"', 'Case"Exact'),
+    ],
+)
+def test_the_external_id_filter_is_read(expression: str, value: str) -> None:
+    """``externalId eq "..."`` (Entra and Okta look users up by it), its name and operator in
+    any case, its value kept exactly as written (it is compared case-exactly)."""
+    assert parse_filter(expression) == UserFilter("externalId", value)
 
 
 @pytest.mark.parametrize(
     "expression",
     [
-        'externalId eq "x"',
+        'externalId sw "x"',
+        'externalId eq "a" and userName eq "b"',
         'userName sw "jo"',
         'userName eq "a" or userName eq "b"',
         'emails[type eq "work"].value eq "x"',
@@ -88,16 +108,18 @@ def test_a_generated_filter_is_read_or_invalid(expression: str) -> None:
     refused = refusal(lambda: parse_filter(expression))
     assert refused in (None, (400, "invalidFilter"))
     if refused is None:
-        assert isinstance(parse_filter(expression), str)
+        assert isinstance(parse_filter(expression), UserFilter)
+        assert parse_filter(expression).attribute in ("userName", "externalId")
         assert "eq" in expression.lower()
 
 
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",))))
 def test_any_value_round_trips_through_the_filter(value: str) -> None:
-    """A value written as a JSON string in the filter comes back as it was."""
-    expression = f"userName eq {json.dumps(value)}"
-    if len(expression) <= 1000:
-        assert parse_filter(expression) == value
+    """A value written as a JSON string in either filter comes back as it was."""
+    for attribute in ("userName", "externalId"):
+        expression = f"{attribute} eq {json.dumps(value)}"
+        if len(expression) <= 1000:
+            assert parse_filter(expression) == UserFilter(attribute, value)
 
 
 @pytest.mark.parametrize(
@@ -125,7 +147,7 @@ def test_okta_and_entra_deactivations_read_the_same() -> None:
 
 
 def test_a_patch_reads_the_kept_attributes_and_skips_the_others() -> None:
-    """``userName`` and ``displayName`` are read; ``name``, ``emails``, ``externalId`` and the
+    """``userName``, ``displayName`` and ``externalId`` are read; ``name``, ``emails`` and the
     enterprise extension are accepted and skipped."""
     body = patch(
         {"op": "Add", "path": "displayName", "value": "Jo Doe"},
@@ -146,8 +168,36 @@ def test_a_patch_reads_the_kept_attributes_and_skips_the_others() -> None:
         },
     )
     assert parse_patch(body) == UserChanges(
-        active=True, email=EmailAddress.parse("Jo@Acme.example"), display_name="Jo Doe"
+        active=True,
+        email=EmailAddress.parse("Jo@Acme.example"),
+        display_name="Jo Doe",
+        external_id="00u1",
     )
+
+
+@pytest.mark.parametrize(
+    ("operation", "external_id"),
+    [
+        ({"op": "Replace", "path": "externalId", "value": "new-id"}, "new-id"),
+        ({"op": "replace", "value": {"externalId": "by-value"}}, "by-value"),
+        ({"op": "remove", "path": "externalId"}, ""),
+        ({"op": "replace", "path": "externalId", "value": None}, ""),
+        (
+            {
+                "op": "add",
+                "path": "urn:ietf:params:scim:schemas:core:2.0:User:externalId",
+                "value": "urn-id",
+            },
+            "urn-id",
+        ),
+    ],
+)
+def test_a_patch_replaces_or_removes_the_external_id(
+    operation: dict[str, Any], external_id: str
+) -> None:
+    """Entra's ``Replace`` of ``externalId`` by path, Okta's by value, the full URN path; a
+    ``remove`` or a ``null`` value removes it (``""``)."""
+    assert parse_patch(patch(operation)) == UserChanges(external_id=external_id)
 
 
 @pytest.mark.parametrize(
@@ -226,6 +276,15 @@ def test_an_okta_user_is_read() -> None:
         {"userName": 5},
         {"userName": "jo@acme.example", "active": "sometimes"},
         {"userName": "jo@acme.example", "externalId": 7},
+        {"userName": "jo@acme.example", "externalId": ""},
+        {"userName": "jo@acme.example", "externalId": "   "},
+        {"userName": "jo@acme.example", "externalId": "x" * 256},
+        {"userName": "jo@acme.example", "externalId": "a\x00b"},
+        {"userName": "jo@acme.example", "externalId": "line\nbreak"},
+        {"userName": "jo@acme.example", "externalId": "\ud800"},
+        {"userName": "jo@acme.example", "externalId": ["00u1"]},
+        {"userName": "jo@acme.example", "externalId": {"value": "00u1"}},
+        {"userName": "jo@acme.example", "externalId": True},
         {"userName": "jo@acme.example", "name": "Jo"},
         {"userName": "jo@acme.example", "displayName": ["Jo"]},
         {"userName": "jo@acme.example", "emails": "jo@acme.example"},
@@ -236,3 +295,51 @@ def test_a_bad_user_is_an_invalid_value(body: dict[str, Any]) -> None:
     with pytest.raises(ScimError) as refused:
         parse_user(body)
     assert (refused.value.status, refused.value.scim_type) == (400, "invalidValue")
+
+
+#: Values that are no directory id: too long, control characters, lone surrogates, blanks.
+HOSTILE_EXTERNAL_IDS = st.one_of(
+    st.text(min_size=256, max_size=600),
+    st.builds(
+        lambda head, bad, tail: head + bad + tail,
+        st.text(max_size=20),
+        st.characters(categories=("Cc", "Cs")),
+        st.text(max_size=20),
+    ),
+    st.text(alphabet=" \t\u3000", max_size=5),
+)
+#: JSON values that are not strings at all.
+NON_STRINGS = st.one_of(
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.lists(st.text(), max_size=3),
+    st.dictionaries(st.text(), st.text(), max_size=3),
+)
+
+
+@settings(max_examples=300)
+@given(HOSTILE_EXTERNAL_IDS | NON_STRINGS)
+def test_a_hostile_external_id_is_an_invalid_value(value: object) -> None:
+    """Too long, a control character or lone surrogate anywhere, only white space, or not a
+    string: a 400 ``invalidValue`` on a POST or PUT body and in a PatchOp (by path and by
+    value), never a crash."""
+    user = {"userName": "jo@acme.example", "externalId": value}
+    by_path = patch({"op": "replace", "path": "externalId", "value": value})
+    by_value = patch({"op": "Replace", "value": {"externalId": value}})
+    for call in (
+        lambda: parse_user(user),
+        lambda: parse_patch(by_path),
+        lambda: parse_patch(by_value),
+    ):
+        assert refusal(call) == (400, "invalidValue")
+
+
+@settings(max_examples=300)
+@given(st.text(min_size=1, max_size=255).filter(lambda t: t.strip() and t.isprintable()))
+def test_a_printable_external_id_is_kept_exactly(value: str) -> None:
+    """Any printable id of 1 to 255 characters is kept as sent: case, spaces and all."""
+    assert parse_user({"userName": "jo@acme.example", "externalId": value}).external_id == value
+    assert parse_patch(patch({"op": "add", "path": "externalId", "value": value})) == (
+        UserChanges(external_id=value)
+    )

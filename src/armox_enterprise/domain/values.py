@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_TIME_ZONE",
     "DOMAIN_LENGTH",
     "EMAIL_LENGTH",
+    "EXTERNAL_ID_LENGTH",
     "ID_LENGTH",
     "MAX_CREDITS",
     "NAME_LENGTH",
@@ -73,6 +74,8 @@ NOTE_LENGTH = 1000
 TAG_LENGTH = 64
 #: An email address (RFC 5321's path limit).
 EMAIL_LENGTH = 254
+#: A company directory's own id of a user (SCIM ``externalId``).
+EXTERNAL_ID_LENGTH = 255
 #: A domain name in its ASCII (punycode) form.
 DOMAIN_LENGTH = 253
 #: The value of an enumeration (a status, a role, a kind).

@@ -9,9 +9,11 @@ deciding it at once cannot both win.
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 from typing import Protocol
 
+from armox_enterprise.domain.directory import DirectoryLink
 from armox_enterprise.domain.organisation import (
     DomainClaim,
     Invitation,
@@ -88,6 +90,33 @@ class MembershipRepository(Protocol):
 
     def count_active(self, organisation_id: str, *, admins_only: bool = False) -> int:
         """Return how many active members (or active admins) the organisation has."""
+        ...
+
+    # -- the directory's links (SCIM externalId and deletion), one per membership at most --
+
+    def link(self, organisation_id: str, user_id: str) -> DirectoryLink | None:
+        """Return the directory's link to the user's membership, or ``None`` (none stored)."""
+        ...
+
+    def link_by_external_id(self, organisation_id: str, external_id: str) -> DirectoryLink | None:
+        """Return the link of the organisation holding exactly ``external_id`` (compared
+        case-exactly), or ``None``."""
+        ...
+
+    def links(self, organisation_id: str) -> builtins.list[DirectoryLink]:
+        """Return the organisation's links, ordered by user id."""
+        ...
+
+    def put_link(self, link: DirectoryLink) -> None:
+        """Store the link, replacing the one of the same organisation and user.
+
+        The membership it names must exist.  An external id is held by at most one user of
+        an organisation (``None`` by any number); organisations do not share the rule.
+
+        Raises:
+            AlreadyExists: another user of the organisation holds the link's external id
+                (the store's own key refuses it, also when two calls race).
+        """
         ...
 
 

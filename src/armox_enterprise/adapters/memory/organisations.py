@@ -6,11 +6,13 @@ the check is a look-up, made under the store's lock like every other write.
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 
 from armox_enterprise.adapters.memory.tables import MemoryRepository
+from armox_enterprise.domain.directory import DirectoryLink
 from armox_enterprise.domain.organisation import Membership, Organisation
-from armox_enterprise.exceptions import AlreadyMember, NotFound, StorageError
+from armox_enterprise.exceptions import AlreadyExists, AlreadyMember, NotFound, StorageError
 
 __all__ = ["MemoryMemberships", "MemoryOrganisations"]
 
@@ -80,3 +82,30 @@ class MemoryMemberships(MemoryRepository):
 
     def count_active(self, organisation_id: str, *, admins_only: bool = False) -> int:
         return sum(1 for m in self.list(organisation_id) if not admins_only or m.is_admin)
+
+    def link(self, organisation_id: str, user_id: str) -> DirectoryLink | None:
+        return self._s.directory_links.get((organisation_id, user_id))
+
+    def link_by_external_id(self, organisation_id: str, external_id: str) -> DirectoryLink | None:
+        user_id = self._s.external_ids.get((organisation_id, external_id))
+        return None if user_id is None else self._s.directory_links[(organisation_id, user_id)]
+
+    def links(self, organisation_id: str) -> builtins.list[DirectoryLink]:
+        return sorted(self._of("directory_links", organisation_id), key=lambda k: k.user_id)
+
+    def put_link(self, link: DirectoryLink) -> None:
+        key = (link.organisation_id, link.user_id)
+        if key not in self._s.memberships:
+            raise NotFound(f"user {link.user_id} has no membership to link")
+        if link.external_id is not None:
+            holder = self._s.external_ids.get((link.organisation_id, link.external_id))
+            if holder is not None and holder != link.user_id:
+                raise AlreadyExists("another user of the organisation has this external_id")
+        old = self._s.directory_links.get(key)
+        if old is not None and old.external_id is not None:
+            self._j.delete(self._s.external_ids, (link.organisation_id, old.external_id))
+        if link.external_id is not None:
+            self._j.set(
+                self._s.external_ids, (link.organisation_id, link.external_id), link.user_id
+            )
+        self._put("directory_links", self._s.directory_links, key, link)

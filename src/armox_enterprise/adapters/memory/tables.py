@@ -20,6 +20,7 @@ from collections.abc import Callable, MutableMapping
 from datetime import datetime
 from typing import Any, TypeVar
 
+from armox_enterprise.domain.directory import DirectoryLink
 from armox_enterprise.domain.events import Event
 from armox_enterprise.domain.ledger import Account, Hold, Transfer, TransferKind
 from armox_enterprise.domain.organisation import (
@@ -111,6 +112,9 @@ class MemoryTables:
         self.team_names: dict[tuple[str, str], str] = {}
         # (organisation, user) -> assignment: one team per member.
         self.team_members: dict[tuple[str, str], TeamMember] = {}
+        # (organisation, user) -> the directory's link; (organisation, external id) -> user.
+        self.directory_links: dict[tuple[str, str], DirectoryLink] = {}
+        self.external_ids: dict[tuple[str, str], str] = {}
         self.outbox: list[Event] = []
         # Each organisation's committed events with the ids they are stored under, in commit
         # order; their stored form (a StoredEvent) is built when they are read.

@@ -12,12 +12,16 @@ membership stops being active, in the same transaction.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, insert, select, update
+import builtins
+from typing import Any
+
+from sqlalchemy import Row, delete, func, insert, select, update
 
 from armox_enterprise.adapters.sqlalchemy.connection import Repository
 from armox_enterprise.adapters.sqlalchemy.records import membership_from_row, membership_values
+from armox_enterprise.domain.directory import DirectoryLink
 from armox_enterprise.domain.organisation import Membership, MemberStatus, Role
-from armox_enterprise.exceptions import AlreadyMember, NotFound
+from armox_enterprise.exceptions import AlreadyExists, AlreadyMember, NotFound
 
 __all__ = ["SqlMemberships"]
 
@@ -116,6 +120,54 @@ class SqlMemberships(Repository):
         row = self._db.one(query)
         return int(row[0]) if row is not None else 0
 
+    # -- the directory's links -----------------------------------------------------------
+
+    def link(self, organisation_id: str, user_id: str) -> DirectoryLink | None:
+        """Return the directory's link to the user's membership, or ``None``."""
+        t = self._t.directory_links
+        row = self._db.one(
+            select(t).where(t.c.organisation_id == organisation_id, t.c.user_id == user_id)
+        )
+        return None if row is None else _link(row)
+
+    def link_by_external_id(self, organisation_id: str, external_id: str) -> DirectoryLink | None:
+        """Return the link holding ``external_id`` in the organisation (by its unique key;
+        the column's binary collation on MariaDB compares it case-exactly), or ``None``."""
+        t = self._t.directory_links
+        row = self._db.one(
+            select(t).where(t.c.organisation_id == organisation_id, t.c.external_id == external_id)
+        )
+        return None if row is None else _link(row)
+
+    def links(self, organisation_id: str) -> builtins.list[DirectoryLink]:
+        """Return the organisation's links, ordered by user id."""
+        t = self._t.directory_links
+        query = select(t).where(t.c.organisation_id == organisation_id).order_by(t.c.user_id)
+        return [_link(row) for row in self._db.rows(query)]
+
+    def put_link(self, link: DirectoryLink) -> None:
+        """Store the link (an ``UPDATE`` of its row, else an ``INSERT``).
+
+        Raises:
+            AlreadyExists: the organisation's unique key on ``external_id`` refuses it.
+        """
+        t = self._t.directory_links
+        error = AlreadyExists("another user of the organisation has this external_id")
+        values = {"external_id": link.external_id, "deleted_at": link.deleted_at}
+        count = self._db.write(
+            update(t)
+            .where(t.c.organisation_id == link.organisation_id, t.c.user_id == link.user_id)
+            .values(**values),
+            error=error,
+        )
+        if not count:
+            self._db.write(
+                insert(t).values(
+                    organisation_id=link.organisation_id, user_id=link.user_id, **values
+                ),
+                error=error,
+            )
+
     # -- the user's row in active_members ------------------------------------------------
 
     def _organisation_of(self, user_id: str) -> str | None:
@@ -155,3 +207,8 @@ class SqlMemberships(Repository):
                 a.c.organisation_id == membership.organisation_id,
             )
         )
+
+
+def _link(row: Row[Any]) -> DirectoryLink:
+    m = row._mapping
+    return DirectoryLink(m["organisation_id"], m["user_id"], m["external_id"], m["deleted_at"])

@@ -55,6 +55,7 @@ from armox_enterprise.domain.values import (
     ACCOUNT_CODE_LENGTH,
     DOMAIN_LENGTH,
     EMAIL_LENGTH,
+    EXTERNAL_ID_LENGTH,
     ID_LENGTH,
     NAME_LENGTH,
     REF_LENGTH,
@@ -163,6 +164,7 @@ class Tables:
     domain_owners: Table
     teams: Table
     team_members: Table
+    directory_links: Table
 
 
 def make_tables(
@@ -553,6 +555,22 @@ def make_tables(
         schema=schema,
         **_MYSQL,
     )
+    # The company directory's link to a membership (ae0012): its own id of the user (SCIM
+    # externalId, one user per id in an organisation; NULLs do not collide) and when it
+    # deleted the user (NULL: not deleted).  The membership itself stays, removed.
+    directory_links = Table(
+        f"{p}directory_links",
+        md,
+        Column("organisation_id", String(_ID), primary_key=True),
+        Column("user_id", String(_USER), primary_key=True),
+        Column("external_id", String(EXTERNAL_ID_LENGTH), nullable=True),
+        Column("deleted_at", UtcDateTime, nullable=True),
+        UniqueConstraint("organisation_id", "external_id"),
+        fk(["organisation_id"], "organisations", ["id"]),
+        fk(["organisation_id", "user_id"], "memberships", ["organisation_id", "user_id"]),
+        schema=schema,
+        **_MYSQL,
+    )
     attach_triggers(
         {
             "accounts": accounts,
@@ -587,6 +605,7 @@ def make_tables(
         domain_owners,
         teams,
         team_members,
+        directory_links,
     )
 
 

@@ -1,16 +1,19 @@
 """The directory's use cases on a store: provisioning, deactivation and reactivation, each
-idempotent, and a deactivation that is exactly an admin's removal."""
+idempotent, a deactivation that is exactly an admin's removal, the directory's own id of each
+user (unique in an organisation) and a deletion that hides the user from the directory."""
 
 from __future__ import annotations
 
 import pytest
 
 from armox_enterprise.domain import events as ev
+from armox_enterprise.domain.directory import DirectoryLink, DirectoryUser
 from armox_enterprise.domain.ledger import POOL, HoldStatus, member_account
 from armox_enterprise.domain.organisation import MemberStatus, Role
 from armox_enterprise.domain.reasons import EnrolmentReason
 from armox_enterprise.domain.requests import RequestStatus
 from armox_enterprise.exceptions import (
+    AlreadyExists,
     AlreadyMember,
     EnrolmentRefused,
     LastAdminError,
@@ -166,12 +169,157 @@ class DirectoryContract(ContractBase):
         listed = {m.user_id: m.is_active for m in service.directory_members(org_id)}
         assert listed == {"admin": True, "member-1": True}
 
+    def test_directory_keeps_the_external_id(self) -> None:
+        """The external id given on provisioning is stored and read back; provisioning again
+        without one keeps it, with another changes it (the call changed something), ``""``
+        removes it; a deactivation may change it too."""
+        scenario = self._scenario(members=1)
+        service, org_id, store = scenario.service, scenario.org_id, scenario.store
+        first = service.provision_member(org_id, "u-9", "jo@else.example", external_id="00u9")
+        assert first.external_id == "00u9"
+        assert service.directory_user(org_id, "u-9").external_id == "00u9"
+        before = self._snapshot(store, org_id)
+        kept = service.provision_member(org_id, "u-9", "jo@else.example")
+        assert (kept.changed, kept.external_id) == (False, "00u9")
+        assert self._snapshot(store, org_id) == before
+        moved = service.provision_member(org_id, "u-9", "jo@else.example", external_id="Ext-9")
+        assert (moved.changed, moved.external_id) == (True, "Ext-9")
+        with store.unit_of_work() as uow:
+            assert uow.memberships.link_by_external_id(org_id, "00u9") is None
+            assert uow.memberships.link_by_external_id(org_id, "ext-9") is None  # case-exact
+            assert uow.memberships.link_by_external_id(org_id, "Ext-9") == DirectoryLink(
+                org_id, "u-9", "Ext-9"
+            )
+        away = service.deactivate_member(org_id, "u-9", external_id="away-9")
+        assert (away.membership.is_active, away.external_id) == (False, "away-9")
+        again = service.deactivate_member(org_id, "u-9", external_id="away-9")
+        assert not again.changed
+        cleared = service.deactivate_member(org_id, "u-9", external_id="")
+        assert (cleared.changed, cleared.external_id) == (True, None)
+        users = {u.membership.user_id: u.external_id for u in service.directory_users(org_id)}
+        assert users == {"admin": None, "member-1": None, "u-9": None}
+
+    def test_directory_external_ids_are_unique_per_organisation(self) -> None:
+        """A second user of the organisation cannot take an external id (AlreadyExists, on
+        provisioning, an update and a deactivation, writing nothing); another organisation
+        may use the same one."""
+        scenario = self._scenario(members=1)
+        service, org_id, store = scenario.service, scenario.org_id, scenario.store
+        service.provision_member(org_id, "u-9", "jo@else.example", external_id="shared")
+        before = self._snapshot(store, org_id)
+        with pytest.raises(AlreadyExists):
+            service.provision_member(org_id, "u-10", "sam@else.example", external_id="shared")
+        with pytest.raises(AlreadyExists):
+            service.provision_member(
+                org_id, "member-1", "member-1@acme.example", external_id="shared"
+            )
+        with pytest.raises(AlreadyExists):
+            service.deactivate_member(org_id, "member-1", external_id="shared")
+        assert self._snapshot(store, org_id) == before
+        with store.unit_of_work() as uow:
+            assert uow.memberships.get(org_id, "u-10") is None
+            holder = uow.memberships.link_by_external_id(org_id, "shared")
+            assert holder is not None
+            assert holder.user_id == "u-9"
+        other = service.create_organisation(
+            name="Globex",
+            admin_user_id="gina",
+            admin_email="gina@globex.example",
+            admin_display_name="Gina",
+            monthly_allowance=10,
+        )
+        elsewhere = service.provision_member(
+            other.id, "g-1", "g@else.example", external_id="shared"
+        )
+        assert elsewhere.external_id == "shared"
+
+    def test_directory_link_store_refuses_a_taken_external_id(self) -> None:
+        """The store's own key refuses a link naming another user's external id
+        (AlreadyExists), whatever the use cases check first; links list by user id."""
+        scenario = self._scenario(members=2)
+        store, org_id = scenario.store, scenario.org_id
+        with store.unit_of_work() as uow:
+            uow.memberships.put_link(DirectoryLink(org_id, "member-2", "ext"))
+            uow.memberships.put_link(DirectoryLink(org_id, "member-1", None))
+            uow.commit()
+        with pytest.raises(AlreadyExists), store.unit_of_work() as uow:
+            uow.memberships.put_link(DirectoryLink(org_id, "member-1", "ext"))
+        with store.unit_of_work() as uow:
+            assert uow.memberships.links(org_id) == [
+                DirectoryLink(org_id, "member-1", None),
+                DirectoryLink(org_id, "member-2", "ext"),
+            ]
+            assert uow.memberships.link(org_id, "admin") is None
+
+    def test_directory_deletion_hides_the_user_and_keeps_the_history(self) -> None:
+        """A deletion is a removal (credits back, request cancelled, hold capturable) that
+        the directory's calls then do not find (MemberNotFound) nor list, its external id let
+        go; the membership stays, removed; provisioning brings the user back as a member."""
+        scenario = self._scenario(members=1, allowance=100, allocate=60)
+        service, org_id, store = scenario.service, scenario.org_id, scenario.store
+        service.provision_member(org_id, "member-1", "member-1@acme.example", external_id="m1")
+        hold = service.reserve("member-1", org_id, 15, generation_id="gen-1")
+        request = service.request_credits("member-1", org_id, 10)
+        deleted = service.delete_member(org_id, "member-1")
+        assert deleted.changed
+        assert deleted.membership.status is MemberStatus.REMOVED
+        assert self._account(store, org_id, POOL).available == 100 - 15
+        with store.unit_of_work() as uow:
+            stored = uow.requests.get(org_id, request.id)
+            assert stored is not None
+            assert stored.status is RequestStatus.CANCELLED
+            kept = uow.memberships.get(org_id, "member-1")
+            assert kept is not None
+            assert kept.status is MemberStatus.REMOVED
+            assert uow.memberships.link_by_external_id(org_id, "m1") is None
+        for call in (
+            service.directory_member,
+            service.directory_user,
+            service.deactivate_member,
+            service.reactivate_member,
+            service.delete_member,
+        ):
+            with pytest.raises(MemberNotFound):
+                call(org_id, "member-1")
+        assert [m.user_id for m in service.directory_members(org_id)] == ["admin"]
+        assert [u.membership.user_id for u in service.directory_users(org_id)] == ["admin"]
+        captured = service.capture_hold("member-1", org_id, hold.id, amount=10)
+        assert captured.status is HoldStatus.CAPTURED
+        back = service.provision_member(org_id, "member-1", "member-1@acme.example")
+        assert back.changed
+        assert (back.membership.is_active, back.membership.role, back.external_id) == (
+            True,
+            Role.MEMBER,
+            None,
+        )
+        assert service.directory_user(org_id, "member-1") == DirectoryUser(back.membership)
+        assert self._account(store, org_id, member_account("member-1")).available == 0
+        assert service.reconcile(org_id) == []
+
+    def test_directory_deletes_a_deactivated_member(self) -> None:
+        """Deleting a member the directory deactivated before writes no second removal (the
+        same removal events) and hides them; the last admin cannot be deleted."""
+        scenario = self._scenario(members=1)
+        service, org_id, store = scenario.service, scenario.org_id, scenario.store
+        service.deactivate_member(org_id, "member-1")
+        with store.unit_of_work() as uow:
+            events = len(uow.events.list(org_id, limit=500))
+        assert service.delete_member(org_id, "member-1").membership.status is MemberStatus.REMOVED
+        with store.unit_of_work() as uow:
+            assert len(uow.events.list(org_id, limit=500)) == events
+        with pytest.raises(MemberNotFound):
+            service.directory_member(org_id, "member-1")
+        with pytest.raises(LastAdminError):
+            service.delete_member(org_id, "admin")
+        assert service.directory_member(org_id, "admin").is_active
+
     @staticmethod
     def _snapshot(store: Store, org_id: str) -> tuple[object, ...]:
         """What a call that changes nothing leaves as it was."""
         with store.unit_of_work() as uow:
             return (
                 uow.memberships.list(org_id, active_only=False),
+                uow.memberships.links(org_id),
                 uow.ledger.accounts(org_id),
                 len(uow.ledger.transfers(org_id)),
                 len(uow.events.list(org_id, limit=500)),
