@@ -30,6 +30,7 @@ from armox_enterprise.exceptions import (
     InsufficientCredits,
     InvalidAmount,
     LimitExceeded,
+    TransientStorageError,
 )
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "member_account",
     "member_of",
     "period_count",
+    "period_refusal",
     "reconcile",
     "team_account",
     "team_of",
@@ -446,6 +448,24 @@ def debit_refusal(debit: Account, transfer: Transfer) -> ArmoxError | None:
         return None
     total = "debits_posted" if posted > MAX_CREDITS else "debits_pending"
     return _past_limit(debit, total, transfer)
+
+
+def period_refusal(transfer: Transfer, current_period_index: int) -> TransientStorageError | None:
+    """Return why ``transfer`` cannot be posted in its period, or ``None``.
+
+    A transfer is stamped with the period its use case read as current.  When the store's
+    period has moved past it (``current_period_index``: the organisation's current period, or
+    on the SQL store the period an account row was sealed on to), a turnover committed after
+    that read, and the period the transfer names is closed: nothing lands in it.  That is no
+    answer to the call, only a stale read, so the refusal is transient: the call runs again
+    and reads the new period.
+    """
+    if transfer.period_index >= current_period_index:
+        return None
+    return TransientStorageError(
+        f"transfer {transfer.id} belongs to closed period {transfer.period_index} (the "
+        f"period turned over to {current_period_index} meanwhile); run the call again"
+    )
 
 
 def credit_refusal(credit: Account, transfer: Transfer) -> ArmoxError | None:

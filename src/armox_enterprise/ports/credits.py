@@ -101,6 +101,11 @@ class Ledger(Protocol):
             DuplicateIdempotencyKey: the transfer's idempotency key is already used in the
                 organisation (the unit of work may then be unusable: the service retries).
             NotFound: either account does not exist.
+            TransientStorageError: the transfer is stamped with a period the organisation
+                has closed (its use case read the period before a turnover committed:
+                :func:`~armox_enterprise.domain.ledger.period_refusal`), whatever else would
+                refuse it; nothing is written, and the service runs the call again, in the
+                new period.
         """
         ...
 

@@ -7,7 +7,7 @@ from itertools import count
 
 import attrs
 import pytest
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -26,9 +26,15 @@ from armox_enterprise.domain.ledger import (
     apply_transfer,
     member_account,
     member_of,
+    period_refusal,
     reconcile,
 )
-from armox_enterprise.exceptions import HoldAlreadyResolved, InsufficientCredits, InvalidAmount
+from armox_enterprise.exceptions import (
+    HoldAlreadyResolved,
+    InsufficientCredits,
+    InvalidAmount,
+    TransientStorageError,
+)
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=timezone.utc)
 ORG = "org"
@@ -191,6 +197,27 @@ def test_a_transfer_must_move_a_positive_amount(amount: int) -> None:
         apply_transfer(
             account(GRANT), account(POOL), transfer(TransferKind.GRANT, GRANT, POOL, amount)
         )
+
+
+@given(
+    kind=st.sampled_from(list(TransferKind)),
+    stamped=st.integers(min_value=0, max_value=10_000),
+    current=st.integers(min_value=0, max_value=10_000),
+)
+def test_a_transfer_stamped_before_the_current_period_is_refused_as_transient(
+    kind: TransferKind, stamped: int, current: int
+) -> None:
+    """Any kind of transfer stamped with a period the store has moved past (its use case read
+    the period before a turnover committed) is refused, as a failure a fresh attempt does
+    not meet, naming the closed period; one of the current period, or a later one, is not."""
+    late = attrs.evolve(transfer(kind, GRANT, POOL, 1), period_index=stamped)
+    refusal = period_refusal(late, current)
+    if stamped >= current:
+        assert refusal is None
+    else:
+        assert isinstance(refusal, TransientStorageError)
+        assert f"belongs to closed period {stamped} " in str(refusal)
+        assert late.id in str(refusal)
 
 
 # ---------------------------------------------------------------------------- reconcile

@@ -31,6 +31,7 @@ from armox_enterprise.domain.ledger import (
     apply_spend,
     apply_transfer,
     period_count,
+    period_refusal,
 )
 from armox_enterprise.exceptions import DuplicateIdempotencyKey, NotFound, StorageError
 from armox_enterprise.ports import PeriodTotals
@@ -137,6 +138,8 @@ def plan_posting(tables: MemoryTables, transfer: Transfer) -> Posting:
 
     Raises:
         NotFound: either account does not exist.
+        TransientStorageError: the organisation's period has moved past the transfer's
+            (:func:`~armox_enterprise.domain.ledger.period_refusal`).
         StorageError: a transfer with this id exists.
         DuplicateIdempotencyKey: the transfer's idempotency key is already used.
         CapReached: a spend or hold would take the member past their cap.
@@ -149,6 +152,11 @@ def plan_posting(tables: MemoryTables, transfer: Transfer) -> Posting:
     if debit is None or credit is None:
         missing = transfer.debit_account if debit is None else transfer.credit_account
         raise NotFound(f"account {missing} does not exist in organisation {org}")
+    organisation = tables.organisations.get(org)
+    if organisation is not None:
+        stale = period_refusal(transfer, organisation.current_period_index)
+        if stale is not None:
+            raise stale
     if (org, transfer.id) in tables.transfers_by_id:
         raise StorageError(f"transfer {transfer.id} already exists")
     key = transfer.idempotency_key

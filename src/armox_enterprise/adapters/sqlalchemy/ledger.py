@@ -62,6 +62,7 @@ from armox_enterprise.domain.ledger import (
     credit_refusal,
     debit_refusal,
     member_account,
+    period_refusal,
     team_account,
 )
 from armox_enterprise.domain.values import MAX_CREDITS
@@ -270,14 +271,11 @@ class SqlLedger(Repository):
     def _refuse(self, transfer: Transfer) -> None:
         """Raise why ``transfer``'s guarded debit matched no row (the domain's reason)."""
         row = self._refused_row(transfer, transfer.debit_account)
+        _refuse_closed_period(row, transfer)
         account = account_from_row(row)
         refusal = debit_refusal(account, transfer)
         if isinstance(refusal, AccountClosed):
             raise refusal
-        if row._mapping["spend_period"] > transfer.period_index:
-            raise StorageError(
-                f"transfer {transfer.id} belongs to closed period {transfer.period_index}"
-            )
         if caps_apply(transfer) and transfer.amount > 0:
             over = _cap_refusal(row, account, transfer)
             if over is not None:
@@ -300,11 +298,14 @@ class SqlLedger(Repository):
         if debited:
             self._db.write(debit_undo(self._t.accounts, transfer))
         else:
-            debit = account_from_row(self._refused_row(transfer, transfer.debit_account))
-            refusal = debit_refusal(debit, transfer)
+            debit_row = self._refused_row(transfer, transfer.debit_account)
+            # Every row of the organisation is sealed on at once: the debit's tells as well.
+            _refuse_closed_period(debit_row, transfer)
+            refusal = debit_refusal(account_from_row(debit_row), transfer)
             if refusal is not None:
                 raise refusal
         row = self._refused_row(transfer, transfer.credit_account)
+        _refuse_closed_period(row, transfer)
         refusal = credit_refusal(account_from_row(row), transfer)
         if refusal is None:
             raise StorageError(
@@ -390,6 +391,16 @@ class SqlLedger(Repository):
             query = query.where(t.c.reference == reference)
         query = query.order_by(t.c.created_at, t.c.id)
         return [transfer_from_row(row) for row in self._db.rows(query)]
+
+
+def _refuse_closed_period(row: Row[Any], transfer: Transfer) -> None:
+    """Raise when the refused row was sealed on past ``transfer``'s period
+    (:func:`~armox_enterprise.adapters.sqlalchemy.postings.period_guard`): a turnover
+    committed after the use case read its period, which running it again reads anew
+    (:func:`~armox_enterprise.domain.ledger.period_refusal`), whatever else the row says."""
+    refusal = period_refusal(transfer, int(row._mapping["spend_period"]))
+    if refusal is not None:
+        raise refusal
 
 
 def _cap_refusal(row: Row[Any], account: Account, transfer: Transfer) -> CapReached | None:

@@ -19,6 +19,11 @@ statements here are built from it rather than re-coded per kind:
   a credit to the usage sink, whose credits are a sum
   (:attr:`~armox_enterprise.domain.ledger.AccountKind.bounded_credits`), is counted on the
   debit row instead (``spent``), so it needs no statement of its own;
+* every posting's ``UPDATE`` of either row also carries :func:`period_guard`: a row sealed on
+  to a later period (every account row of the organisation is, when a period closes) takes
+  no transfer stamped with an earlier one, so a use case that read the period before a
+  turnover committed posts nothing in the closed period (the domain's
+  :func:`~armox_enterprise.domain.ledger.period_refusal` says why: run it again);
 * a member's spend or hold also carries the member's cap (:func:`cap_guard`, the domain's
   :func:`~armox_enterprise.domain.caps.cap_refusal` as a condition on the row, whose
   ``spend_cap`` keeps the effective cap);
@@ -78,6 +83,7 @@ __all__ = [
     "debit_guards",
     "debit_undo",
     "debit_update",
+    "period_guard",
     "spend_statements",
 ]
 
@@ -188,6 +194,14 @@ def cap_guard(
     return or_(c.spend_cap.is_(None), counted <= c.spend_cap - amount)
 
 
+def period_guard(accounts: Table, period: int | BindParameter[int]) -> ColumnElement[bool]:
+    """The row takes a transfer of ``period`` only while it has not been sealed on to a later
+    one (``spend_period``, which
+    :meth:`~armox_enterprise.adapters.sqlalchemy.period_totals.SqlPeriodTotals.seal` moves on
+    for every account row of the organisation as the turnover closes the period)."""
+    return accounts.c.spend_period <= period
+
+
 def caps_apply(transfer: Transfer) -> bool:
     """Whether ``transfer``'s debit is checked against the member's cap: a spend or hold
     (:attr:`~armox_enterprise.domain.ledger.Effect.starts_spending`) from a member's account."""
@@ -200,11 +214,12 @@ def caps_apply(transfer: Transfer) -> bool:
 def debit_update(accounts: Table, transfer: Transfer) -> Update:
     """The conditional ``UPDATE`` of ``transfer``'s debit account: it matches one row, or none
     when the account is missing or a guard refuses the transfer (a member's cap among them,
-    for a spend or hold: :func:`cap_guard`)."""
+    for a spend or hold: :func:`cap_guard`; a period already closed: :func:`period_guard`)."""
     effect = EFFECTS[transfer.kind]
     guarded = account_kind(transfer.debit_account).guarded
     values = _debit_values(accounts, effect, transfer.amount, counts_usage=_counts_usage(transfer))
     guards = debit_guards(accounts, effect, transfer.amount, guarded=guarded)
+    guards.append(period_guard(accounts, transfer.period_index))
     if caps_apply(transfer):
         guards.append(cap_guard(accounts, transfer.amount, transfer.period_index))
     return (
@@ -260,6 +275,7 @@ def credit_update(accounts: Table, transfer: Transfer) -> Update | None:
             accounts.c.organisation_id == transfer.organisation_id,
             accounts.c.code == transfer.credit_account,
             *credit_guards(accounts, effect, transfer.amount),
+            period_guard(accounts, transfer.period_index),
         )
         .values(credits_posted=_moved(accounts.c.credits_posted, multiple, transfer.amount))
     )
@@ -331,8 +347,9 @@ def spend_statements(tables: Tables, dialect: str) -> SpendStatements:
             accounts.c.organisation_id == bindparam("o"),
             accounts.c.code == bindparam("c"),
             *debit_guards(accounts, effect, amount, guarded=AccountKind.MEMBER.guarded),
-            # Refuses a spend stamped with a period already sealed (a process whose clock lags).
-            accounts.c.spend_period <= period,
+            # Refuses a spend stamped with a period already sealed (a process whose clock
+            # lags, or whose remembered period a turnover closed meanwhile).
+            period_guard(accounts, period),
             cap_guard(accounts, amount, period),
         )
         .ordered_values(*values)

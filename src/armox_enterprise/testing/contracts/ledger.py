@@ -22,6 +22,7 @@ from armox_enterprise.exceptions import (
     DuplicateIdempotencyKey,
     InsufficientCredits,
     NotFound,
+    TransientStorageError,
 )
 from armox_enterprise.ports import PeriodTotals
 from armox_enterprise.testing.contracts.base import (
@@ -391,3 +392,43 @@ class LedgerContract(ContractBase):
         with store.unit_of_work() as uow:
             assert uow.ledger.period_totals(org_id, ann, 1).credited(TransferKind.ALLOCATE) == 9
         assert before[2].debited(TransferKind.SPEND, TransferKind.EXPIRE) == 33
+
+    def test_a_transfer_stamped_with_a_closed_period_is_refused_as_transient(self) -> None:
+        """Once a period is sealed and the organisation has moved on, a transfer of any kind
+        still stamped with the closed period (its use case read the period before the
+        turnover committed) is refused as a transient failure, on either side, and writes
+        nothing; the same transfer stamped with the new period posts."""
+        store, org_id = self._seeded("ann", members=False)
+        ann = member_account("ann")
+        with store.unit_of_work() as uow:
+            uow.ledger.post(a_transfer(org_id, TransferKind.GRANT, GRANT, POOL, 100))
+            uow.ledger.post(a_transfer(org_id, TransferKind.ALLOCATE, POOL, ann, 40, minutes=1))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            org = uow.organisations.get(org_id, for_update=True)
+            assert org is not None
+            uow.ledger.seal_period(org_id, 0)
+            uow.organisations.update(attrs.evolve(org, current_period_index=1))
+            uow.commit()
+        before = self._accounts(store, org_id)
+        late = [
+            a_transfer(org_id, TransferKind.SPEND, ann, USAGE, 5, minutes=2),
+            a_transfer(org_id, TransferKind.HOLD, ann, USAGE, 5, minutes=2),
+            a_transfer(org_id, TransferKind.ALLOCATE, POOL, ann, 5, minutes=2),
+            a_transfer(org_id, TransferKind.RECLAIM, ann, POOL, 5, minutes=2),
+            a_transfer(org_id, TransferKind.TOP_UP, GRANT, POOL, 5, minutes=2),
+            # Refused by its debit row and by the balance: the period is the answer.
+            a_transfer(org_id, TransferKind.RECLAIM, ann, POOL, 10**6, minutes=2),
+        ]
+        for transfer in late:
+            with store.unit_of_work() as uow:
+                with pytest.raises(TransientStorageError, match="closed period 0"):
+                    uow.ledger.post(transfer)
+                assert uow.ledger.get_transfer(org_id, transfer.id) is None
+        assert self._accounts(store, org_id) == before
+        assert len(self._transfers(store, org_id)) == 2
+        with store.unit_of_work() as uow:
+            for transfer in late[:-1]:
+                uow.ledger.post(attrs.evolve(transfer, period_index=1))
+            uow.commit()
+        assert len(self._transfers(store, org_id)) == 2 + len(late) - 1
