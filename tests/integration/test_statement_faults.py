@@ -34,6 +34,7 @@ from sqlalchemy import exc as sa_exc
 from armox_enterprise import (
     CommitOutcomeUnknown,
     EnterpriseService,
+    SoftLimit,
     StorageError,
     TransientStorageError,
 )
@@ -256,6 +257,32 @@ def _reactivate(store: SqlAlchemyStore) -> tuple[EnterpriseService, str, Any]:
     return s.service, s.org_id, lambda: s.service.reactivate_member(s.org_id, "member-2")
 
 
+def _spend_on_grace(store: SqlAlchemyStore) -> tuple[EnterpriseService, str, Any]:
+    """A spend past the member's 200 credits under a soft limit: the grace loan, the spend,
+    the automatic request and their events (after a first attempt without the organisation's
+    lock), all or nothing."""
+    s = _scenario(store)
+    s.service.set_soft_limit("admin", s.org_id, SoftLimit(credits=100))
+    return (
+        s.service,
+        s.org_id,
+        lambda: s.service.spend("member-1", s.org_id, 230, generation_id="g"),
+    )
+
+
+def _team_cap(store: SqlAlchemyStore) -> tuple[EnterpriseService, str, Any]:
+    """A team's cap: the team's row and every member's account row, all or nothing."""
+    s = _scenario(store)
+    team = s.service.create_team("admin", s.org_id, "Design")
+    for user in ("member-1", "member-2"):
+        s.service.assign_team("admin", s.org_id, user, team.id)
+    return (
+        s.service,
+        s.org_id,
+        lambda: s.service.set_spend_cap("admin", s.org_id, 50, team_id=team.id),
+    )
+
+
 def _past_boundary(store: SqlAlchemyStore) -> Scenario:
     s = _scenario(store)
     s.service.set_standing_allotment("admin", s.org_id, "member-1", 100)
@@ -283,6 +310,8 @@ CASES = [
     Case("reserve", _reserve),
     Case("capture_hold", _capture),
     Case("approve_request", _approve),
+    Case("spend_on_grace", _spend_on_grace),
+    Case("set_team_cap", _team_cap),
     Case("remove_member", _remove),
     Case("provision_member", _provision),
     Case("deactivate_member", _deactivate),
