@@ -15,6 +15,7 @@ from armox_enterprise.domain.values import MAX_CREDITS, new_id
 from armox_enterprise.exceptions import (
     AlreadyExists,
     CreditRequestNotFound,
+    InsufficientCredits,
     InsufficientPoolCredits,
     InsufficientTeamCredits,
     InvalidTransition,
@@ -341,6 +342,30 @@ class TeamServiceContract(ContractBase):
         svc.approve_request("admin", org, other.id)
         svc.approve_request("admin", org, loner.id)
         assert self._account(store, org, team_account(audit.id)).available == 100 - 3
+        assert svc.reconcile(org) == []
+
+    def test_a_pool_covered_spend_of_a_team_member_draws_on_the_team(self) -> None:
+        """Where the organisation lets spends be covered (``allow_pool_spend``), a team
+        member's shortfall comes from the team's budget, the pool untouched; a budget too
+        short refuses the spend (InsufficientCredits) and writes nothing; a member with no
+        team is covered by the pool."""
+        scenario = self._scenario(members=2, allowance=1000, allocate=10)
+        svc, org, store = scenario.service, scenario.org_id, scenario.store
+        svc.update_settings("admin", org, allow_pool_spend=True)
+        team = svc.create_team("admin", org, "Design")
+        svc.assign_team("admin", org, "member-1", team.id)
+        svc.fund_team("admin", org, team.id, 25)
+        budget = team_account(team.id)
+        pool = self._account(store, org, POOL).balance
+        assert svc.spend("member-1", org, 30, generation_id="p-1").amount == 30
+        assert self._account(store, org, budget).balance == 25 - 20
+        assert self._account(store, org, POOL).balance == pool
+        before = self._accounts(store, org)
+        with pytest.raises(InsufficientCredits):
+            svc.spend("member-1", org, 6, generation_id="p-2")
+        assert self._accounts(store, org) == before
+        assert svc.spend("member-2", org, 15, generation_id="p-3").amount == 15
+        assert self._account(store, org, POOL).balance == pool - 5
         assert svc.reconcile(org) == []
 
     def test_a_team_members_standing_allotment_comes_from_the_pool(self) -> None:
